@@ -1,0 +1,18 @@
+"""User-facing errors. Each carries one line that names the problem (file, row, column, value), so the CLI
+can print it without a traceback and the app can show it in the page."""
+
+
+class NormBTError(Exception):
+    """Base class for every error a user can cause with bad input."""
+
+
+class DataError(NormBTError, ValueError):
+    """A preference dataset that cannot be read or does not validate."""
+
+
+class SpecError(NormBTError, ValueError):
+    """A run spec or option value that is invalid."""
+
+
+class BackboneError(NormBTError, ValueError):
+    """A backbone that cannot be found or loaded."""
