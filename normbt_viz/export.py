@@ -1,0 +1,75 @@
+"""Export a trained reward model as an AutoModelForSequenceClassification folder, where that is faithful.
+
+A decoder's sequence-classification head reads the last non-pad token, the same h our head reads, so the
+export scores exactly as the run did and TRL or RewardBench tooling can load it. An encoder's classification
+head reads a pooler output (dense + tanh over [CLS]), and a LayerNorm before the head has no counterpart;
+there the export folder only holds a README that says why, rather than a model that scores differently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+EXPORT_DIR = "sequence_classification"
+
+
+def export_blocker(backbone, spec) -> str | None:
+    """Why this reward model cannot be exported faithfully, or None when it can."""
+    if not backbone.is_decoder:
+        return (
+            f"backbone {spec.backbone!r} is an encoder pooled with {backbone.pooling!r}; "
+            "AutoModelForSequenceClassification for encoders scores a pooler output (dense + tanh over the first token), "
+            "not this representation, so it would score differently"
+        )
+    if backbone.pooling != "last":
+        return f"pooling {backbone.pooling!r} differs from the classification head's last-token read"
+    if spec.head_layernorm:
+        return "the LayerNorm before the score head has no counterpart in AutoModelForSequenceClassification"
+    return None
+
+
+def export_sequence_classifier(model_folder: Path, backbone, head, spec) -> Path:
+    """Write `<model_folder>/sequence_classification/` (a loadable model or a README saying why not)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    target = model_folder / EXPORT_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    reason = export_blocker(backbone, spec)
+    if reason:
+        (target / "README.md").write_text(f"# No sequence-classification export\n\nThis run is not exported because {reason}.\n"
+                                          "Load it with `normbt_viz.reward_model.RewardModel.load(<run>/model)` instead.\n")
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(backbone.path)
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        # The classification head finds the last token by skipping pad ids; when pad == eos a response ending
+        # in eos would be read one token early. Pad with another special token that is never content.
+        spare = next(
+            (t for t in ("<|endoftext|>", tokenizer.unk_token, tokenizer.bos_token) if t and t != tokenizer.eos_token and t in tokenizer.get_vocab()),
+            None,
+        )
+        if spare is None:
+            (target / "README.md").write_text("# No sequence-classification export\n\nNo pad token distinct from eos exists.\n")
+            return target
+        tokenizer.pad_token = spare
+    model = AutoModelForSequenceClassification.from_pretrained(backbone.path, num_labels=1, dtype=torch.float32)
+    trained = model_folder / "backbone_trained.safetensors"
+    if trained.is_file():
+        unexpected = model.base_model.load_state_dict(load_file(str(trained)), strict=False).unexpected_keys
+        if unexpected:
+            raise ValueError(f"export: trained tensors not in the classification model: {', '.join(unexpected[:3])}")
+    if float(head.score.bias.detach().abs().max()) > 0:
+        raise ValueError("export: the score bias moved from 0, which the classification head cannot represent")
+    classifier = next(m for m in (getattr(model, "score", None), getattr(model, "classifier", None)) if m is not None)
+    with torch.no_grad():
+        classifier.weight.copy_(head.score.weight.detach().cpu())
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    (target / "README.md").write_text(
+        "# Reward model export\n\nAutoModelForSequenceClassification with num_labels=1: `logits[:, 0]` is the reward. "
+        "Format inputs as training did (the tokenizer's chat template with the response as the assistant turn).\n"
+    )
+    return target

@@ -1,0 +1,246 @@
+"""From preference pairs to token ids and cached representations.
+
+Tokenization keeps the end of every response: a sequence longer than `max_length` loses tokens from the
+prompt's start (leading special tokens such as [CLS] are kept), and the number of truncated pairs is
+reported. Frozen computations are cached on disk keyed by backbone, pair content, max length, pooling and
+dtype, so repeated runs of the `head` scope never touch the backbone, and `top-k` runs skip the frozen
+lower blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from .backbones import Backbone, cache_root
+from .data import render_messages
+
+TOKENIZATION_VERSION = 1
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Sequence:
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+
+
+@dataclass
+class TokenizedPairs:
+    chosen: list[Sequence]
+    rejected: list[Sequence]
+    n_truncated: int  # pairs where either side lost tokens
+
+
+def _conversation(prompt: str, prompt_messages: str, response: str) -> list[dict]:
+    messages = json.loads(prompt_messages) if prompt_messages else ([{"role": "user", "content": prompt}] if prompt else [])
+    return messages + [{"role": "assistant", "content": response}]
+
+
+def encode_response(backbone: Backbone, prompt: str, response: str, prompt_messages: str = "") -> Sequence:
+    """Token ids for one (prompt, response) as the model should read them, untruncated.
+
+    Decoders with a chat template read the rendered conversation; encoders read (prompt, response) as a
+    sentence pair so the segment embedding separates them."""
+    tokenizer = backbone.tokenizer
+    if backbone.is_decoder:
+        if getattr(tokenizer, "chat_template", None):
+            text = render_messages(_conversation(prompt, prompt_messages, response), tokenizer)
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        else:
+            ids = tokenizer(f"{prompt}\n\n{response}" if prompt else response)["input_ids"]
+        return Sequence(list(ids), None)
+    encoded = tokenizer(prompt, response) if prompt else tokenizer(response)
+    return Sequence(list(encoded["input_ids"]), list(encoded["token_type_ids"]) if "token_type_ids" in encoded else None)
+
+
+def truncate_from_start(sequence: Sequence, max_length: int, special_ids: set[int]) -> tuple[Sequence, bool]:
+    """Keep the last tokens so each response's end survives; a leading special token ([CLS], <s>) stays."""
+    ids = sequence.input_ids
+    if len(ids) <= max_length:
+        return sequence, False
+    keep_lead = 1 if ids and ids[0] in special_ids else 0
+    tail = max_length - keep_lead
+    new_ids = ids[:keep_lead] + ids[-tail:]
+    new_types = None
+    if sequence.token_type_ids is not None:
+        new_types = sequence.token_type_ids[:keep_lead] + sequence.token_type_ids[-tail:]
+    return Sequence(new_ids, new_types), True
+
+
+def tokenize_pairs(backbone: Backbone, pairs: pd.DataFrame, max_length: int) -> TokenizedPairs:
+    special_ids = set(backbone.tokenizer.all_special_ids)
+    chosen, rejected, n_truncated = [], [], 0
+    messages = pairs["prompt_messages"] if "prompt_messages" in pairs else [""] * len(pairs)
+    for prompt, chosen_text, rejected_text, prompt_messages in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], messages):
+        seq_c, cut_c = truncate_from_start(encode_response(backbone, prompt, chosen_text, prompt_messages), max_length, special_ids)
+        seq_r, cut_r = truncate_from_start(encode_response(backbone, prompt, rejected_text, prompt_messages), max_length, special_ids)
+        chosen.append(seq_c)
+        rejected.append(seq_r)
+        n_truncated += int(cut_c or cut_r)
+    return TokenizedPairs(chosen, rejected, n_truncated)
+
+
+def collate(sequences: list[Sequence], pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
+    """Pad to the longest sequence of the batch (dynamic padding keeps short demo texts cheap)."""
+    width = max(len(s.input_ids) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    types = torch.zeros((len(sequences), width), dtype=torch.long) if sequences[0].token_type_ids is not None else None
+    for row, seq in enumerate(sequences):
+        n = len(seq.input_ids)
+        span = slice(0, n) if padding_side == "right" else slice(width - n, width)
+        ids[row, span] = torch.tensor(seq.input_ids)
+        mask[row, span] = 1
+        if types is not None:
+            types[row, span] = torch.tensor(seq.token_type_ids)
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if types is not None:
+        batch["token_type_ids"] = types
+    return batch
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def _length_sorted_batches(sequences: list[Sequence], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i].input_ids))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def compute_representations(
+    backbone: Backbone, sequences: list[Sequence], batch_size: int = 32, progress: ProgressFn | None = None
+) -> torch.Tensor:
+    """h for every sequence, [n, hidden] fp32 on the CPU; batches are length-sorted to waste little padding."""
+    out = torch.empty((len(sequences), backbone.hidden_size), dtype=torch.float32)
+    done = 0
+    for index in _length_sorted_batches(sequences, batch_size):
+        batch = to_device(collate([sequences[i] for i in index], backbone.tokenizer.pad_token_id), backbone.device)
+        out[index] = backbone.represent(**batch).cpu()
+        done += len(index)
+        if progress:
+            progress(done, len(sequences))
+    return out
+
+
+def find_blocks(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The transformer blocks: the ModuleList whose length is the configured number of layers."""
+    n_layers = int(model.config.num_hidden_layers)
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise ValueError(f"cannot find the {n_layers} transformer blocks of {type(model).__name__}")
+
+
+@torch.no_grad()
+def compute_block_inputs(
+    backbone: Backbone, sequences: list[Sequence], first_trainable: int, batch_size: int = 32, progress: ProgressFn | None = None
+) -> list[torch.Tensor]:
+    """The hidden states entering block `first_trainable` for every sequence, unpadded ([len_i, hidden] each)."""
+    block = find_blocks(backbone.model)[first_trainable]
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(_module, args, kwargs):
+        captured["hidden"] = args[0] if args else kwargs["hidden_states"]
+
+    handle = block.register_forward_pre_hook(grab, with_kwargs=True)
+    out: list[torch.Tensor | None] = [None] * len(sequences)
+    done = 0
+    try:
+        for index in _length_sorted_batches(sequences, batch_size):
+            batch = to_device(collate([sequences[i] for i in index], backbone.tokenizer.pad_token_id), backbone.device)
+            backbone.forward_hidden(**batch)
+            hidden = captured["hidden"].float().cpu()
+            for row, i in enumerate(index):
+                out[i] = hidden[row, : len(sequences[i].input_ids)].clone()
+            done += len(index)
+            if progress:
+                progress(done, len(sequences))
+    finally:
+        handle.remove()
+    return out  # type: ignore[return-value]
+
+
+def content_fingerprint(pairs: pd.DataFrame) -> str:
+    """sha256 over the texts that reach the backbone, so a cache entry is never reused for other data."""
+    digest = hashlib.sha256()
+    for row in pairs[["pair_id", "prompt", "chosen", "rejected"]].itertuples(index=False):
+        digest.update("\x1f".join(map(str, row)).encode())
+        digest.update(b"\x1e")
+    if "prompt_messages" in pairs:
+        digest.update("".join(pairs["prompt_messages"].astype(str)).encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(backbone: Backbone, pairs: pd.DataFrame, max_length: int, what: str) -> str:
+    description = {
+        "backbone": backbone.path,
+        "pairs": content_fingerprint(pairs),
+        "max_length": max_length,
+        "pooling": backbone.pooling,
+        "dtype": str(backbone.dtype),
+        "what": what,
+        "tokenization": TOKENIZATION_VERSION,
+    }
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+    os.replace(tmp, path)
+
+
+def cached_representations(
+    backbone: Backbone,
+    pairs: pd.DataFrame,
+    tokenized: TokenizedPairs,
+    max_length: int,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(h_chosen, h_rejected, cache_hit) for the frozen backbone, from the disk cache when present."""
+    path = cache_root() / "features" / f"{cache_key(backbone, pairs, max_length, 'pooled')}.safetensors"
+    if path.is_file():
+        stored = load_file(str(path))
+        return stored["chosen"], stored["rejected"], True
+    both = compute_representations(backbone, tokenized.chosen + tokenized.rejected, batch_size, progress)
+    h_chosen, h_rejected = both[: len(pairs)], both[len(pairs) :]
+    _atomic_save({"chosen": h_chosen, "rejected": h_rejected}, path)
+    return h_chosen, h_rejected, False
+
+
+def cached_block_inputs(
+    backbone: Backbone,
+    pairs: pd.DataFrame,
+    tokenized: TokenizedPairs,
+    max_length: int,
+    first_trainable: int,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], bool]:
+    """Per-sequence hidden states entering the first trainable block, cached like the pooled features."""
+    key = cache_key(backbone, pairs, max_length, f"block{first_trainable}")
+    path = cache_root() / "features" / f"{key}.safetensors"
+    n = len(pairs)
+    if path.is_file():
+        stored = load_file(str(path))
+        pieces = list(torch.split(stored["hidden"], stored["lengths"].tolist()))
+        return pieces[:n], pieces[n:], True
+    pieces = compute_block_inputs(backbone, tokenized.chosen + tokenized.rejected, first_trainable, batch_size, progress)
+    lengths = torch.tensor([p.shape[0] for p in pieces])
+    _atomic_save({"hidden": torch.cat(pieces), "lengths": lengths}, path)
+    return pieces[:n], pieces[n:], False

@@ -1,0 +1,387 @@
+"""The training loop: one spec in, one run directory out.
+
+Read top to bottom: load pairs, load the backbone, build the scope that produces h, then for each optimizer
+step: forward both sides, score, loss, backward, step, update the loss's state; every `eval_every` steps
+record per-pair diagnostics. BT and NormBT runs with the same seed see the same pairs in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .backbones import load_backbone
+from .data import load_pairs, sample_pairs, split_pairs
+from .errors import SpecError
+from .features import cached_block_inputs, cached_representations, tokenize_pairs
+from .losses import build_loss, pair_distance, weighted_loss
+from .reward_model import FullScope, HeadScope, ScoreHead, TopKScope, save_reward_model
+from .rundir import RunDir
+from .spec import RunSpec, package_versions
+from .stats import assign_bins, distance_bin_edges
+
+ProgressFn = Callable[[str, int, int], None]
+DIAGNOSTIC_CHUNK = 64
+
+
+class Cancelled(Exception):
+    """The user asked the run to stop (cancel file or SIGTERM)."""
+
+
+def _sigterm(_signum, _frame):
+    raise Cancelled("terminated by signal")
+
+
+def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them."""
+    table = load_pairs(
+        spec.dataset,
+        config=spec.dataset_config,
+        split=spec.dataset_split,
+        mapping=spec.column_mapping,
+        demo_size=spec.demo_size,
+        demo_noise=spec.demo_noise,
+        demo_seed=spec.demo_seed,
+    )
+    pairs = sample_pairs(table.pairs, spec.limit, spec.split_seed)
+    if len(pairs) < 2:
+        raise SpecError(f"dataset {spec.dataset!r} has {len(pairs)} pair(s); training needs at least 2")
+    if spec.loss == "bt_margin" and pairs["margin"].isna().any():
+        raise SpecError(f"loss 'bt_margin' needs a margin for every pair; dataset {spec.dataset!r} has {int(pairs['margin'].isna().sum())} without one")
+    train_pairs, eval_pairs = split_pairs(pairs, spec.eval_fraction, spec.split_seed)
+    return train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint()
+
+
+def total_steps_for(spec: RunSpec, n_train: int) -> int:
+    if spec.max_steps:
+        return spec.max_steps
+    return max(1, math.ceil(spec.epochs * n_train / (spec.batch_size * spec.grad_accum)))
+
+
+def batch_order(n_train: int, pairs_needed: int, seed: int) -> np.ndarray:
+    """The training pair indices in visiting order: one seeded permutation per epoch, concatenated."""
+    rng = np.random.default_rng(seed)
+    epochs = math.ceil(pairs_needed / n_train)
+    return np.concatenate([rng.permutation(n_train) for _ in range(epochs)])[:pairs_needed]
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then linear decay to zero (TRL's default schedule)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def per_pair_full_grad_norms(head: ScoreHead, scope, indices: list[int], params: list[torch.nn.Parameter]) -> np.ndarray:
+    """Exact ‖∇_θ ℓ_i‖ of the unweighted BT loss over all trainable parameters θ, one value per pair.
+
+    With a frozen backbone the per-pair gradients are computed together with torch.func (vmap of grad);
+    when backbone blocks train, HF attention code is not vmappable, so each sampled pair gets one backward."""
+    if not indices:
+        return np.zeros(0)
+    if not scope.trainable_parameters():
+        from torch.func import functional_call, grad, vmap
+
+        h_chosen, h_rejected = scope.represent(indices)
+        head_params = {name: p.detach() for name, p in head.named_parameters()}
+
+        def pair_loss(p, hc, hr):
+            both = functional_call(head, p, (head.head_input(torch.stack([hc, hr])),))
+            return -F.logsigmoid(both[0] - both[1])
+
+        grads = vmap(grad(pair_loss), in_dims=(None, 0, 0))(head_params, h_chosen, h_rejected)
+        return torch.sqrt(sum(g.reshape(len(indices), -1).pow(2).sum(1) for g in grads.values())).cpu().numpy()
+    norms = []
+    for i in indices:
+        h_chosen, h_rejected = scope.represent([i])
+        margin = head(head.head_input(h_chosen)) - head(head.head_input(h_rejected))
+        grads = torch.autograd.grad(-F.logsigmoid(margin).sum(), params, allow_unused=True)
+        norms.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))))
+    return np.array(norms)
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None):
+        self.spec, self.run, self.progress = spec, run, progress or (lambda *_: None)
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        spec = self.spec
+        if spec.num_threads:
+            torch.set_num_threads(spec.num_threads)
+        torch.manual_seed(spec.seed)
+        self.train_pairs, self.eval_pairs, fingerprint = load_run_data(spec)
+        spec.dataset_fingerprint, spec.package_versions = fingerprint, package_versions()
+        self.run.write_json("spec.json", spec.to_dict())
+        self.pairs = pd.concat([self.train_pairs.assign(split="train"), self.eval_pairs.assign(split="eval")], ignore_index=True)
+        self.n_train = len(self.train_pairs)
+        self.eval_index = list(range(self.n_train, len(self.pairs)))
+
+        self.backbone = load_backbone(spec.backbone, pooling=spec.pooling, device=spec.device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code)
+        tokenized = tokenize_pairs(self.backbone, self.pairs, spec.max_length)
+        self.n_truncated = tokenized.n_truncated
+        self.token_lengths = (
+            np.array([len(s.input_ids) for s in tokenized.chosen]),
+            np.array([len(s.input_ids) for s in tokenized.rejected]),
+        )
+        feature_progress = lambda done, total: self.progress("features", done, total)  # noqa: E731
+        if spec.scope == "head":
+            h_chosen, h_rejected, self.cache_hit = cached_representations(
+                self.backbone, self.pairs, tokenized, spec.max_length, spec.feature_batch_size, feature_progress
+            )
+            self.scope = HeadScope(h_chosen, h_rejected, self.backbone.device)
+        elif spec.scope == "top-k":
+            if spec.top_k > self.backbone.num_layers:
+                raise SpecError(f"top_k={spec.top_k} exceeds the {self.backbone.num_layers} blocks of backbone {spec.backbone!r}")
+            inputs_c, inputs_r, self.cache_hit = cached_block_inputs(
+                self.backbone, self.pairs, tokenized, spec.max_length, self.backbone.num_layers - spec.top_k, spec.feature_batch_size, feature_progress
+            )
+            self.scope = TopKScope(self.backbone, spec.top_k, inputs_c, inputs_r)
+        else:
+            self.cache_hit = False
+            self.scope = FullScope(self.backbone, tokenized.chosen, tokenized.rejected)
+
+        torch.manual_seed(spec.seed)
+        self.head = ScoreHead(self.backbone.hidden_size, spec.head_layernorm).to(self.backbone.device)
+        self.params = list(self.head.parameters()) + self.scope.trainable_parameters()
+        decay = [p for p in self.params if p.ndim >= 2]
+        no_decay = [p for p in self.params if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr
+        )
+        self.loss = build_loss(spec)
+        self.total_steps = total_steps_for(spec, self.n_train)
+        self.warmup = int(spec.warmup_ratio * self.total_steps)
+        per_step = spec.batch_size * spec.grad_accum
+        self.order = batch_order(self.n_train, self.total_steps * per_step, spec.seed)
+        self.eval_every = spec.eval_every or max(1, self.total_steps // 10)
+        rng = np.random.default_rng(spec.seed + 1)
+        self.diag_train_index = sorted(rng.permutation(self.n_train)[: spec.diagnose_train_pairs].tolist())
+        self.grad_sample_index = self.eval_index[: spec.full_grad_sample]
+        target = self.pairs["margin"].to_numpy(dtype=np.float32) if "margin" in self.pairs else np.full(len(self.pairs), np.nan, np.float32)
+        self.target_margin = torch.tensor(target, device=self.backbone.device)
+
+    def _step_indices(self, step: int) -> list[list[int]]:
+        per_step = self.spec.batch_size * self.spec.grad_accum
+        chunk = self.order[step * per_step : (step + 1) * per_step].tolist()
+        return [chunk[i : i + self.spec.batch_size] for i in range(0, len(chunk), self.spec.batch_size)]
+
+    def _score(self, indices: list[int]):
+        h_chosen, h_rejected = self.scope.represent(indices)
+        in_chosen, in_rejected = self.head.head_input(h_chosen), self.head.head_input(h_rejected)
+        return in_chosen, in_rejected, self.head(in_chosen), self.head(in_rejected)
+
+    # -- diagnostics -------------------------------------------------------------------------------
+    def diagnose(self, indices: list[int], split: str, step: int) -> pd.DataFrame:
+        """Per-pair diagnostics for `indices` with the current model (see the README's column list)."""
+        columns: dict[str, list] = {k: [] for k in ("reward_chosen", "reward_rejected", "rep_distance", "weight", "update_norm")}
+        for start in range(0, len(indices), DIAGNOSTIC_CHUNK):
+            chunk = indices[start : start + DIAGNOSTIC_CHUNK]
+            with torch.no_grad():
+                in_c, in_r, r_c, r_r = self._score(chunk)
+                rep_distance = pair_distance(in_c, in_r)
+            margin = (r_c - r_r).detach().requires_grad_(True)
+            per_pair, weight = weighted_loss(self.loss, margin, in_c, in_r, self.target_margin[chunk])
+            # Every loss depends on h only through Δ, so ‖∂(w ℓ)/∂w_head‖ = |∂(w ℓ)/∂Δ| · ‖h_c - h_r‖ exactly.
+            (dloss_dmargin,) = torch.autograd.grad(per_pair.sum(), margin)
+            columns["reward_chosen"].append(r_c.cpu())
+            columns["reward_rejected"].append(r_r.cpu())
+            columns["rep_distance"].append(rep_distance.cpu())
+            columns["weight"].append(weight.cpu())
+            columns["update_norm"].append((dloss_dmargin.abs() * rep_distance).detach().cpu())
+        values = {k: torch.cat(v).double().numpy() for k, v in columns.items()}
+        margin = values["reward_chosen"] - values["reward_rejected"]
+        pred_error = 1.0 / (1.0 + np.exp(margin))
+        meta = self.pairs.iloc[indices]
+        frame = pd.DataFrame(
+            {
+                "step": step,
+                "pair_id": meta["pair_id"].to_numpy(),
+                "split": split,
+                "category": meta["category"].to_numpy(),
+                "reward_chosen": values["reward_chosen"],
+                "reward_rejected": values["reward_rejected"],
+                "margin": margin,
+                "pred_error": pred_error,
+                "rep_distance": values["rep_distance"],
+                "head_grad_norm": pred_error * values["rep_distance"],
+                "weight": values["weight"],
+                "update_norm": values["update_norm"],
+                "correct": margin > 0,
+                "len_chosen": self.token_lengths[0][indices],
+                "len_rejected": self.token_lengths[1][indices],
+                "flipped": meta["flipped"].to_numpy() if "flipped" in meta else False,
+                "identical": meta["identical"].to_numpy() if "identical" in meta else False,
+            }
+        )
+        frame["full_grad_norm"] = np.nan
+        return frame
+
+    def evaluate(self, step: int, last_batch: list[int]) -> dict:
+        spec = self.spec
+        eval_rows = self.diagnose(self.eval_index, "eval", step)
+        if step == 0:
+            # Bins are a property of each pair, fixed from the initial model's distances on the eval slice.
+            self.bin_edges = distance_bin_edges(eval_rows["rep_distance"].to_numpy(), spec.n_distance_bins)
+            initial = self.diagnose(list(range(self.n_train)), "train", 0)["rep_distance"].to_numpy()
+            self.initial_distance = np.concatenate([initial, eval_rows["rep_distance"].to_numpy()])
+            self.run.write_json("bins.json", {"edges": self.bin_edges.tolist(), "source": "eval slice, initial model"})
+        parts = [eval_rows, self.diagnose(self.diag_train_index, "train", step)]
+        if last_batch:
+            parts.append(self.diagnose(last_batch, "batch", step))
+        frame = pd.concat(parts, ignore_index=True)
+        index_of = {pid: i for i, pid in enumerate(self.pairs["pair_id"])}
+        positions = frame["pair_id"].map(index_of).to_numpy()
+        frame["rep_distance_init"] = self.initial_distance[positions]
+        frame["distance_bin"] = assign_bins(frame["rep_distance_init"].to_numpy(), self.bin_edges)
+        sampled = per_pair_full_grad_norms(self.head, self.scope, self.grad_sample_index, self.params)
+        sample_mask = (frame["split"] == "eval") & frame["pair_id"].isin(self.pairs["pair_id"].iloc[self.grad_sample_index])
+        frame.loc[sample_mask, "full_grad_norm"] = sampled
+        self.run.write_pairs(step, frame)
+
+        ev = frame[frame["split"] == "eval"]
+        weights = ev["weight"].to_numpy()
+        bt_loss = np.logaddexp(0.0, -ev["margin"].to_numpy())
+        rewards = np.concatenate([ev["reward_chosen"], ev["reward_rejected"]])
+        metrics = {
+            "step": step,
+            "eval_loss": float(np.mean(weights * self._per_pair_loss_numpy(ev))),
+            "eval_bt_loss": float(bt_loss.mean()),
+            "eval_accuracy": float(ev["correct"].mean()),
+            "eval_margin": float(ev["margin"].mean()),
+            "eval_mean_reward": float(rewards.mean()),
+            "eval_min_reward": float(rewards.min()),
+            "eval_max_reward": float(rewards.max()),
+            "eval_mean_weight": float(weights.mean()),
+        }
+        for b, acc in ev.groupby("distance_bin")["correct"].mean().items():
+            metrics[f"eval_accuracy_bin_{int(b)}"] = float(acc)
+        for category, acc in ev.groupby("category")["correct"].mean().items():
+            metrics[f"eval_accuracy_{category}"] = float(acc)
+        graded = ev.dropna(subset=["full_grad_norm"])
+        if len(graded) >= 3 and graded["full_grad_norm"].std() > 0 and graded["rep_distance"].std() > 0:
+            metrics["eval_proxy_corr"] = float(np.corrcoef(graded["rep_distance"], graded["full_grad_norm"])[0, 1])
+        if self.loss.scale is not None:
+            metrics["normbt_mu"] = self.loss.scale
+        return metrics
+
+    def _per_pair_loss_numpy(self, rows: pd.DataFrame) -> np.ndarray:
+        margin = torch.tensor(rows["margin"].to_numpy(), dtype=torch.float32)
+        index_of = {pid: i for i, pid in enumerate(self.pairs["pair_id"])}
+        target = self.target_margin.cpu()[[index_of[p] for p in rows["pair_id"]]]
+        return self.loss.per_pair(margin, target).numpy()
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict:
+        spec = self.spec
+        micro_batches = self._step_indices(step)
+        n_pairs = sum(len(m) for m in micro_batches)
+        for group in self.optimizer.param_groups:
+            group["lr"] = spec.lr * lr_factor(step, self.total_steps, self.warmup)
+        self.optimizer.zero_grad(set_to_none=True)
+        mu_used = self.loss.scale
+        seen_c, seen_r, margins, rewards, losses = [], [], [], [], []
+        for indices in micro_batches:
+            in_c, in_r, r_c, r_r = self._score(indices)
+            per_pair, _ = weighted_loss(self.loss, r_c - r_r, in_c, in_r, self.target_margin[indices])
+            # Sum over the micro-batch / pairs in the step: the gradient equals one batch of k·b pairs.
+            (per_pair.sum() / n_pairs).backward()
+            seen_c.append(in_c.detach())
+            seen_r.append(in_r.detach())
+            margins.append((r_c - r_r).detach())
+            rewards.append(torch.cat([r_c, r_r]).detach())
+            losses.append(per_pair.detach())
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, spec.max_grad_norm or float("inf"))
+        self.optimizer.step()
+        self.loss.end_step(torch.cat(seen_c), torch.cat(seen_r))
+        margin, reward = torch.cat(margins), torch.cat(rewards)
+        row = {
+            "step": step + 1,
+            "loss": float(torch.cat(losses).mean()),
+            "accuracy": float((margin > 0).float().mean()),
+            "margin": float(margin.mean()),
+            "mean_reward": float(reward.mean()),
+            "min_reward": float(reward.min()),
+            "max_reward": float(reward.max()),
+            "grad_norm": float(grad_norm),
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "epoch": (step + 1) * n_pairs / self.n_train,
+        }
+        if mu_used is not None:
+            row["normbt_mu"] = mu_used
+        return row
+
+    def fit(self) -> None:
+        self.progress("setup", 0, 1)
+        self.run.mark_running()
+        self._setup()
+        self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated, feature_cache_hit=self.cache_hit)
+        self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]].to_parquet(
+            self.run.path / "pair_texts.parquet", index=False
+        )
+        first = [i for m in self._step_indices(0) for i in m]
+        with torch.no_grad():
+            in_c, in_r, _, _ = self._score(first)
+        self.loss.begin(in_c, in_r)
+        metrics = [self.evaluate(0, [])]
+        self.run.write_metrics(metrics)
+        for step in range(self.total_steps):
+            if self.run.cancel_requested:
+                raise Cancelled("cancel requested")
+            metrics.append(self.train_step(step))
+            done = step + 1
+            if done % self.eval_every == 0 or done == self.total_steps:
+                metrics.append(self.evaluate(done, [i for m in self._step_indices(step) for i in m]))
+            self.run.write_metrics(metrics)
+            self.run.write_status(step=done)
+            self.progress("train", done, self.total_steps)
+        self._save_model()
+
+    def _save_model(self) -> None:
+        from .export import export_sequence_classifier
+
+        spec = self.spec
+        staging = self.run.path / "model.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        trainable = {id(p) for p in self.scope.trainable_parameters()}
+        names = [n for n, p in self.backbone.model.named_parameters() if id(p) in trainable]
+        save_reward_model(staging, spec, self.backbone, self.head, names)
+        export_sequence_classifier(staging, self.backbone, self.head, spec)
+        final = self.run.path / "model"
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging, final)
+
+
+def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None) -> dict:
+    """Train `spec` into `run`, recording the outcome in status.json; returns the final status."""
+    previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
+    started = time.time()
+    try:
+        spec.resolve()
+        Trainer(spec, run, progress).fit()
+        return run.write_status(state="done", finished_at=time.time(), wall_s=round(time.time() - started, 2))
+    except Cancelled as exc:
+        return run.write_status(state="cancelled", finished_at=time.time(), error=str(exc))
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        run.write_status(state="failed", finished_at=time.time(), error=f"{type(exc).__name__}: {message}")
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
