@@ -1,0 +1,178 @@
+"""Command line: `python -m normbt_viz train | compare | runs | report | worker`.
+
+Bad input (unknown backbone, missing file, invalid value) exits with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from .errors import NormBTError, SpecError
+from .rundir import RunDir, default_runs_root, runs_table
+from .spec import ARMS, RunSpec
+
+# CLI flag -> RunSpec field, for the flags that set the spec directly.
+SPEC_FLAGS = {
+    "backbone": str, "dataset": str, "dataset_config": str, "dataset_split": str, "loss": str, "arm": str,
+    "scope": str, "top_k": int, "seed": int, "epochs": float, "max_steps": int, "batch_size": int, "grad_accum": int,
+    "lr": float, "max_length": int, "limit": int, "eval_every": int, "eval_fraction": float, "demo_size": int,
+    "demo_noise": float, "pooling": str, "device": str, "dtype": str, "max_grad_norm": float, "weight_decay": float,
+    "warmup_ratio": float, "normbt_beta": float, "normbt_eps": float, "normbt_weight_clip": float,
+    "normbt_distance": str, "label_smoothing": float, "full_grad_sample": int, "num_threads": int,
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + message; a user needs the one line that matters
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", type=Path, help="a run spec JSON file (flags given as well override it)")
+    for name, kind in SPEC_FLAGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
+    parser.add_argument("--trust-remote-code", action="store_true", default=None, help="run code shipped with a hub model (off by default)")
+    parser.add_argument("--head-layernorm", action="store_true", default=None)
+    parser.add_argument("--out", type=Path, default=None, help="runs root (default ./runs or $NORMBT_VIZ_RUNS)")
+
+
+def spec_from_args(args) -> RunSpec:
+    spec = RunSpec.load(args.spec) if args.spec else RunSpec()
+    if getattr(args, "arm", None):
+        spec = spec.with_arm(args.arm)
+    overrides = {name: getattr(args, name) for name in list(SPEC_FLAGS) + ["trust_remote_code", "head_layernorm"]
+                 if name != "arm" and getattr(args, name, None) is not None}
+    return dataclasses.replace(spec, **overrides)
+
+
+def _progress_bar():
+    from tqdm import tqdm
+
+    bars = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        if phase == "setup":
+            return
+        bar = bars.get(phase) or bars.setdefault(phase, tqdm(total=total, desc=phase, unit="step" if phase == "train" else "seq", leave=True))
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _train_one(spec: RunSpec, runs_root: Path) -> RunDir:
+    from .launcher import new_run_dir
+    from .trainer import run_training
+
+    run = new_run_dir(runs_root, spec)
+    print(f"run directory: {run.path}", file=sys.stderr)
+    status = run_training(spec, run, _progress_bar())
+    if status["state"] != "done":
+        raise SpecError(f"run {run.name} ended {status['state']}: {status.get('error')}")
+    return run
+
+
+def cmd_train(args) -> int:
+    runs_root = args.out or default_runs_root()
+    spec = spec_from_args(args).resolve()
+    started = time.time()
+    run = _train_one(spec, runs_root)
+    last = run.metrics().dropna(subset=["eval_accuracy"]).iloc[-1]
+    print(f"done in {time.time() - started:.1f} s: eval_accuracy={last['eval_accuracy']:.3f} eval_loss={last['eval_loss']:.4f} -> {run.path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .comparison import compare_runs, summary_markdown
+
+    runs_root = args.out or default_runs_root()
+    arms = [a.strip() for a in (args.arms or args.losses).split(",") if a.strip()]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise SpecError(f"--losses/--arms: unknown arm {unknown[0]!r} (expected some of {', '.join(ARMS)})")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise SpecError(f"--seeds={args.seeds!r}: expected comma-separated integers") from exc
+    base = spec_from_args(args)
+    runs = []
+    for seed in seeds:
+        for arm in arms:
+            runs.append(_train_one(dataclasses.replace(base.with_arm(arm), seed=seed, name=""), runs_root))
+    comparison = compare_runs(runs)
+    folder = Path(runs_root) / "_comparisons" / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown = summary_markdown(comparison)
+    (folder / "summary.md").write_text(markdown)
+    for name in ("overall", "per_category", "per_bin", "paired", "per_seed"):
+        getattr(comparison, name).to_csv(folder / f"{name}.csv", index=False)
+    (folder / "runs.txt").write_text("\n".join(comparison.runs) + "\n")
+    print(markdown)
+    print(f"comparison written to {folder}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    table = runs_table(args.out or default_runs_root())
+    if table.empty:
+        print("no runs yet")
+        return 0
+    columns = ["run", "arm", "seed", "scope", "state", "step", "total_steps", "elapsed_s", "eval_accuracy"]
+    print(table[[c for c in columns if c in table]].to_string(index=False))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import ReportConfig, write_report
+
+    config = ReportConfig.quick() if args.quick else ReportConfig()
+    folder = write_report(config, args.out or Path("report"), runs_root=args.runs or default_runs_root())
+    print(f"report written to {folder / 'summary.md'}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from .launcher import work
+
+    return work(args.run_dirs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m normbt_viz", description="Train and compare BT / NormBT reward models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    train = sub.add_parser("train", help="train one reward model")
+    add_spec_flags(train)
+    compare = sub.add_parser("compare", help="one run per (arm, seed) and a comparison summary")
+    add_spec_flags(compare)
+    compare.add_argument("--losses", default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)}")
+    compare.add_argument("--arms", default=None, help="alias of --losses")
+    compare.add_argument("--seeds", default="0,1,2")
+    runs = sub.add_parser("runs", help="list runs with their state and headline metrics")
+    runs.add_argument("--out", type=Path, default=None)
+    report = sub.add_parser("report", help="the fixed, reproducible comparison report")
+    report.add_argument("--out", type=Path, default=None, help="report folder (default ./report)")
+    report.add_argument("--runs", type=Path, default=None, help="runs root for the report's runs")
+    report.add_argument("--quick", action="store_true", help="a minimal configuration (for tests)")
+    worker = sub.add_parser("worker", help=argparse.SUPPRESS)
+    worker.add_argument("run_dirs", nargs="+")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "worker": cmd_worker}[args.command]
+    try:
+        return handler(args)
+    except NormBTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,152 @@
+"""Compare finished runs: accuracy per arm overall, per category and per distance bin, with intervals over
+seeds, and each arm's paired difference against `bt` on the same eval pairs.
+
+Distance bins are a property of the pairs, fixed from a reference run's initial (pre-training) distances,
+so every arm is scored on the same bins even when it changes the representation (the LayerNorm arm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .rundir import RunDir
+from .stats import mean_interval, paired_bootstrap_diff_seeds, summarise_seeds
+
+REFERENCE_ARM = "bt"
+
+
+@dataclass
+class Comparison:
+    overall: pd.DataFrame  # arm, mean, std, low, high, n
+    per_category: pd.DataFrame  # arm, category, mean, std, low, high, n
+    per_bin: pd.DataFrame  # arm, distance_bin, distance_low, distance_high, mean, std, low, high, n
+    paired: pd.DataFrame  # arm, diff, low, high, p_two_sided, n_pairs, n_seeds (against REFERENCE_ARM)
+    per_seed: pd.DataFrame  # arm, seed, accuracy
+    runs: list[str] = field(default_factory=list)
+
+
+def final_eval_pairs(run: RunDir) -> pd.DataFrame:
+    frame = run.pairs()
+    return frame[frame["split"] == "eval"].reset_index(drop=True)
+
+
+def compare_runs(runs: list[RunDir], n_boot: int = 2000, seed: int = 0) -> Comparison:
+    """Tables comparing the final eval accuracy of `runs` (finished runs on the same eval pairs)."""
+    records = []
+    for run in runs:
+        spec = run.spec()
+        records.append((spec.arm_name, spec.seed, run, final_eval_pairs(run)))
+    if not records:
+        raise ValueError("no finished runs to compare")
+    reference = next((r for r in records if r[0] == REFERENCE_ARM), records[0])
+    initial = reference[2].pairs(0)
+    initial = initial[initial["split"] == "eval"]
+    bin_of = dict(zip(initial["pair_id"], initial["distance_bin"]))
+    edges = reference[2].read_json("bins.json").get("edges", [])
+
+    per_seed, per_cat, per_bin = [], [], []
+    correct_by = {}
+    for arm, seed, _run, frame in records:
+        frame = frame.assign(ref_bin=frame["pair_id"].map(bin_of))
+        per_seed.append({"arm": arm, "seed": seed, "accuracy": frame["correct"].mean()})
+        for category, acc in frame.groupby("category")["correct"].mean().items():
+            per_cat.append({"arm": arm, "seed": seed, "category": category, "accuracy": acc})
+        for b, acc in frame.groupby("ref_bin")["correct"].mean().items():
+            per_bin.append({"arm": arm, "seed": seed, "distance_bin": int(b), "accuracy": acc})
+        correct_by[(arm, seed)] = frame.set_index("pair_id")["correct"].astype(float)
+
+    per_seed_df = pd.DataFrame(per_seed)
+    overall = summarise_seeds(per_seed_df, "accuracy", ["arm"])
+    per_category = summarise_seeds(pd.DataFrame(per_cat), "accuracy", ["arm", "category"])
+    per_bin_df = summarise_seeds(pd.DataFrame(per_bin), "accuracy", ["arm", "distance_bin"])
+    if len(edges) >= 2:
+        per_bin_df["distance_low"] = per_bin_df["distance_bin"].map(lambda b: edges[int(b)])
+        per_bin_df["distance_high"] = per_bin_df["distance_bin"].map(lambda b: edges[int(b) + 1])
+
+    paired = []
+    arms = list(dict.fromkeys(r[0] for r in records))
+    for arm in arms:
+        if arm == REFERENCE_ARM:
+            continue
+        seeds = sorted(s for a, s in correct_by if a == arm and (REFERENCE_ARM, s) in correct_by)
+        if not seeds:
+            continue
+        pair_ids = correct_by[(REFERENCE_ARM, seeds[0])].index
+        a = np.stack([correct_by[(REFERENCE_ARM, s)].reindex(pair_ids).to_numpy() for s in seeds])
+        b = np.stack([correct_by[(arm, s)].reindex(pair_ids).to_numpy() for s in seeds])
+        result = paired_bootstrap_diff_seeds(a, b, n_boot=n_boot, seed=seed)
+        paired.append({"arm": arm, "vs": REFERENCE_ARM, "n_seeds": len(seeds), **result})
+    return Comparison(
+        overall=overall,
+        per_category=per_category,
+        per_bin=per_bin_df,
+        paired=pd.DataFrame(paired),
+        per_seed=per_seed_df,
+        runs=[r[2].name for r in records],
+    )
+
+
+def weight_on_flipped(runs: list[RunDir]) -> pd.DataFrame:
+    """How much of each run's update goes to label-noise (flipped) training pairs at the first and last step.
+
+    Returns arm, seed, step, flipped_share_of_pairs, flipped_share_of_update, mean_weight_flipped, mean_weight_clean."""
+    rows = []
+    for run in runs:
+        spec = run.spec()
+        steps = run.pair_steps()
+        for step in (steps[0], steps[-1]) if steps else ():
+            frame = run.pairs(step)
+            train = frame[frame["split"] == "train"]
+            if train.empty or "flipped" not in train:
+                continue
+            flipped = train["flipped"].astype(bool)
+            total = train["update_norm"].sum()
+            rows.append(
+                {
+                    "arm": spec.arm_name,
+                    "seed": spec.seed,
+                    "noise": spec.demo_noise,
+                    "step": step,
+                    "flipped_share_of_pairs": float(flipped.mean()),
+                    "flipped_share_of_update": float(train.loc[flipped, "update_norm"].sum() / total) if total > 0 else np.nan,
+                    "mean_weight_flipped": float(train.loc[flipped, "weight"].mean()) if flipped.any() else np.nan,
+                    "mean_weight_clean": float(train.loc[~flipped, "weight"].mean()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def clean_accuracy(run: RunDir) -> float:
+    """Final eval accuracy on pairs whose label was not flipped (flipped eval pairs have a wrong label)."""
+    frame = final_eval_pairs(run)
+    clean = frame[~frame["flipped"].astype(bool)] if "flipped" in frame else frame
+    return float(clean["correct"].mean())
+
+
+def format_interval(row) -> str:
+    return f"{row['mean']:.3f} ± {row['std']:.3f} [{row['low']:.3f}, {row['high']:.3f}]" if row["n"] > 1 else f"{row['mean']:.3f}"
+
+
+def summary_markdown(comparison: Comparison) -> str:
+    """The comparison as Markdown tables (accuracy as mean ± std [95% t-interval] over seeds)."""
+    lines = ["## Accuracy overall (final eval, mean ± std [95% interval] over seeds)", "", "| arm | accuracy | seeds |", "|---|---|---|"]
+    for _, row in comparison.overall.iterrows():
+        lines.append(f"| {row['arm']} | {format_interval(row)} | {int(row['n'])} |")
+    if not comparison.paired.empty:
+        lines += ["", f"## Paired difference against `{REFERENCE_ARM}` on the same eval pairs (bootstrap over pairs)", "",
+                  "| arm | diff | 95% interval | p (two-sided) | pairs | seeds |", "|---|---|---|---|---|---|"]
+        for _, row in comparison.paired.iterrows():
+            lines.append(f"| {row['arm']} | {row['diff']:+.3f} | [{row['low']:+.3f}, {row['high']:+.3f}] | {row['p_two_sided']:.3f} | {int(row['n_pairs'])} | {int(row['n_seeds'])} |")
+    for title, table, key in (("category", comparison.per_category, "category"), ("distance bin (0 = closest pairs)", comparison.per_bin, "distance_bin")):
+        pivot = table.assign(text=table.apply(format_interval, axis=1)).pivot(index=key, columns="arm", values="text")
+        lines += ["", f"## Accuracy per {title}", "", "| " + key + " | " + " | ".join(pivot.columns) + " |", "|---" * (len(pivot.columns) + 1) + "|"]
+        for index, row in pivot.iterrows():
+            lines.append(f"| {index} | " + " | ".join(str(v) for v in row.values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def seed_summary(values: list[float]) -> dict:
+    return mean_interval(values)

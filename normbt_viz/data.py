@@ -1,0 +1,724 @@
+"""Preference data: read pairs from a file, a DataFrame, a Hugging Face dataset or the demo generator,
+detect their format (explicit prompt, implicit prompt, conversational, ShareGPT), validate them and
+return one canonical table of (prompt, chosen, rejected) pairs with stable ids.
+
+Validation happens here, once, at the boundary: every problem is a one-line `DataError` naming the
+source, the row (the line for JSON lines), the column and the value, so nothing downstream re-checks.
+
+Row numbers count data rows from 1 as a user sees them: the line number in a JSONL file, the item in a
+JSON list, the data row of a CSV (header not counted), the row of a Parquet file, table or dataset.
+
+Column mappings: a field left `None` is auto-detected; the empty string `""` means "this dataset has no
+such column" (for example `pair_id=""` to ignore an id column and generate ids instead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from normbt_viz.errors import DataError, SpecError
+
+CANONICAL_COLUMNS = (
+    "pair_id", "prompt", "chosen", "rejected", "category", "margin", "source_row", "identical", "prompt_messages",
+)
+
+FILE_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+# Extensions that are clearly files, so a missing "data.xlsx" is reported as a file, not tried on the hub.
+_OTHER_FILE_EXTENSIONS = (".xlsx", ".xls", ".tsv", ".txt", ".arrow", ".feather", ".pkl", ".gz", ".zip")
+
+_PROMPT_ALIASES = ("prompt", "question", "instruction")
+_CHOSEN_ALIASES = ("chosen", "response_chosen", "chosen_response")
+_REJECTED_ALIASES = ("rejected", "response_rejected", "rejected_response")
+_SHAREGPT_PROMPT = "conversations"
+_CATEGORY_ALIASES = ("category", "subset")
+_MARGIN_ALIASES = ("margin",)
+# "pair_id" first: when a table has both, it is the more specific name.
+_ID_ALIASES = ("pair_id", "id", "prompt_id")
+
+_SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+_PLAIN_LABELS = {"user": "User", "assistant": "Assistant", "system": "System"}
+_HH_ASSISTANT_MARKER = "\n\nAssistant:"
+_DEFAULT_CATEGORY = "all"
+_FINGERPRINT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "category", "margin")
+
+
+@dataclass
+class ColumnMapping:
+    """Which source column plays which role. `None` = auto-detect; `""` = the dataset has no such column."""
+
+    prompt: str | None = None
+    chosen: str | None = None
+    rejected: str | None = None
+    category: str | None = None
+    margin: str | None = None
+    pair_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d) -> ColumnMapping:
+        names = [field.name for field in dataclasses.fields(cls)]
+        for key, value in dict(d).items():
+            if key not in names:
+                raise SpecError(f"column mapping: unknown key {key!r} (expected {', '.join(names)})")
+            if value is not None and not isinstance(value, str):
+                raise SpecError(f"column mapping: {key} must be a column name or None, got {_show(value)}")
+        return cls(**dict(d))
+
+
+@dataclass
+class PairTable:
+    """Validated preference pairs in canonical columns, and how they were read."""
+
+    pairs: pd.DataFrame
+    format: str
+    mapping: ColumnMapping
+    source: str
+    n_identical: int
+
+    def fingerprint(self) -> str:
+        """First 16 hex chars of a sha256 over the pairs' ids, texts, categories and margins: the same data
+        gives the same fingerprint in any process, any text change gives a new one."""
+        digest = hashlib.sha256()
+        for pair_id, prompt, chosen, rejected, category, margin in self.pairs[list(_FINGERPRINT_COLUMNS)].itertuples(
+            index=False
+        ):
+            margin_value = None if pd.isna(margin) else float(margin)
+            row = [pair_id, prompt, chosen, rejected, category, margin_value]
+            digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8"))
+            digest.update(b"\n")
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where rows come from, for error messages: 'pairs.jsonl line 7, column 'chosen': ...'."""
+
+    name: str
+    row_word: str = "row"
+
+    def at(self, row: int | None = None, column: str | None = None) -> str:
+        place = self.name if row is None else f"{self.name} {self.row_word} {row}"
+        return place if column is None else f"{place}, column {column!r}"
+
+
+def _show(value) -> str:
+    """Short single-line repr of an offending value."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _columns_text(columns) -> str:
+    return ", ".join(str(column) for column in columns) or "none"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading local files
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a .jsonl, .json (a list of objects, or JSON lines), .csv or .parquet file into a DataFrame whose
+    index is the 1-based row number a user would point at (the line number for JSON lines).
+
+    CSV cells are read as text, so an empty cell is the empty string and "NA" or "None" stay text. JSON
+    values keep their Python types (a JSON null stays None; an absent key reads as NaN)."""
+    return _read_file(Path(path))[0]
+
+
+def _read_file(path: Path) -> tuple[pd.DataFrame, str]:
+    """The table and the word its rows are counted in ("line" for JSON lines, else "row")."""
+    suffix = path.suffix.lower()
+    name = path.name
+    if suffix not in FILE_FORMATS:
+        raise DataError(f"{name}: unknown format {path.suffix!r} (expected .jsonl, .json, .csv or .parquet)")
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+    if suffix in (".jsonl", ".json"):
+        table, row_word = _read_json(path, suffix)
+    elif suffix == ".csv":
+        table, row_word = _read_csv(path), "row"
+    else:
+        table, row_word = _read_parquet(path), "row"
+    if len(table) == 0:
+        raise DataError(f"{name}: empty file, no rows")
+    return table, row_word
+
+
+def _read_json(path: Path, suffix: str) -> tuple[pd.DataFrame, str]:
+    name = path.name
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{name} line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # "Extra data" after a first complete value means the file holds JSON lines.
+            if exc.msg != "Extra data":
+                raise DataError(f"{name} line {exc.lineno}: malformed JSON ({exc.msg})") from None
+        else:
+            if isinstance(data, dict):
+                data = [data]
+            if not isinstance(data, list):
+                raise DataError(f"{name}: expected a list of JSON objects or JSON lines, got {type(data).__name__}")
+            for number, record in enumerate(data, start=1):
+                if not isinstance(record, dict):
+                    raise DataError(f"{name} row {number}: expected a JSON object, got {_show(record)}")
+            return pd.DataFrame(data, index=range(1, len(data) + 1), dtype=object), "row"
+    records, lines = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{name} line {number}: malformed JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{name} line {number}: expected a JSON object, got {_show(record)}")
+        records.append(record)
+        lines.append(number)
+    return pd.DataFrame(records, index=lines, dtype=object), "line"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name}: empty file, no rows") from None
+    except ValueError as exc:  # pandas' ParserError and UnicodeDecodeError are both ValueErrors
+        raise DataError(f"{path.name}: cannot parse CSV ({_first_line(exc)})") from None
+    table.index = range(1, len(table) + 1)
+    return table
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise DataError(f"{path.name}: cannot read Parquet ({_first_line(exc)})") from None
+    table.index = range(1, len(table) + 1)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_pairs(
+    source,
+    *,
+    config: str | None = None,
+    split: str = "train",
+    mapping: ColumnMapping | dict | None = None,
+    chat_template_tokenizer=None,
+    demo_size: int = 1000,
+    demo_noise: float = 0.0,
+    demo_seed: int = 0,
+) -> PairTable:
+    """Load and validate preference pairs.
+
+    `source` is "demo", a local file (.jsonl/.json/.csv/.parquet), a directory written by
+    `datasets.Dataset.save_to_disk`, a pandas DataFrame, or else a Hugging Face dataset id loaded with
+    `datasets.load_dataset(source, config, split=split)`. The format is detected from the columns and
+    values unless `mapping` names the columns. `chat_template_tokenizer` only changes how conversational
+    prompts are rendered into the `prompt` column."""
+    if isinstance(mapping, dict):
+        mapping = ColumnMapping.from_dict(mapping)
+    elif mapping is not None and not isinstance(mapping, ColumnMapping):
+        raise SpecError(f"mapping must be a ColumnMapping, a dict or None, got {type(mapping).__name__}")
+    given = mapping or ColumnMapping()
+
+    if isinstance(source, pd.DataFrame):
+        raw = source.reset_index(drop=True)
+        raw.index = range(1, len(raw) + 1)
+        return _build(raw, _Origin("uploaded table"), "uploaded table", given, chat_template_tokenizer)
+    if isinstance(source, str) and source == "demo":
+        return _load_demo(demo_size, demo_noise, demo_seed)
+    if isinstance(source, Path) or (isinstance(source, str) and _looks_local(source)):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            raw, origin = _load_from_disk(path, split)
+            return _build(raw, origin, f"local dataset {str(path)!r} (split {split!r})", given, chat_template_tokenizer)
+        raw, row_word = _read_file(path)
+        return _build(raw, _Origin(path.name, row_word), str(path), given, chat_template_tokenizer)
+    if isinstance(source, str):
+        raw = _load_hub(source, config, split)
+        return _build(raw, _Origin(f"{source}[{split}]"),
+                      f"Hugging Face dataset {source!r} ({_hub_where(config, split)})", given, chat_template_tokenizer)
+    raise DataError(f"unsupported data source of type {type(source).__name__}: expected a path, a dataset id, "
+                    "'demo' or a DataFrame")
+
+
+def _looks_local(source: str) -> bool:
+    """A local path rather than a hub id: it exists, has a file extension, or is written as a path.
+    Hub ids may contain dots ("org/name-v0.2"), so an unknown suffix alone does not make a path."""
+    suffix = Path(source).suffix.lower()
+    return (
+        Path(source).expanduser().exists()
+        or suffix in FILE_FORMATS
+        or suffix in _OTHER_FILE_EXTENSIONS
+        or source.startswith(("/", "./", "../", "~"))
+    )
+
+
+def _load_demo(demo_size: int, demo_noise: float, demo_seed: int) -> PairTable:
+    from normbt_viz.demo import generate_demo_pairs
+
+    raw = generate_demo_pairs(n_pairs=demo_size, noise_rate=demo_noise, seed=demo_seed).reset_index(drop=True)
+    raw.index = range(1, len(raw) + 1)
+    source = f"demo ({demo_size} pairs, noise {demo_noise}, seed {demo_seed})"
+    demo_mapping = ColumnMapping(prompt="prompt", chosen="chosen", rejected="rejected", category="category",
+                                 margin="", pair_id="pair_id")
+    table = _build(raw, _Origin("demo data"), source, demo_mapping, None)
+    table.pairs["flipped"] = raw["flipped"].to_numpy(dtype=bool)
+    table.format = "demo"
+    return table
+
+
+def _load_from_disk(path: Path, split: str) -> tuple[pd.DataFrame, _Origin]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises FileNotFoundError, ValueError, ... for a foreign directory
+        raise DataError(f"{path.name}: not a dataset saved with save_to_disk ({_first_line(exc)})") from None
+    origin = _Origin(path.name)
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise DataError(f"{path.name}: no split {split!r} (available: {_columns_text(loaded.keys())})")
+        loaded = loaded[split]
+        origin = _Origin(f"{path.name}[{split}]")
+    return _dataset_to_frame(loaded), origin
+
+
+def _load_hub(dataset_id: str, config: str | None, split: str) -> pd.DataFrame:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(dataset_id, config, split=split)
+    except Exception as exc:  # network, auth, missing config or split: all one message for the user
+        raise DataError(f"cannot load Hugging Face dataset {dataset_id!r} ({_hub_where(config, split)}): "
+                        f"{_first_line(exc)}") from None
+    return _dataset_to_frame(loaded)
+
+
+def _hub_where(config: str | None, split: str) -> str:
+    return f"split {split!r}" if config is None else f"config {config!r}, split {split!r}"
+
+
+def _dataset_to_frame(dataset) -> pd.DataFrame:
+    frame = dataset.to_pandas()
+    frame.index = range(1, len(frame) + 1)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Format detection
+
+
+def _build(raw: pd.DataFrame, origin: _Origin, source: str, given: ColumnMapping, tokenizer) -> PairTable:
+    raw = raw.rename(columns=str)
+    if len(raw) == 0:
+        raise DataError(f"{origin.name}: no rows")
+    mapping = _resolve_mapping(raw, given, origin)
+    first_chosen = _plain(raw[mapping.chosen].iloc[0])
+    first_prompt = _plain(raw[mapping.prompt].iloc[0]) if mapping.prompt else None
+    if _is_messages(first_chosen) or _is_messages(first_prompt):
+        sharegpt = _uses_sharegpt_keys(first_chosen) or _uses_sharegpt_keys(first_prompt)
+        fmt = "sharegpt" if sharegpt else "conversational"
+    else:
+        fmt = "explicit" if mapping.prompt else "implicit"
+    pairs = _convert(raw, mapping, fmt, origin, tokenizer)
+    return PairTable(pairs=pairs, format=fmt, mapping=mapping, source=source, n_identical=int(pairs["identical"].sum()))
+
+
+def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -> ColumnMapping:
+    """The columns to use: those the user named, else the first alias present; `None` when absent."""
+    columns = list(raw.columns)
+
+    def pick(role: str, aliases: tuple[str, ...]) -> str | None:
+        named = getattr(given, role)
+        if named == "":
+            return None
+        if named is not None:
+            if named not in columns:
+                raise DataError(f"{origin.name}: mapped column {named!r} for {role} not found "
+                                f"(found columns: {_columns_text(columns)})")
+            return named
+        present = [alias for alias in aliases if alias in columns]
+        if len(present) > 1 and role in ("prompt", "chosen", "rejected"):
+            raise DataError(f"{origin.name}: ambiguous columns for {role} ({_columns_text(present)}); "
+                            f"give a column mapping with {role}")
+        return present[0] if present else None
+
+    chosen = pick("chosen", _CHOSEN_ALIASES)
+    rejected = pick("rejected", _REJECTED_ALIASES)
+    if chosen is None and rejected is None:
+        raise DataError(f"{origin.name}: cannot recognise the format (columns: {_columns_text(columns)}); "
+                        "give a column mapping with prompt/chosen/rejected")
+    for role, column in (("chosen", chosen), ("rejected", rejected)):
+        if column is None:
+            raise DataError(f"{origin.name}: missing column {role!r} (found columns: {_columns_text(columns)})")
+    if chosen == rejected:
+        raise DataError(f"{origin.name}: column {chosen!r} is mapped to both chosen and rejected")
+    prompt = pick("prompt", _PROMPT_ALIASES)
+    if prompt is None and given.prompt is None and _SHAREGPT_PROMPT in columns:
+        prompt = _SHAREGPT_PROMPT
+    return ColumnMapping(
+        prompt=prompt,
+        chosen=chosen,
+        rejected=rejected,
+        category=pick("category", _CATEGORY_ALIASES),
+        margin=pick("margin", _MARGIN_ALIASES),
+        pair_id=pick("pair_id", _ID_ALIASES),
+    )
+
+
+def _plain(value):
+    """Arrow-backed tables hand lists over as numpy arrays and numbers as numpy scalars; use Python's."""
+    if isinstance(value, np.ndarray):
+        return [_plain(item) for item in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _is_messages(value) -> bool:
+    return isinstance(value, (list, tuple, dict))
+
+
+def _uses_sharegpt_keys(value) -> bool:
+    first = value[0] if isinstance(value, (list, tuple)) and value else value
+    return isinstance(first, dict) and "from" in first and "value" in first
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Row conversion
+
+
+def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origin, tokenizer) -> pd.DataFrame:
+    rows = [int(row) for row in raw.index]
+    chosen_values = raw[mapping.chosen].tolist()
+    rejected_values = raw[mapping.rejected].tolist()
+    prompt_values = raw[mapping.prompt].tolist() if mapping.prompt else [None] * len(rows)
+
+    prompts, chosens, rejecteds, prompt_jsons, hash_keys = [], [], [], [], []
+    for row, prompt_value, chosen_value, rejected_value in zip(rows, prompt_values, chosen_values, rejected_values):
+        if fmt in ("explicit", "implicit"):
+            chosen = _text(chosen_value, origin.at(row, mapping.chosen))
+            rejected = _text(rejected_value, origin.at(row, mapping.rejected))
+            _check_response(chosen, origin.at(row, mapping.chosen))
+            _check_response(rejected, origin.at(row, mapping.rejected))
+            if fmt == "explicit":
+                prompt = _text(prompt_value, origin.at(row, mapping.prompt))
+            else:
+                prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected)
+                after = " after splitting off the shared prompt"
+                _check_response(chosen, origin.at(row, mapping.chosen), after)
+                _check_response(rejected, origin.at(row, mapping.rejected), after)
+            prompt_json = ""
+            hash_key = prompt
+        else:
+            prompt_messages, chosen, rejected = _conversation_pair(row, prompt_value, chosen_value, rejected_value,
+                                                                   mapping, origin)
+            try:
+                prompt = render_messages(prompt_messages, tokenizer)
+            except Exception as exc:  # a chat template rejecting these roles is a data problem for this row
+                raise DataError(f"{origin.at(row, mapping.prompt or mapping.chosen)}: the tokenizer's chat "
+                                f"template failed on the prompt ({_first_line(exc)})") from None
+            prompt_json = json.dumps(prompt_messages, ensure_ascii=False) if prompt_messages else ""
+            # Ids hash the messages, not their rendering, so they do not change with the tokenizer.
+            hash_key = prompt_json
+        prompts.append(prompt)
+        chosens.append(chosen)
+        rejecteds.append(rejected)
+        prompt_jsons.append(prompt_json)
+        hash_keys.append(hash_key)
+
+    pair_ids = (_given_ids(raw, mapping.pair_id, rows, origin) if mapping.pair_id
+                else _generated_ids(hash_keys, chosens, rejecteds))
+    categories = ([_category(value) for value in raw[mapping.category].tolist()] if mapping.category
+                  else [_DEFAULT_CATEGORY] * len(rows))
+    margins = ([_margin(value, origin.at(row, mapping.margin))
+                for row, value in zip(rows, raw[mapping.margin].tolist())]
+               if mapping.margin else [math.nan] * len(rows))
+    return pd.DataFrame({
+        "pair_id": pair_ids,
+        "prompt": prompts,
+        "chosen": chosens,
+        "rejected": rejecteds,
+        "category": categories,
+        "margin": np.asarray(margins, dtype=float),
+        "source_row": np.asarray(rows, dtype=np.int64),
+        "identical": np.asarray([c == r for c, r in zip(chosens, rejecteds)], dtype=bool),
+        "prompt_messages": prompt_jsons,
+    }, columns=list(CANONICAL_COLUMNS))
+
+
+def _text(value, where: str) -> str:
+    value = _plain(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        raise DataError(f"{where}: NaN or missing (expected text)")
+    if value is None or value is pd.NA:
+        raise DataError(f"{where}: expected text, got None")
+    raise DataError(f"{where}: expected text, got {type(value).__name__} {_show(value)}")
+
+
+def _check_response(text: str, where: str, context: str = "") -> None:
+    if not text.strip():
+        raise DataError(f"{where}: empty or whitespace-only response{context}")
+
+
+def _split_implicit_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """Split two full transcripts into (prompt, chosen, rejected) at the end of their common prefix, cut
+    back to a turn boundary: the last "\\n\\nAssistant:" marker (kept in the prompt) in HH-RLHF-style
+    text, else the last whitespace so no word is split. Responses lose leading whitespace only."""
+    common = chosen[:_common_prefix_length(chosen, rejected)]
+    marker = common.rfind(_HH_ASSISTANT_MARKER)
+    if marker >= 0:
+        cut = marker + len(_HH_ASSISTANT_MARKER)
+    else:
+        cut = next((i for i in range(len(common) - 1, -1, -1) if common[i].isspace()), 0)
+    return chosen[:cut], chosen[cut:].lstrip(), rejected[cut:].lstrip()
+
+
+def _common_prefix_length(first: str, second: str) -> int:
+    """Binary search over slice comparisons: C-speed string compares instead of a per-character loop,
+    which matters for 100k+ long transcripts."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _conversation_pair(row: int, prompt_value, chosen_value, rejected_value, mapping: ColumnMapping,
+                       origin: _Origin) -> tuple[list[dict], str, str]:
+    """(prompt messages, chosen text, rejected text) for one conversational or ShareGPT row. The prompt is
+    the explicit prompt column (a message list, or text taken as one user turn) or else the leading
+    messages chosen and rejected share; each response is what follows it."""
+    chosen_where = origin.at(row, mapping.chosen)
+    rejected_where = origin.at(row, mapping.rejected)
+    chosen = _response_messages(chosen_value, chosen_where)
+    rejected = _response_messages(rejected_value, rejected_where)
+    if mapping.prompt:
+        prompt_value = _plain(prompt_value)
+        prompt_where = origin.at(row, mapping.prompt)
+        if isinstance(prompt_value, str):
+            prompt = [{"role": "user", "content": prompt_value}]
+        else:
+            prompt = _messages(prompt_value, prompt_where)
+        # Some datasets (UltraFeedback binarized) repeat the prompt at the start of each response list.
+        chosen = _drop_prefix(chosen, prompt)
+        rejected = _drop_prefix(rejected, prompt)
+    elif isinstance(chosen, list) and isinstance(rejected, list):
+        shared = 0
+        # Each side keeps at least its last message, so identical conversations still have a response.
+        while (shared < min(len(chosen), len(rejected)) - 1) and chosen[shared] == rejected[shared]:
+            shared += 1
+        prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
+    else:
+        prompt = []
+    return prompt, _response_text(chosen, chosen_where), _response_text(rejected, rejected_where)
+
+
+def _response_messages(value, where: str) -> str | list[dict]:
+    """A response given as text stays text; a message or a list of messages becomes a message list."""
+    value = _plain(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _messages([value], where)
+    return _messages(value, where)
+
+
+def _messages(value, where: str) -> list[dict]:
+    value = _plain(value)
+    if not isinstance(value, (list, tuple)):
+        if isinstance(value, float) and math.isnan(value):
+            raise DataError(f"{where}: NaN or missing (expected a list of messages)")
+        kind = "None" if value is None else f"{type(value).__name__} {_show(value)}"
+        raise DataError(f"{where}: expected a list of messages, got {kind}")
+    return [_message(message, f"{where}, message {number}") for number, message in enumerate(value, start=1)]
+
+
+def _message(message, where: str) -> dict:
+    if not isinstance(message, dict):
+        raise DataError(f"{where}: expected an object with role and content, got {_show(message)}")
+    # Arrow gives every message of a column the union of keys, so an absent key can read as None.
+    role, speaker = message.get("role"), message.get("from")
+    if role is None and isinstance(speaker, str):
+        role = _SHAREGPT_ROLES.get(speaker, speaker)
+    if role is None:
+        raise DataError(f"{where}: no 'role' (or 'from') in {_show(message)}")
+    if not isinstance(role, str):
+        raise DataError(f"{where}: role must be text, got {_show(role)}")
+    content = message.get("content")
+    if content is None:
+        content = message.get("value")
+    return {"role": role, "content": _text(content, where)}
+
+
+def _drop_prefix(response: str | list[dict], prompt: list[dict]) -> str | list[dict]:
+    if isinstance(response, list) and len(response) > len(prompt) and response[:len(prompt)] == prompt:
+        return response[len(prompt):]
+    return response
+
+
+def _response_text(response: str | list[dict], where: str) -> str:
+    """A response's text: assistant turns joined by blank lines; any other turn keeps its role label so
+    no text is lost."""
+    if isinstance(response, str):
+        text = response
+    elif not response:
+        raise DataError(f"{where}: no response message after the prompt")
+    elif all(message["role"] == "assistant" for message in response):
+        text = "\n\n".join(message["content"] for message in response)
+    else:
+        text = render_messages(response)
+    _check_response(text, where)
+    return text
+
+
+def render_messages(messages: list[dict], tokenizer=None, add_generation_prompt: bool = False) -> str:
+    """Render chat messages as text: with the tokenizer's chat template when it has one, else as plain
+    "User: ...\\n\\nAssistant: ..." turns (with a trailing "Assistant:" for a generation prompt)."""
+    if not messages:
+        return ""
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    turns = [f"{_PLAIN_LABELS.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages]
+    if add_generation_prompt:
+        turns.append("Assistant:")
+    return "\n\n".join(turns)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Optional columns and ids
+
+
+def _category(value) -> str:
+    """Missing or empty categories fall into the default group rather than failing the load."""
+    value = _plain(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        return _DEFAULT_CATEGORY
+    return str(value)
+
+
+def _margin(value, where: str) -> float:
+    """A number, or NaN for a missing value; CSV text is parsed."""
+    value = _plain(value)
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return math.nan
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise DataError(f"{where}: expected a number, got {type(value).__name__} {_show(value)}")
+
+
+def _given_ids(raw: pd.DataFrame, column: str, rows: list[int], origin: _Origin) -> list[str]:
+    ids: list[str] = []
+    first_row: dict[str, int] = {}
+    for row, value in zip(rows, raw[column].tolist()):
+        value = _plain(value)
+        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+            raise DataError(f"{origin.at(row, column)}: missing id {_show(value)}")
+        pair_id = str(value)
+        if pair_id in first_row:
+            raise DataError(f"{origin.name}: duplicate id {_show(pair_id)} in column {column!r} "
+                            f"({origin.row_word}s {first_row[pair_id]} and {row}); ids must be unique, "
+                            "or map pair_id to '' to generate ids")
+        first_row[pair_id] = row
+        ids.append(pair_id)
+    return ids
+
+
+def _generated_ids(prompts: list[str], chosens: list[str], rejecteds: list[str]) -> list[str]:
+    """'p' + 12 hex chars of sha1 over the texts; exact duplicate pairs get '-2', '-3', ... in order."""
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for prompt, chosen, rejected in zip(prompts, chosens, rejecteds):
+        key = "\x1f".join((prompt, chosen, rejected))
+        base = "p" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Splitting and sampling
+
+
+def split_pairs(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, eval): a deterministic split from `seed`, stratified by category when there is one.
+
+    Eval gets round(eval_fraction * n) pairs, at least 1 when n >= 2 and the fraction is positive, and
+    never all of them. Each category contributes its share (largest remainders get the rounding), taking
+    its members in the order of one `default_rng(seed)` permutation. Both parts keep the original order."""
+    if not isinstance(eval_fraction, numbers.Real) or isinstance(eval_fraction, bool) or not 0 <= eval_fraction <= 0.9:
+        raise SpecError(f"eval_fraction must be a number between 0 and 0.9, got {_show(eval_fraction)}")
+    n = len(pairs)
+    n_eval = round(eval_fraction * n)
+    if eval_fraction > 0 and n >= 2:
+        n_eval = min(max(n_eval, 1), n - 1)
+    elif n < 2:
+        n_eval = 0
+
+    order = np.random.default_rng(seed).permutation(n)
+    categories = (pairs["category"].astype(str).to_numpy() if "category" in pairs else np.zeros(n, dtype=int))[order]
+    _, group, counts = np.unique(categories, return_inverse=True, return_counts=True)
+    quotas = eval_fraction * counts
+    per_group = np.floor(quotas).astype(int)
+    leftover = n_eval - int(per_group.sum())
+    if leftover > 0:
+        per_group[np.argsort(-(quotas - per_group), kind="stable")[:leftover]] += 1
+
+    # Rank of each permuted pair within its category: the first per_group[g] of group g go to eval.
+    by_group = np.argsort(group, kind="stable")
+    starts = np.cumsum(counts) - counts
+    rank = np.empty(n, dtype=int)
+    rank[by_group] = np.arange(n) - starts[group[by_group]]
+    is_eval = rank < per_group[group]
+    train_positions = np.sort(order[~is_eval])
+    eval_positions = np.sort(order[is_eval])
+    return pairs.iloc[train_positions].reset_index(drop=True), pairs.iloc[eval_positions].reset_index(drop=True)
+
+
+def sample_pairs(pairs: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A reproducible random subset of `limit` pairs in their original order; all pairs for None or a
+    limit of at least len(pairs)."""
+    if limit is None:
+        return pairs.reset_index(drop=True)
+    if not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit <= 0:
+        raise SpecError(f"limit must be a positive whole number of pairs or None, got {_show(limit)}")
+    if limit >= len(pairs):
+        return pairs.reset_index(drop=True)
+    positions = np.sort(np.random.default_rng(seed).choice(len(pairs), size=int(limit), replace=False))
+    return pairs.iloc[positions].reset_index(drop=True)

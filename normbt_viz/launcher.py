@@ -1,0 +1,70 @@
+"""Start runs in the background and stop them, speaking only run specs and run directories.
+
+One worker process (`python -m normbt_viz worker DIR...`) trains a group of runs one after another: on a
+2-core CPU two runs at once are each slower than both in a row, and the later runs of a group reuse the
+feature cache the first one built. The worker starts its own session, so it outlives the app's script
+thread, a page reload and an app restart.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from .rundir import RunDir
+from .spec import RunSpec
+
+
+def new_run_dir(runs_root: str | Path, spec: RunSpec) -> RunDir:
+    """Create `<root>/<arm>-s<seed>-<time>-<id>` with spec.json and a queued status."""
+    spec.resolve()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return RunDir(Path(runs_root) / f"{spec.name}-{stamp}-{uuid.uuid4().hex[:4]}").create(spec)
+
+
+def launch(specs: list[RunSpec], runs_root: str | Path) -> list[RunDir]:
+    """Queue `specs` as new runs and start one background worker that trains them in order."""
+    runs = [new_run_dir(runs_root, spec) for spec in specs]
+    log = Path(runs_root) / "_logs" / f"worker-{runs[0].name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "normbt_viz", "worker", *[str(r.path) for r in runs]],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    for run in runs:
+        # Queued runs carry the worker's pid too, so a worker that dies marks its whole queue interrupted.
+        run.write_status(pid=process.pid, host=os.uname().nodename, log=str(log))
+    return runs
+
+
+def cancel(run: RunDir) -> None:
+    """Ask a run to stop: a queued run never starts, a running one stops at its next step."""
+    run.request_cancel()
+    if run.read_raw_status().get("state") == "queued":
+        run.write_status(state="cancelled", error="cancelled before it started", finished_at=time.time())
+
+
+def work(run_paths: list[str]) -> int:
+    """The worker's loop: train each queued run in turn; a failure is recorded and the queue goes on."""
+    from .trainer import run_training
+
+    failures = 0
+    for path in run_paths:
+        run = RunDir(path)
+        if run.cancel_requested or run.read_raw_status().get("state") != "queued":
+            continue
+        try:
+            run_training(run.spec(), run)
+        except Exception as exc:  # recorded in status.json by run_training; keep going with the queue
+            print(f"{run.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failures += 1
+    return 1 if failures else 0

@@ -1,0 +1,615 @@
+"""Preference-data layer: every format and source kind loads into the canonical table, ids are stable, and
+every bad input gives one line naming the file, the row or line, the column and the value."""
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+import types
+
+import datasets
+import numpy as np
+import pandas as pd
+import pytest
+
+from normbt_viz.data import (
+    CANONICAL_COLUMNS,
+    ColumnMapping,
+    load_pairs,
+    read_table,
+    render_messages,
+    sample_pairs,
+    split_pairs,
+)
+from normbt_viz.errors import DataError, SpecError
+
+HH_CHOSEN = "\n\nHuman: What is 2+2?\n\nAssistant: It is 4."
+HH_REJECTED = "\n\nHuman: What is 2+2?\n\nAssistant: It is 5."
+EXPLICIT_ROWS = [
+    {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+    {"prompt": "2+2?", "chosen": "4", "rejected": "5"},
+    {"prompt": "Colour of the sky?", "chosen": "Blue.", "rejected": "Green."},
+]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def data_error(*args, **kwargs) -> str:
+    """The message of the DataError that load_pairs raises; it must be one line."""
+    with pytest.raises(DataError) as info:
+        load_pairs(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and message.strip() == message
+    return message
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Formats
+
+
+def test_explicit_jsonl(tmp_path):
+    table = load_pairs(write_jsonl(tmp_path / "pairs.jsonl", EXPLICIT_ROWS))
+    assert table.format == "explicit"
+    assert tuple(table.pairs.columns) == CANONICAL_COLUMNS
+    assert table.pairs["prompt"].tolist() == ["Capital of France?", "2+2?", "Colour of the sky?"]
+    assert table.pairs["chosen"].tolist() == ["Paris.", "4", "Blue."]
+    assert table.pairs["rejected"].tolist() == ["Lyon.", "5", "Green."]
+    assert table.pairs["source_row"].tolist() == [1, 2, 3]
+    assert table.pairs["category"].tolist() == ["all"] * 3
+    assert table.pairs["margin"].isna().all()
+    assert table.pairs["prompt_messages"].tolist() == [""] * 3
+    assert not table.pairs["identical"].any() and table.n_identical == 0
+    assert table.mapping == ColumnMapping(prompt="prompt", chosen="chosen", rejected="rejected")
+    assert table.source == str(tmp_path / "pairs.jsonl")
+
+
+def test_explicit_aliases_are_detected():
+    frame = pd.DataFrame({"question": ["q"], "chosen_response": ["good"], "rejected_response": ["bad"]})
+    table = load_pairs(frame)
+    assert table.format == "explicit"
+    assert table.mapping.prompt == "question"
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == ["q", "good", "bad"]
+
+
+def test_ambiguous_aliases_ask_for_a_mapping():
+    frame = pd.DataFrame({"prompt": ["p"], "question": ["q"], "chosen": ["a"], "rejected": ["b"]})
+    message = data_error(frame)
+    assert "uploaded table" in message and "prompt, question" in message and "mapping" in message
+    assert load_pairs(frame, mapping={"prompt": "question"}).pairs.loc[0, "prompt"] == "q"
+
+
+def test_implicit_hh_prompt_is_cut_after_the_last_assistant_marker():
+    multi_turn_chosen = "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Name a fruit.\n\nAssistant: Apple."
+    multi_turn_rejected = "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Name a fruit.\n\nAssistant: Anvil."
+    frame = pd.DataFrame({"chosen": [HH_CHOSEN, multi_turn_chosen], "rejected": [HH_REJECTED, multi_turn_rejected]})
+    table = load_pairs(frame)
+    assert table.format == "implicit"
+    assert table.mapping.prompt is None
+    # The common prefix runs into the answer ("It is "), but the cut stays at the turn boundary.
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == [
+        "\n\nHuman: What is 2+2?\n\nAssistant:", "It is 4.", "It is 5."]
+    assert table.pairs.loc[1, "prompt"] == "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Name a fruit.\n\nAssistant:"
+    assert table.pairs.loc[1, ["chosen", "rejected"]].tolist() == ["Apple.", "Anvil."]
+
+
+def test_implicit_without_marker_cuts_at_a_word_boundary():
+    frame = pd.DataFrame({"chosen": ["Summarise: the cat sat", "Totally different"],
+                          "rejected": ["Summarise: the cow ran", "Nothing shared"]})
+    pairs = load_pairs(frame).pairs
+    assert pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == ["Summarise: the", "cat sat", "cow ran"]
+    assert pairs.loc[1, ["prompt", "chosen", "rejected"]].tolist() == ["", "Totally different", "Nothing shared"]
+
+
+def test_conversational_implicit_prompt_is_the_shared_leading_messages():
+    shared = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+              {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "2+2?"}]
+    frame = pd.DataFrame({"chosen": [shared + [{"role": "assistant", "content": "4"}]],
+                          "rejected": [shared + [{"role": "assistant", "content": "5"}]]})
+    table = load_pairs(frame)
+    assert table.format == "conversational"
+    row = table.pairs.loc[0]
+    assert (row["chosen"], row["rejected"]) == ("4", "5")
+    assert json.loads(row["prompt_messages"]) == shared
+    assert row["prompt"] == "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello\n\nUser: 2+2?"
+
+
+def test_conversational_trl_prompt_list():
+    frame = pd.DataFrame({
+        "prompt": [[{"role": "user", "content": "Capital of France?"}]],
+        "chosen": [[{"role": "assistant", "content": "Paris."}]],
+        "rejected": [[{"role": "assistant", "content": "Lyon."}]],
+    })
+    table = load_pairs(frame)
+    assert table.format == "conversational"
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == [
+        "User: Capital of France?", "Paris.", "Lyon."]
+    assert json.loads(table.pairs.loc[0, "prompt_messages"]) == [{"role": "user", "content": "Capital of France?"}]
+
+
+def test_conversational_responses_repeating_a_text_prompt_lose_it():
+    user = {"role": "user", "content": "Capital of France?"}
+    frame = pd.DataFrame({"prompt": ["Capital of France?"],
+                          "chosen": [[user, {"role": "assistant", "content": "Paris."}]],
+                          "rejected": [[user, {"role": "assistant", "content": "Lyon."}]]})
+    pairs = load_pairs(frame).pairs
+    assert pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == ["User: Capital of France?", "Paris.", "Lyon."]
+
+
+def test_sharegpt(tmp_path):
+    frame = pd.DataFrame({
+        "conversations": [[{"from": "system", "value": "Be brief."}, {"from": "human", "value": "2+2?"}]],
+        "chosen": [{"from": "gpt", "value": "4"}],
+        "rejected": [{"from": "gpt", "value": "5"}],
+    })
+    frame.to_parquet(tmp_path / "sharegpt.parquet")
+    table = load_pairs(tmp_path / "sharegpt.parquet")
+    assert table.format == "sharegpt"
+    assert table.mapping.prompt == "conversations"
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == [
+        "System: Be brief.\n\nUser: 2+2?", "4", "5"]
+    assert json.loads(table.pairs.loc[0, "prompt_messages"]) == [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
+
+
+def test_chat_template_tokenizer_renders_conversational_prompts():
+    frame = pd.DataFrame({"prompt": [[{"role": "user", "content": "Hi"}]],
+                          "chosen": [[{"role": "assistant", "content": "Hello"}]],
+                          "rejected": [[{"role": "assistant", "content": "Go"}]]})
+    with_template = load_pairs(frame, chat_template_tokenizer=FakeTokenizer())
+    plain = load_pairs(frame)
+    assert with_template.pairs.loc[0, "prompt"] == "<|user|>Hi"
+    # Ids hash the messages, not their rendering, so runs with different tokenizers stay comparable.
+    assert with_template.pairs.loc[0, "pair_id"] == plain.pairs.loc[0, "pair_id"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Source kinds
+
+
+def test_json_list_and_json_lines(tmp_path):
+    (tmp_path / "list.json").write_text(json.dumps(EXPLICIT_ROWS, indent=2))
+    write_jsonl(tmp_path / "lines.json", EXPLICIT_ROWS)
+    from_list = load_pairs(tmp_path / "list.json")
+    from_lines = load_pairs(str(tmp_path / "lines.json"))
+    assert from_list.pairs["chosen"].tolist() == from_lines.pairs["chosen"].tolist() == ["Paris.", "4", "Blue."]
+    assert from_list.fingerprint() == from_lines.fingerprint()
+
+
+def test_jsonl_source_rows_are_line_numbers(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps(EXPLICIT_ROWS[0]) + "\n\n" + json.dumps(EXPLICIT_ROWS[1]) + "\n")
+    assert load_pairs(path).pairs["source_row"].tolist() == [1, 3]
+    assert read_table(path).index.tolist() == [1, 3]
+
+
+def test_csv_keeps_text_as_text(tmp_path):
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"prompt": ["", "q"], "chosen": ["NA", "42"], "rejected": ["None", "43"]}).to_csv(path, index=False)
+    pairs = load_pairs(path).pairs
+    assert pairs["prompt"].tolist() == ["", "q"]
+    assert pairs["chosen"].tolist() == ["NA", "42"]
+    assert pairs["rejected"].tolist() == ["None", "43"]
+
+
+def test_parquet_and_dataframe_give_the_same_table(tmp_path):
+    frame = pd.DataFrame(EXPLICIT_ROWS)
+    frame.to_parquet(tmp_path / "pairs.parquet")
+    from_parquet = load_pairs(tmp_path / "pairs.parquet")
+    from_frame = load_pairs(frame)
+    assert from_frame.source == "uploaded table"
+    pd.testing.assert_frame_equal(from_parquet.pairs, from_frame.pairs)
+    assert from_parquet.fingerprint() == from_frame.fingerprint()
+
+
+def test_conversational_parquet_round_trip(tmp_path):
+    frame = pd.DataFrame({"chosen": [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]],
+                          "rejected": [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Go"}]]})
+    frame.to_parquet(tmp_path / "conv.parquet")
+    from_parquet = load_pairs(tmp_path / "conv.parquet")
+    assert from_parquet.format == "conversational"
+    pd.testing.assert_frame_equal(from_parquet.pairs, load_pairs(frame).pairs)
+
+
+def test_saved_dataset_directory(tmp_path):
+    dataset = datasets.Dataset.from_pandas(pd.DataFrame(EXPLICIT_ROWS), preserve_index=False)
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    datasets.DatasetDict({"test": dataset}).save_to_disk(str(tmp_path / "saved_dict"))
+    table = load_pairs(str(tmp_path / "saved"))
+    assert table.pairs["chosen"].tolist() == ["Paris.", "4", "Blue."]
+    assert load_pairs(tmp_path / "saved_dict", split="test").fingerprint() == table.fingerprint()
+    message = data_error(tmp_path / "saved_dict", split="train")
+    assert "saved_dict" in message and "'train'" in message and "test" in message
+
+
+def test_local_parquet_through_load_dataset(tmp_path):
+    pd.DataFrame(EXPLICIT_ROWS).to_parquet(tmp_path / "pairs.parquet")
+    dataset = datasets.load_dataset("parquet", data_files=str(tmp_path / "pairs.parquet"), split="train",
+                                    cache_dir=str(tmp_path / "cache"))
+    dataset.save_to_disk(str(tmp_path / "from_hub_loader"))
+    assert load_pairs(tmp_path / "from_hub_loader").pairs["rejected"].tolist() == ["Lyon.", "5", "Green."]
+
+
+def test_hub_id_goes_through_load_dataset(monkeypatch):
+    calls = []
+
+    def fake_load_dataset(name, config, split):
+        calls.append((name, config, split))
+        return datasets.Dataset.from_pandas(pd.DataFrame(EXPLICIT_ROWS), preserve_index=False)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    table = load_pairs("org/prefs-v0.2", config="default", split="test")
+    assert calls == [("org/prefs-v0.2", "default", "test")]
+    assert table.source == "Hugging Face dataset 'org/prefs-v0.2' (config 'default', split 'test')"
+    assert table.pairs["chosen"].tolist() == ["Paris.", "4", "Blue."]
+
+
+def test_hub_failure_is_one_line_naming_the_id(monkeypatch):
+    def failing_load_dataset(name, config, split):
+        raise ConnectionError("Couldn't reach 'org/prefs' on the Hub\nsecond line of detail")
+
+    monkeypatch.setattr(datasets, "load_dataset", failing_load_dataset)
+    message = data_error("org/prefs")
+    assert message == ("cannot load Hugging Face dataset 'org/prefs' (split 'train'): "
+                       "Couldn't reach 'org/prefs' on the Hub")
+
+
+def test_hub_rows_are_named_in_errors(monkeypatch):
+    rows = [dict(EXPLICIT_ROWS[0]), dict(EXPLICIT_ROWS[1], chosen=" ")]
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: datasets.Dataset.from_list(rows))
+    assert data_error("org/prefs") == "org/prefs[train] row 2, column 'chosen': empty or whitespace-only response"
+
+
+def test_demo_source(monkeypatch):
+    def generate_demo_pairs(n_pairs, noise_rate, seed):
+        return pd.DataFrame({"pair_id": [f"d{i}" for i in range(n_pairs)], "prompt": ["2+2?"] * n_pairs,
+                             "chosen": ["4"] * n_pairs, "rejected": ["5"] * n_pairs, "category": ["math"] * n_pairs,
+                             "flipped": [i < n_pairs * noise_rate for i in range(n_pairs)]})
+
+    monkeypatch.setitem(sys.modules, "normbt_viz.demo", types.SimpleNamespace(generate_demo_pairs=generate_demo_pairs))
+    table = load_pairs("demo", demo_size=4, demo_noise=0.5, demo_seed=3)
+    assert table.format == "demo"
+    assert list(table.pairs.columns) == [*CANONICAL_COLUMNS, "flipped"]
+    assert table.pairs["pair_id"].tolist() == ["d0", "d1", "d2", "d3"]
+    assert table.pairs["flipped"].tolist() == [True, True, False, False]
+    assert table.pairs["category"].tolist() == ["math"] * 4
+
+
+def test_real_demo_generator_fits_the_contract():
+    pytest.importorskip("normbt_viz.demo")
+    table = load_pairs("demo", demo_size=20, demo_noise=0.1, demo_seed=1)
+    assert table.format == "demo" and len(table.pairs) == 20
+    assert list(table.pairs.columns) == [*CANONICAL_COLUMNS, "flipped"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mappings and optional columns
+
+
+def test_explicit_mapping_overrides_detection(tmp_path):
+    path = write_jsonl(tmp_path / "odd.jsonl", [{"q": "2+2?", "good": "4", "bad": "5", "chosen": "x", "grp": "math"}])
+    mapping = ColumnMapping(prompt="q", chosen="good", rejected="bad", category="grp")
+    table = load_pairs(path, mapping=mapping)
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected", "category"]].tolist() == ["2+2?", "4", "5", "math"]
+    assert table.mapping == mapping
+    assert load_pairs(path, mapping=mapping.to_dict()).fingerprint() == table.fingerprint()
+    assert ColumnMapping.from_dict(mapping.to_dict()) == mapping
+
+
+def test_empty_string_in_mapping_means_no_such_column():
+    frame = pd.DataFrame({"prompt": ["p"], "chosen": ["a b"], "rejected": ["a c"], "id": ["x"]})
+    table = load_pairs(frame, mapping={"prompt": "", "pair_id": ""})
+    assert table.format == "implicit"
+    assert table.pairs.loc[0, "pair_id"].startswith("p")
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == ["a", "b", "c"]
+
+
+def test_bad_mapping_keys_and_columns():
+    with pytest.raises(SpecError, match="unknown key 'promt'"):
+        ColumnMapping.from_dict({"promt": "q"})
+    frame = pd.DataFrame(EXPLICIT_ROWS)
+    message = data_error(frame, mapping={"prompt": "question"})
+    assert message == ("uploaded table: mapped column 'question' for prompt not found "
+                       "(found columns: prompt, chosen, rejected)")
+
+
+def test_category_subset_margin_and_id_are_carried(tmp_path):
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"id": ["a", "b"], "subset": ["math", ""], "margin": ["1.5", ""], "prompt": ["p", "q"],
+                  "chosen": ["x", "y"], "rejected": ["z", "w"]}).to_csv(path, index=False)
+    table = load_pairs(path)
+    assert table.mapping.category == "subset" and table.mapping.margin == "margin" and table.mapping.pair_id == "id"
+    assert table.pairs["pair_id"].tolist() == ["a", "b"]
+    assert table.pairs["category"].tolist() == ["math", "all"]
+    assert table.pairs.loc[0, "margin"] == 1.5 and math.isnan(table.pairs.loc[1, "margin"])
+
+    numeric = pd.DataFrame({"id": [10, 11], "category": ["c1", "c2"], "subset": ["s", "s"], "margin": [2, 0.5],
+                            "prompt": ["p", "q"], "chosen": ["x", "y"], "rejected": ["z", "w"]})
+    pairs = load_pairs(numeric).pairs
+    assert pairs["pair_id"].tolist() == ["10", "11"]
+    assert pairs["category"].tolist() == ["c1", "c2"]
+    assert pairs["margin"].tolist() == [2.0, 0.5]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ids, fingerprint, identical pairs
+
+
+def test_generated_ids_are_stable_and_follow_the_formula(tmp_path):
+    path = write_jsonl(tmp_path / "pairs.jsonl", EXPLICIT_ROWS)
+    first, second = load_pairs(path), load_pairs(path)
+    assert first.pairs["pair_id"].tolist() == second.pairs["pair_id"].tolist()
+    assert first.fingerprint() == second.fingerprint()
+    expected = "p" + hashlib.sha1("Capital of France?\x1fParis.\x1fLyon.".encode()).hexdigest()[:12]
+    assert first.pairs.loc[0, "pair_id"] == expected
+    assert len(first.fingerprint()) == 16
+
+
+def test_fingerprint_is_the_same_in_another_process(tmp_path):
+    path = write_jsonl(tmp_path / "pairs.jsonl", EXPLICIT_ROWS)
+    code = f"from normbt_viz.data import load_pairs; print(load_pairs({str(path)!r}).fingerprint())"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert other == load_pairs(path).fingerprint()
+
+
+def test_ids_and_fingerprint_change_when_a_text_changes(tmp_path):
+    original = load_pairs(pd.DataFrame(EXPLICIT_ROWS))
+    edited_rows = [dict(row) for row in EXPLICIT_ROWS]
+    edited_rows[1]["rejected"] = "22"
+    edited = load_pairs(pd.DataFrame(edited_rows))
+    assert edited.pairs.loc[1, "pair_id"] != original.pairs.loc[1, "pair_id"]
+    assert edited.pairs.loc[0, "pair_id"] == original.pairs.loc[0, "pair_id"]
+    assert edited.fingerprint() != original.fingerprint()
+
+
+def test_exact_duplicate_rows_get_numbered_ids():
+    pairs = load_pairs(pd.DataFrame([EXPLICIT_ROWS[0]] * 3 + [EXPLICIT_ROWS[1]])).pairs
+    base = pairs.loc[0, "pair_id"]
+    assert pairs["pair_id"].tolist()[:3] == [base, f"{base}-2", f"{base}-3"]
+
+
+def test_identical_pairs_are_kept_and_flagged():
+    frame = pd.DataFrame({"prompt": ["p", "q", "r"], "chosen": ["same", "a", "x"], "rejected": ["same", "b", "x"]})
+    table = load_pairs(frame)
+    assert len(table.pairs) == 3
+    assert table.pairs["identical"].tolist() == [True, False, True]
+    assert table.n_identical == 2
+    hh = load_pairs(pd.DataFrame({"chosen": [HH_CHOSEN], "rejected": [HH_CHOSEN]}))
+    assert hh.n_identical == 1 and hh.pairs.loc[0, "chosen"] == "It is 4."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bad input: one line naming file, row or line, column and value
+
+
+def test_malformed_jsonl_line(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    lines = [json.dumps(row) for row in EXPLICIT_ROWS] * 2 + ['{"prompt": "p" "chosen": "c"}']
+    path.write_text("\n".join(lines) + "\n")
+    assert data_error(path) == "pairs.jsonl line 7: malformed JSON (Expecting ',' delimiter)"
+    with pytest.raises(DataError, match="pairs.jsonl line 7"):
+        read_table(path)
+
+
+def test_jsonl_line_that_is_not_an_object(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps(EXPLICIT_ROWS[0]) + "\n[1, 2]\n")
+    assert data_error(path) == "pairs.jsonl line 2: expected a JSON object, got [1, 2]"
+
+
+def test_malformed_json_file(tmp_path):
+    path = tmp_path / "pairs.json"
+    path.write_text('[\n  {"prompt": "p",\n   "chosen": }\n]')
+    message = data_error(path)
+    assert message.startswith("pairs.json line 3: malformed JSON (")
+
+
+def test_missing_column(tmp_path):
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"prompt": ["p"], "chosen": ["c"], "answer": ["a"]}).to_csv(path, index=False)
+    assert data_error(path) == "pairs.csv: missing column 'rejected' (found columns: prompt, chosen, answer)"
+
+
+def test_unrecognised_format(tmp_path):
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"a": ["x"], "b": ["y"]}).to_csv(path, index=False)
+    assert data_error(path) == ("pairs.csv: cannot recognise the format (columns: a, b); "
+                                "give a column mapping with prompt/chosen/rejected")
+
+
+@pytest.mark.parametrize("name, content", [("pairs.csv", ""), ("pairs.jsonl", "\n\n"), ("pairs.json", "[]")])
+def test_empty_file(tmp_path, name, content):
+    (tmp_path / name).write_text(content)
+    assert data_error(tmp_path / name) == f"{name}: empty file, no rows"
+
+
+def test_header_only_csv_and_empty_table(tmp_path):
+    (tmp_path / "pairs.csv").write_text("prompt,chosen,rejected\n")
+    assert data_error(tmp_path / "pairs.csv") == "pairs.csv: empty file, no rows"
+    assert data_error(pd.DataFrame(columns=["prompt", "chosen", "rejected"])) == "uploaded table: no rows"
+
+
+def test_nan_in_a_text_column(tmp_path):
+    frame = pd.DataFrame(EXPLICIT_ROWS * 2)
+    frame.loc[4, "prompt"] = float("nan")
+    frame.to_parquet(tmp_path / "pairs.parquet")
+    expected = "row 5, column 'prompt': NaN or missing (expected text)"
+    assert data_error(tmp_path / "pairs.parquet") == f"pairs.parquet {expected}"
+    assert data_error(frame) == f"uploaded table {expected}"
+
+
+def test_number_in_a_text_column(tmp_path):
+    rows = [dict(row) for row in EXPLICIT_ROWS]
+    rows[1]["chosen"] = 42
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    assert data_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 2, column 'chosen': expected text, got int 42"
+    frame = pd.DataFrame({"prompt": ["p", "q"], "chosen": [1, 42], "rejected": [2, 3]})
+    frame.to_parquet(tmp_path / "numbers.parquet")
+    assert data_error(tmp_path / "numbers.parquet") == (
+        "numbers.parquet row 1, column 'chosen': expected text, got int 1")
+
+
+def test_none_in_a_text_column(tmp_path):
+    rows = [dict(row) for row in EXPLICIT_ROWS]
+    rows[2]["rejected"] = None
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    assert data_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 3, column 'rejected': expected text, got None"
+    del rows[2]["rejected"]
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    assert data_error(tmp_path / "pairs.jsonl") == (
+        "pairs.jsonl line 3, column 'rejected': NaN or missing (expected text)")
+
+
+@pytest.mark.parametrize("response", ["", "   \n\t"])
+def test_empty_or_whitespace_response(tmp_path, response):
+    path = tmp_path / "pairs.csv"
+    rows = [dict(row) for row in EXPLICIT_ROWS]
+    rows[2]["chosen"] = response
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert data_error(path) == "pairs.csv row 3, column 'chosen': empty or whitespace-only response"
+
+
+def test_implicit_response_empty_after_the_prompt_is_split_off():
+    frame = pd.DataFrame({"chosen": [HH_CHOSEN, "\n\nHuman: Hi\n\nAssistant:"],
+                          "rejected": [HH_REJECTED, "\n\nHuman: Hi\n\nAssistant: Hello"]})
+    assert data_error(frame) == ("uploaded table row 2, column 'chosen': empty or whitespace-only response "
+                                 "after splitting off the shared prompt")
+
+
+def test_bad_conversational_messages():
+    good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    no_content = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}]
+    assert data_error(pd.DataFrame({"chosen": [good, good], "rejected": [good, no_content]})) == (
+        "uploaded table row 2, column 'rejected', message 2: expected text, got None")
+    assert data_error(pd.DataFrame({"chosen": [good, "plain"], "rejected": [good, 7]})) == (
+        "uploaded table row 2, column 'rejected': expected a list of messages, got int 7")
+    assert data_error(pd.DataFrame({"chosen": [good], "rejected": [[{"content": "x"}]]})) == (
+        "uploaded table row 1, column 'rejected', message 1: no 'role' (or 'from') in {'content': 'x'}")
+
+
+def test_unknown_extension(tmp_path):
+    (tmp_path / "data.xlsx").write_bytes(b"PK")
+    expected = "data.xlsx: unknown format '.xlsx' (expected .jsonl, .json, .csv or .parquet)"
+    assert data_error(tmp_path / "data.xlsx") == expected
+    assert data_error("data.xlsx") == expected
+
+
+def test_no_such_file(tmp_path):
+    missing = tmp_path / "missing.jsonl"
+    assert data_error(str(missing)) == f"no such file: {missing}"
+
+
+def test_margin_that_is_not_a_number(tmp_path):
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame({"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["c", "d"],
+                  "margin": ["1.0", "high"]}).to_csv(path, index=False)
+    assert data_error(path) == "pairs.csv row 2, column 'margin': expected a number, got str 'high'"
+
+
+def test_duplicate_ids_name_both_rows(tmp_path):
+    rows = [dict(row, id=pair_id) for row, pair_id in zip(EXPLICIT_ROWS, ["a", "b", "a"])]
+    write_jsonl(tmp_path / "pairs.jsonl", rows)
+    message = data_error(tmp_path / "pairs.jsonl")
+    assert message.startswith("pairs.jsonl: duplicate id 'a' in column 'id' (lines 1 and 3)")
+    assert len(load_pairs(tmp_path / "pairs.jsonl", mapping={"pair_id": ""}).pairs) == 3
+
+
+def test_long_values_are_truncated():
+    frame = pd.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejected": [["x" * 200]]})
+    message = data_error(frame)
+    assert message == "uploaded table row 1, column 'rejected': expected text, got list ['" + "x" * 35 + "..."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# render_messages
+
+
+class FakeTokenizer:
+    chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        assert tokenize is False
+        text = "".join(f"<|{m['role']}|>{m['content']}" for m in messages)
+        return text + ("<|assistant|>" if add_generation_prompt else "")
+
+
+def test_render_messages_plain():
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"}]
+    assert render_messages(messages) == "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello"
+    assert render_messages(messages[1:2], add_generation_prompt=True) == "User: Hi\n\nAssistant:"
+    assert render_messages([]) == ""
+
+
+def test_render_messages_uses_a_chat_template():
+    messages = [{"role": "user", "content": "Hi"}]
+    assert render_messages(messages, FakeTokenizer()) == "<|user|>Hi"
+    assert render_messages(messages, FakeTokenizer(), add_generation_prompt=True) == "<|user|>Hi<|assistant|>"
+    no_template = FakeTokenizer()
+    no_template.chat_template = None
+    assert render_messages(messages, no_template) == "User: Hi"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# split_pairs and sample_pairs
+
+
+def make_pairs(n: int, categories=("a",)) -> pd.DataFrame:
+    return pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)],
+                         "category": [categories[i % len(categories)] for i in range(n)]})
+
+
+def test_split_is_deterministic_disjoint_and_ordered():
+    pairs = make_pairs(50)
+    train, evaluation = split_pairs(pairs, 0.2, seed=7)
+    again_train, again_eval = split_pairs(pairs, 0.2, seed=7)
+    assert train["pair_id"].tolist() == again_train["pair_id"].tolist()
+    assert evaluation["pair_id"].tolist() == again_eval["pair_id"].tolist()
+    assert len(evaluation) == 10 and len(train) == 40
+    assert set(train["pair_id"]).isdisjoint(evaluation["pair_id"])
+    assert set(train["pair_id"]) | set(evaluation["pair_id"]) == set(pairs["pair_id"])
+    order = {pair_id: i for i, pair_id in enumerate(pairs["pair_id"])}
+    assert [order[p] for p in evaluation["pair_id"]] == sorted(order[p] for p in evaluation["pair_id"])
+    assert split_pairs(pairs, 0.2, seed=8)[1]["pair_id"].tolist() != evaluation["pair_id"].tolist()
+
+
+def test_split_is_stratified_by_category():
+    pairs = make_pairs(100, categories=("a", "a", "a", "b"))
+    _, evaluation = split_pairs(pairs, 0.2, seed=0)
+    assert evaluation["category"].value_counts().to_dict() == {"a": 15, "b": 5}
+
+
+def test_split_edge_sizes():
+    assert [len(part) for part in split_pairs(make_pairs(2), 0.01, seed=0)] == [1, 1]
+    assert [len(part) for part in split_pairs(make_pairs(3), 0.9, seed=0)] == [1, 2]
+    assert [len(part) for part in split_pairs(make_pairs(10), 0.0, seed=0)] == [10, 0]
+    assert [len(part) for part in split_pairs(make_pairs(1), 0.5, seed=0)] == [1, 0]
+    assert [len(part) for part in split_pairs(make_pairs(7, ("a", "b", "c")), 0.5, seed=3)] == [3, 4]
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 0.95, 1.0, float("nan"), "0.2", True])
+def test_split_rejects_bad_fractions(fraction):
+    with pytest.raises(SpecError, match="eval_fraction"):
+        split_pairs(make_pairs(10), fraction, seed=0)
+
+
+def test_sample_is_reproducible_and_keeps_order():
+    pairs = make_pairs(100)
+    sample = sample_pairs(pairs, 10, seed=1)
+    assert sample["pair_id"].tolist() == sample_pairs(pairs, 10, seed=1)["pair_id"].tolist()
+    assert len(sample) == 10
+    positions = [int(p[1:]) for p in sample["pair_id"]]
+    assert positions == sorted(positions)
+    assert sample_pairs(pairs, 10, seed=2)["pair_id"].tolist() != sample["pair_id"].tolist()
+    assert sample_pairs(pairs, None, seed=1)["pair_id"].tolist() == pairs["pair_id"].tolist()
+    assert sample_pairs(pairs, 500, seed=1)["pair_id"].tolist() == pairs["pair_id"].tolist()
+    assert len(sample_pairs(pairs, np.int64(5), seed=1)) == 5
+
+
+@pytest.mark.parametrize("limit", [0, -3, 2.5, True])
+def test_sample_rejects_bad_limits(limit):
+    with pytest.raises(SpecError, match="limit"):
+        sample_pairs(make_pairs(10), limit, seed=0)
