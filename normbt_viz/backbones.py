@@ -108,7 +108,9 @@ def resolve_backbone(name: str) -> str:
         return str(_minilm_path())
     if name == "smollm2":
         return str(smollm2_path())
-    return name
+    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+        raise BackboneError(f"no such backbone folder: {name}")
+    return str(Path(name).expanduser()) if name.startswith("~") else name
 
 
 def _sentence_transformers_pooling(path: str) -> str | None:

@@ -69,8 +69,9 @@ def _progress_bar():
 
 def _train_one(spec: RunSpec, runs_root: Path) -> RunDir:
     from .launcher import new_run_dir
-    from .trainer import run_training
+    from .trainer import preflight, run_training
 
+    preflight(spec)
     run = new_run_dir(runs_root, spec)
     print(f"run directory: {run.path}", file=sys.stderr)
     status = run_training(spec, run, _progress_bar())

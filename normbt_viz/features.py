@@ -46,6 +46,14 @@ def _conversation(prompt: str, prompt_messages: str, response: str) -> list[dict
     return messages + [{"role": "assistant", "content": response}]
 
 
+def join_prompt_response(prompt: str, response: str) -> str:
+    """Plain-text join for decoders without a chat template. An HH-style prompt already ends in its turn
+    marker ("...Assistant:"), so the response follows it as in the original transcript."""
+    if not prompt:
+        return response
+    return f"{prompt} {response}" if prompt.rstrip().endswith(":") else f"{prompt}\n\n{response}"
+
+
 def encode_response(backbone: Backbone, prompt: str, response: str, prompt_messages: str = "") -> Sequence:
     """Token ids for one (prompt, response) as the model should read them, untruncated.
 
@@ -57,7 +65,7 @@ def encode_response(backbone: Backbone, prompt: str, response: str, prompt_messa
             text = render_messages(_conversation(prompt, prompt_messages, response), tokenizer)
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         else:
-            ids = tokenizer(f"{prompt}\n\n{response}" if prompt else response)["input_ids"]
+            ids = tokenizer(join_prompt_response(prompt, response))["input_ids"]
         return Sequence(list(ids), None)
     encoded = tokenizer(prompt, response) if prompt else tokenizer(response)
     return Sequence(list(encoded["input_ids"]), list(encoded["token_type_ids"]) if "token_type_ids" in encoded else None)

@@ -62,6 +62,24 @@ def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint()
 
 
+def preflight(spec: RunSpec) -> None:
+    """Fail fast, before a run directory exists, on a dataset or backbone that cannot load."""
+    from transformers import AutoConfig
+
+    from .backbones import resolve_backbone
+    from .errors import BackboneError
+
+    spec.resolve()
+    load_run_data(spec)
+    try:
+        AutoConfig.from_pretrained(resolve_backbone(spec.backbone), trust_remote_code=spec.trust_remote_code)
+    except BackboneError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackboneError(f"cannot load backbone {spec.backbone!r}: {reason}") from exc
+
+
 def total_steps_for(spec: RunSpec, n_train: int) -> int:
     if spec.max_steps:
         return spec.max_steps

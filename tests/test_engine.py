@@ -1,0 +1,177 @@
+"""The training engine end to end on the embedded backbones and the demo data: the CLI, the run directory
+(including a SIGKILL mid-run), determinism, the background launcher and the model export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from normbt_viz.launcher import cancel, launch, new_run_dir
+from normbt_viz.rundir import RunDir, list_runs
+from normbt_viz.spec import RunSpec
+from normbt_viz.trainer import run_training
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(demo_size=120, max_steps=8, eval_every=4, batch_size=16)
+PAIR_COLUMNS = {"step", "pair_id", "split", "category", "reward_chosen", "reward_rejected", "margin", "pred_error", "rep_distance",
+                "head_grad_norm", "weight", "update_norm", "correct", "full_grad_norm", "rep_distance_init", "distance_bin", "flipped"}
+
+
+def cli(*args, cwd=REPO, timeout=300):
+    return subprocess.run([sys.executable, "-m", "normbt_viz", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def train(root, **overrides):
+    run = new_run_dir(root, RunSpec(**{**SMALL, **overrides}))
+    status = run_training(run.spec(), run)
+    assert status["state"] == "done", status
+    return run
+
+
+def test_cli_train_end_to_end_and_run_directory(tmp_path):
+    result = cli("train", "--backbone", "minilm", "--dataset", "demo", "--demo-size", "120", "--max-steps", "8", "--eval-every", "4",
+                 "--loss", "normbt", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "eval_accuracy=" in result.stdout
+    (run,) = list_runs(tmp_path)
+    spec = json.loads((run.path / "spec.json").read_text())
+    assert spec["schema_version"] == 1 and spec["loss"] == "normbt" and spec["dataset_fingerprint"]
+    assert "torch" in spec["package_versions"]
+    status = run.status()
+    assert status["state"] == "done" and status["step"] == status["total_steps"] == 8
+    metrics = run.metrics()
+    for name in ("loss", "accuracy", "margin", "mean_reward", "min_reward", "max_reward", "grad_norm", "learning_rate", "epoch",
+                 "normbt_mu", "eval_loss", "eval_accuracy", "eval_accuracy_bin_0", "eval_accuracy_reasoning"):
+        assert name in metrics.columns, name
+    assert run.pair_steps() == [0, 4, 8]
+    pairs = run.pairs(8)
+    assert PAIR_COLUMNS <= set(pairs.columns)
+    assert set(pairs["split"]) == {"eval", "train", "batch"}
+    np.testing.assert_allclose(pairs["head_grad_norm"], pairs["pred_error"] * pairs["rep_distance"], rtol=1e-9)
+    assert pairs.loc[pairs["split"] == "eval", "full_grad_norm"].notna().sum() > 0
+    assert (run.path / "model" / "head.safetensors").is_file()
+    listing = cli("runs", "--out", str(tmp_path))
+    assert run.name in listing.stdout and "done" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backbone", "./no/such/model"], "no such backbone folder: ./no/such/model"),
+        (["--dataset", "missing.jsonl"], "no such file"),
+        (["--lr", "-1"], "lr=-1.0 is invalid"),
+        (["--scope", "middle"], "scope='middle' is invalid"),
+        (["--epochs", "many"], "argument --epochs: invalid float value: 'many'"),
+        (["--spec", "nope.json"], "no such spec file: nope.json"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    result = cli("train", *args, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # no half-made run directory for bad input
+
+
+def test_cli_rejects_a_bad_data_file_naming_row_and_column(tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "  ", "rejected": "b"}\n')
+    result = cli("train", "--dataset", str(data), "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "pairs.jsonl" in result.stderr and "2" in result.stderr and "chosen" in result.stderr
+
+
+def test_same_spec_twice_gives_the_same_numbers_and_losses_share_the_order(tmp_path):
+    first = train(tmp_path, loss="bt", seed=3)
+    again = train(tmp_path, loss="bt", seed=3)
+    normbt = train(tmp_path, loss="normbt", seed=3)
+    pd.testing.assert_frame_equal(first.metrics(), again.metrics())
+    batch = lambda run: run.pairs(8).query("split == 'batch'")["pair_id"].tolist()  # noqa: E731
+    assert batch(first) == batch(normbt)  # same pairs in the same order under both losses
+    assert first.pairs(0)["pair_id"].tolist() == normbt.pairs(0)["pair_id"].tolist()
+    assert not np.allclose(first.pairs(8)["margin"], normbt.pairs(8)["margin"])
+
+
+def test_top_k_scope_trains_a_block_and_samples_full_gradients(tmp_path):
+    run = train(tmp_path, scope="top-k", top_k=1, full_grad_sample=6)
+    pairs = run.pairs(8).query("split == 'eval'")
+    graded = pairs.dropna(subset=["full_grad_norm"])
+    assert len(graded) == 6
+    # The full gradient includes the block's parameters, so it is larger than the head part alone.
+    assert (graded["full_grad_norm"] > graded["head_grad_norm"]).all()
+    assert "eval_proxy_corr" in run.metrics().columns
+    assert (run.path / "model" / "backbone_trained.safetensors").is_file()
+
+
+def test_sigkill_mid_run_leaves_a_readable_interrupted_run(tmp_path):
+    run = new_run_dir(tmp_path, RunSpec(demo_size=120, scope="top-k", top_k=2, max_steps=400, eval_every=1, batch_size=8))
+    process = subprocess.Popen([sys.executable, "-m", "normbt_viz", "worker", str(run.path)], cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and (run.read_raw_status().get("step") or 0) < 3:
+        assert process.poll() is None, "the worker ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert run.status()["state"] == "interrupted"
+    json.loads((run.path / "status.json").read_text())
+    json.loads((run.path / "spec.json").read_text())
+    for line in (run.path / "metrics.jsonl").read_text().splitlines():
+        json.loads(line)
+    for step in run.pair_steps():
+        assert len(run.pairs(step)) > 0
+    assert not list(run.path.rglob("*.tmp"))
+
+
+def test_background_launch_and_cancel(tmp_path):
+    runs = launch([RunSpec(**SMALL, loss="bt"), RunSpec(**SMALL, loss="normbt"), RunSpec(**SMALL, loss="bt", seed=9)], tmp_path)
+    cancel(runs[2])
+    deadline = time.time() + 240
+    while time.time() < deadline and any(r.status()["state"] in ("queued", "running") for r in runs[:2]):
+        time.sleep(0.5)
+    assert [r.status()["state"] for r in runs] == ["done", "done", "cancelled"]
+    assert runs[1].spec().loss == "normbt"
+
+
+def test_decoder_export_reproduces_recorded_rewards(tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from normbt_viz.backbones import load_backbone
+    from normbt_viz.features import collate, tokenize_pairs
+    from normbt_viz.reward_model import RewardModel
+
+    run = train(tmp_path, backbone="smollm2", demo_size=40, max_steps=3, eval_every=3, max_length=96)
+    export = run.path / "model" / "sequence_classification"
+    model = AutoModelForSequenceClassification.from_pretrained(export).eval()
+    tokenizer = AutoTokenizer.from_pretrained(export)
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    texts = pd.read_parquet(run.path / "pair_texts.parquet").set_index("pair_id")
+    recorded = run.pairs(3).query("split == 'eval'")
+    backbone = load_backbone("smollm2", device="cpu")
+    # Tokenized as training did (the longest demo pairs are cut to max_length=96 from the prompt's start).
+    sequences = tokenize_pairs(backbone, texts.loc[recorded["pair_id"]].reset_index(), 96).chosen
+    assert max(len(s.input_ids) for s in sequences) == 96
+    batch = collate(sequences, tokenizer.pad_token_id, "right")
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0]
+    np.testing.assert_allclose(logits.numpy(), recorded["reward_chosen"].to_numpy(), atol=1e-3)
+    reloaded = RewardModel.load(run.path / "model", device="cpu")
+    scores = reloaded.score([texts.loc[p, "prompt"] for p in recorded["pair_id"]], [texts.loc[p, "chosen"] for p in recorded["pair_id"]])
+    np.testing.assert_allclose(scores, recorded["reward_chosen"].to_numpy(), atol=1e-4)
+
+
+def test_encoder_export_explains_why_it_is_not_exported(tmp_path):
+    run = train(tmp_path)
+    readme = (run.path / "model" / "sequence_classification" / "README.md").read_text()
+    assert "encoder" in readme and "score differently" in readme
+    assert not (run.path / "model" / "sequence_classification" / "config.json").exists()
