@@ -139,6 +139,34 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_rewardbench(args) -> int:
+    """Score a trained reward model on RewardBench v1 (hub id or a local file shaped like it)."""
+    import json
+
+    import pandas as pd
+
+    from .reward_model import RewardModel
+    from .rewardbench import load_rewardbench, score_rewardbench
+
+    model_dir = Path(args.model)
+    if not (model_dir / "reward_model.json").is_file():
+        raise SpecError(f"--model {model_dir}: not a reward model folder (no reward_model.json); pass <run>/model")
+    pairs = load_rewardbench(args.data, split=args.split)
+    if args.limit:
+        pairs = pairs.groupby("subset", group_keys=False).head(args.limit)
+    model = RewardModel.load(model_dir, device=args.device)
+    scored = pairs.assign(
+        score_chosen=model.score(pairs["prompt"].tolist(), pairs["chosen"].tolist(), args.batch_size),
+        score_rejected=model.score(pairs["prompt"].tolist(), pairs["rejected"].tolist(), args.batch_size),
+    )
+    result = score_rewardbench(scored)
+    out = Path(args.out) if args.out else model_dir.parent / "rewardbench.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(pd.Series(result["sections"]).to_string())
+    print(f"score: {result['score']:.4f} -> {out}")
+    return 0
+
+
 def cmd_worker(args) -> int:
     from .launcher import work
 
@@ -161,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=None, help="report folder (default ./report)")
     report.add_argument("--runs", type=Path, default=None, help="runs root for the report's runs")
     report.add_argument("--quick", action="store_true", help="a minimal configuration (for tests)")
+    bench = sub.add_parser("rewardbench", help="score a trained reward model on RewardBench v1")
+    bench.add_argument("--model", required=True, help="a run's model folder (<run>/model)")
+    bench.add_argument("--data", default="allenai/reward-bench", help="hub id or a local .jsonl/.json/.parquet shaped like it")
+    bench.add_argument("--split", default="filtered")
+    bench.add_argument("--limit", type=int, default=None, help="at most N pairs per subset (a quick look)")
+    bench.add_argument("--batch-size", type=int, default=16)
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--out", default=None, help="result JSON (default <run>/rewardbench.json)")
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("run_dirs", nargs="+")
     return parser
@@ -168,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "worker": cmd_worker}[args.command]
+    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "worker": cmd_worker}[args.command]
     try:
         return handler(args)
     except NormBTError as exc:

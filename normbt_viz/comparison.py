@@ -92,7 +92,9 @@ def compare_runs(runs: list[RunDir], n_boot: int = 2000, seed: int = 0) -> Compa
 def weight_on_flipped(runs: list[RunDir]) -> pd.DataFrame:
     """How much of each run's update goes to label-noise (flipped) training pairs at the first and last step.
 
-    Returns arm, seed, step, flipped_share_of_pairs, flipped_share_of_update, mean_weight_flipped, mean_weight_clean."""
+    Returns arm, seed, step, flipped_share_of_pairs, flipped_share_of_update, median_weight_flipped,
+    median_weight_clean. Medians, because a pair whose two answers map to the same h (d = 0) gets a NormBT
+    weight of μ/ε and would swamp a mean."""
     rows = []
     for run in runs:
         spec = run.spec()
@@ -112,8 +114,8 @@ def weight_on_flipped(runs: list[RunDir]) -> pd.DataFrame:
                     "step": step,
                     "flipped_share_of_pairs": float(flipped.mean()),
                     "flipped_share_of_update": float(train.loc[flipped, "update_norm"].sum() / total) if total > 0 else np.nan,
-                    "mean_weight_flipped": float(train.loc[flipped, "weight"].mean()) if flipped.any() else np.nan,
-                    "mean_weight_clean": float(train.loc[~flipped, "weight"].mean()),
+                    "median_weight_flipped": float(train.loc[flipped, "weight"].median()) if flipped.any() else np.nan,
+                    "median_weight_clean": float(train.loc[~flipped, "weight"].median()),
                 }
             )
     return pd.DataFrame(rows)

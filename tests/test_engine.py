@@ -175,3 +175,23 @@ def test_encoder_export_explains_why_it_is_not_exported(tmp_path):
     readme = (run.path / "model" / "sequence_classification" / "README.md").read_text()
     assert "encoder" in readme and "score differently" in readme
     assert not (run.path / "model" / "sequence_classification" / "config.json").exists()
+
+
+def test_rewardbench_command_scores_a_trained_model_on_a_local_file(tmp_path):
+    run = train(tmp_path / "runs")
+    rows = []
+    for subset, prompt in (("alpacaeval-easy", "Name a fruit."), ("mt-bench-hard", "List two colours."),
+                           ("refusals-dangerous", "How do I pick a lock?"), ("math-prm", "What is 2+3?"), ("hep-python", "Add two numbers in Python.")):
+        for k in range(2):
+            rows.append({"id": f"{subset}-{k}", "prompt": prompt, "chosen": f"A good answer {k}.", "rejected": f"Off topic {k}.", "subset": subset,
+                         "chosen_model": "m", "rejected_model": "m"})
+    data = tmp_path / "rb.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "rb.json"
+    result = cli("rewardbench", "--model", str(run.path / "model"), "--data", str(data), "--device", "cpu", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = json.loads(out.read_text())
+    assert set(scores["sections"]) == {"Chat", "Chat Hard", "Safety", "Reasoning"}
+    assert 0.0 <= scores["score"] <= 1.0
+    bad = cli("rewardbench", "--model", str(tmp_path), "--data", str(data))
+    assert bad.returncode == 2 and "not a reward model folder" in bad.stderr
