@@ -1,0 +1,28 @@
+"""NormBT Viz: the Streamlit entry point. Sets the layout and routes to the pages in pages/.
+
+    streamlit run app.py
+"""
+
+import streamlit as st
+
+from normbt_viz.ui.state import init_state
+
+st.set_page_config(page_title="NormBT Viz", page_icon=":material/balance:", layout="wide")
+init_state()
+
+pages = {
+    "Run": [
+        st.Page("pages/2_Train.py", title="Train", icon=":material/rocket_launch:", url_path="train", default=True),
+        st.Page("pages/1_Data.py", title="Data", icon=":material/table_view:", url_path="data"),
+    ],
+    "Inspect": [
+        st.Page("pages/3_Runs.py", title="Runs", icon=":material/show_chart:", url_path="runs"),
+        st.Page("pages/4_Gradients.py", title="Gradients", icon=":material/explore:", url_path="gradients"),
+        st.Page("pages/5_Embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+        st.Page("pages/6_Pairs.py", title="Pairs", icon=":material/search:", url_path="pairs"),
+    ],
+    "Understand": [
+        st.Page("pages/7_Learn.py", title="Learn", icon=":material/school:", url_path="learn"),
+    ],
+}
+st.navigation(pages).run()

@@ -1,0 +1,249 @@
+"""Pure figure builders: DataFrames in, `plotly.graph_objects.Figure` out, no Streamlit.
+
+Every point that stands for a pair carries the pair id as the first element of its customdata, so a
+selection event maps back to pairs (see selection.py). Scatters above SCATTERGL_THRESHOLD points use WebGL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from .toy import head_gradient, synthetic_pairs
+
+SCATTERGL_THRESHOLD = 2000
+PALETTE = qualitative.Plotly
+CONTINUOUS_SCALE = "Viridis"
+_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2))
+
+
+def _scatter_class(n_points: int):
+    return go.Scattergl if n_points > SCATTERGL_THRESHOLD else go.Scatter
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, **_LAYOUT, **extra)
+    return fig
+
+
+def shorten(text, limit: int = 90) -> str:
+    """One line of at most `limit` characters, for hover labels."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def ema(values, smoothing: float) -> np.ndarray:
+    """Exponential moving average s_t = a·s_(t-1) + (1-a)·x_t with s_0 = x_0 (a = smoothing in [0, 1))."""
+    values = np.asarray(values, dtype=float)
+    out = np.empty_like(values)
+    for i, value in enumerate(values):
+        out[i] = value if i == 0 else smoothing * out[i - 1] + (1.0 - smoothing) * value
+    return out
+
+
+def error_vs_distance(pairs: pd.DataFrame, color: str = "head_grad_norm", title: str = "",
+                      color_range: tuple[float, float] | None = None) -> go.Figure:
+    """Prediction error σ(-Δ) against representation distance, one point per pair, coloured by `color`.
+
+    BT's head-gradient norm is the product of the two axes, so the colour grows toward the top right;
+    `color_range` fixes the colour scale so two panels compare."""
+    scatter = _scatter_class(len(pairs))
+    low, high = color_range if color_range else (None, None)
+    fig = go.Figure(
+        scatter(
+            x=pairs["rep_distance"],
+            y=pairs["pred_error"],
+            mode="markers",
+            marker=dict(color=pairs[color], colorscale=CONTINUOUS_SCALE, cmin=low, cmax=high, size=7, opacity=0.8,
+                        colorbar=dict(title=color, thickness=12)),
+            customdata=np.column_stack([pairs["pair_id"], pairs["category"], pairs[color]]),
+            hovertemplate="%{customdata[0]}<br>category %{customdata[1]}<br>distance %{x:.3f}<br>error %{y:.3f}"
+            f"<br>{color} %{{customdata[2]:.4g}}<extra></extra>",
+            name="pairs",
+        )
+    )
+    return _layout(fig, title, "representation distance ‖h_c − h_r‖", "prediction error σ(−Δ)")
+
+
+def update_share_bars(shares_by_run: dict[str, pd.DataFrame]) -> go.Figure:
+    """Share of the total update per distance decile (from stats.update_share_by_decile), one bar group per
+    run; the dashed line is the even share 1/n every decile would get if distance did not matter."""
+    fig = go.Figure()
+    n_bins = 10
+    for i, (label, shares) in enumerate(shares_by_run.items()):
+        n_bins = len(shares)
+        fig.add_trace(go.Bar(
+            x=shares["decile"], y=shares["update_share"], name=label, marker_color=_color(i),
+            customdata=np.column_stack([shares["distance_low"], shares["distance_high"], shares["n"]]),
+            hovertemplate="decile %{x}<br>distance %{customdata[0]:.3f}–%{customdata[1]:.3f}<br>"
+                          "%{customdata[2]} pairs<br>share %{y:.1%}<extra>" + label + "</extra>",
+        ))
+    fig.add_hline(y=1.0 / max(n_bins, 1), line_dash="dash", line_color="grey", annotation_text="even share", annotation_position="top left")
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, "Share of the update per distance decile (1 = closest pairs)", "distance decile",
+                   "share of total update norm", barmode="group")
+
+
+def grad_norm_histogram(pairs_by_run: dict[str, pd.DataFrame], column: str = "update_norm", nbins: int = 40) -> go.Figure:
+    """Overlaid histograms of a per-pair gradient-norm column, one per run."""
+    fig = go.Figure()
+    for i, (label, pairs) in enumerate(pairs_by_run.items()):
+        fig.add_trace(go.Histogram(x=pairs[column], name=label, nbinsx=nbins, opacity=0.6, marker_color=_color(i)))
+    return _layout(fig, f"Distribution of {column}", column, "pairs", barmode="overlay")
+
+
+def proxy_scatter(pairs: pd.DataFrame, title: str = "") -> go.Figure:
+    """Representation distance against the true per-pair gradient norm (the sampled pairs), Pearson r in the
+    title: the paper's check that distance is what drives the gradient."""
+    graded = pairs.dropna(subset=["full_grad_norm"])
+    usable = len(graded) >= 3 and graded["rep_distance"].std() > 0 and graded["full_grad_norm"].std() > 0
+    r_text = f"r = {np.corrcoef(graded['rep_distance'], graded['full_grad_norm'])[0, 1]:.3f}" if usable \
+        else "r undefined (fewer than 3 varied sampled pairs)"
+    fig = go.Figure(_scatter_class(len(graded))(
+        x=graded["rep_distance"], y=graded["full_grad_norm"], mode="markers",
+        marker=dict(color=graded["pred_error"], colorscale=CONTINUOUS_SCALE, size=8, colorbar=dict(title="σ(−Δ)", thickness=12)),
+        customdata=np.column_stack([graded["pair_id"], graded["category"]]),
+        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>distance %{x:.3f}<br>grad norm %{y:.4g}<extra></extra>",
+        name="sampled pairs",
+    ))
+    full_title = f"{title} — {r_text}" if title else f"Distance vs full gradient norm: {r_text}"
+    return _layout(fig, full_title, "representation distance ‖h_c − h_r‖", "per-pair gradient norm (all trained parameters)")
+
+
+def training_curves(metrics_by_run: dict[str, pd.DataFrame], metric: str, smoothing: float = 0.6) -> go.Figure:
+    """`metric` against step for each run: the EMA-smoothed line over the raw one drawn faint, same colour.
+    Runs without the metric are skipped (normbt_mu exists only for NormBT runs)."""
+    fig = go.Figure()
+    for i, (label, metrics) in enumerate(metrics_by_run.items()):
+        if metric not in metrics:
+            continue
+        series = metrics[["step", metric]].dropna()
+        if series.empty:
+            continue
+        color = _color(i)
+        fig.add_trace(go.Scatter(x=series["step"], y=series[metric], mode="lines", line=dict(color=color, width=1),
+                                 opacity=0.3, name=f"{label} (raw)", showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=series["step"], y=ema(series[metric], smoothing), mode="lines",
+                                 line=dict(color=color, width=2), name=label))
+    return _layout(fig, metric, "step", metric)
+
+
+def accuracy_with_intervals(table: pd.DataFrame, x: str) -> go.Figure:
+    """Mean accuracy over seeds per `x` group (category or distance_bin), one bar trace per arm, with error
+    bars from the table's low/high (a 95% t-interval; none with a single seed)."""
+    fig = go.Figure()
+    for i, (arm, rows) in enumerate(table.groupby("arm", sort=False)):
+        rows = rows.sort_values(x)
+        labels = rows[x].astype(str)
+        if x == "distance_bin" and {"distance_low", "distance_high"} <= set(rows.columns):
+            labels = [f"{int(b)}: {_edge(lo)}–{_edge(hi)}" for b, lo, hi in zip(rows[x], rows["distance_low"], rows["distance_high"])]
+        fig.add_trace(go.Bar(
+            x=labels, y=rows["mean"], name=str(arm), marker_color=_color(i),
+            error_y=dict(type="data", symmetric=False, array=(rows["high"] - rows["mean"]).clip(lower=0),
+                         arrayminus=(rows["mean"] - rows["low"]).clip(lower=0)),
+            customdata=rows["n"], hovertemplate="%{x}<br>accuracy %{y:.3f}<br>%{customdata} seed(s)<extra>" + str(arm) + "</extra>",
+        ))
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, f"Eval accuracy per {x.replace('_', ' ')} (mean, 95% interval over seeds)", x.replace("_", " "),
+                   "accuracy", barmode="group")
+
+
+def _edge(value) -> str:
+    return "∞" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.2f}"
+
+
+def distance_histogram(pairs: pd.DataFrame, column: str = "rep_distance", nbins: int = 40) -> go.Figure:
+    """Representation distance per category, overlaid: which categories' pairs the model sees as alike."""
+    fig = go.Figure()
+    for i, (category, rows) in enumerate(pairs.groupby("category")):
+        fig.add_trace(go.Histogram(x=rows[column], name=str(category), nbinsx=nbins, opacity=0.6, marker_color=_color(i)))
+    return _layout(fig, "Representation distance per category", "‖h_c − h_r‖", "pairs", barmode="overlay")
+
+
+def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> go.Figure:
+    """A 2-D map of pairs. `coords` has pair_id, x, y, the `color` column and optionally category, prompt,
+    chosen, rejected (for hover); with `segments`, also x_rejected, y_rejected: (x, y) is then the chosen
+    answer, drawn as a circle, joined by a grey segment to the rejected answer, drawn as a cross.
+
+    A numeric `color` gives one trace on a continuous scale, anything else one trace per value."""
+    scatter = _scatter_class(len(coords) * (2 if segments else 1))
+    hover_columns = [c for c in ("category", "prompt", "chosen", "rejected") if c in coords]
+    custom = pd.DataFrame({"pair_id": coords["pair_id"]})
+    for column in hover_columns:
+        custom[column] = coords[column].map(shorten)
+    template = "%{customdata[0]}" + "".join(f"<br><b>{c}</b>: %{{customdata[{i + 1}]}}" for i, c in enumerate(hover_columns))
+    fig = go.Figure()
+    if segments:
+        xs = np.column_stack([coords["x"], coords["x_rejected"], np.full(len(coords), np.nan)]).ravel()
+        ys = np.column_stack([coords["y"], coords["y_rejected"], np.full(len(coords), np.nan)]).ravel()
+        fig.add_trace(scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
+                              hoverinfo="skip", name="chosen–rejected", showlegend=True))
+        fig.add_trace(scatter(x=coords["x_rejected"], y=coords["y_rejected"], mode="markers", name="rejected",
+                              marker=dict(symbol="x", size=6, color="rgba(90,90,90,0.7)"),
+                              customdata=custom.to_numpy(), hovertemplate=template + "<extra>rejected</extra>"))
+    numeric = pd.api.types.is_numeric_dtype(coords[color]) and not pd.api.types.is_bool_dtype(coords[color])
+    groups = [(color, coords.index)] if numeric else [(value, rows.index) for value, rows in coords.groupby(color, sort=True)]
+    for i, (value, index) in enumerate(groups):
+        rows = coords.loc[index]
+        marker = dict(size=7, opacity=0.85)
+        if numeric:
+            marker.update(color=rows[color], colorscale=CONTINUOUS_SCALE, colorbar=dict(title=color, thickness=12))
+        else:
+            marker.update(color=_color(i))
+        fig.add_trace(scatter(x=rows["x"], y=rows["y"], mode="markers", marker=marker,
+                              name=str(value) if not numeric else ("chosen" if segments else "pairs"),
+                              customdata=custom.loc[index].to_numpy(),
+                              hovertemplate=template + "<extra>" + ("chosen" if segments else "") + "</extra>"))
+    fig.update_layout(dragmode="lasso")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor="x")
+    return _layout(fig, "", "", "", height=600)
+
+
+def toy_gradient_figure(h_chosen, h_rejected, w, mu: float = 1.0) -> go.Figure:
+    """The two representations, the head's weight vector w and the BT update direction -∂ℓ/∂w in the plane.
+
+    The update is parallel to h_c - h_r and as long as σ(-Δ)·‖h_c - h_r‖ (the NormBT one has the same
+    direction and length ≈ μ·σ(-Δ))."""
+    h_chosen, h_rejected, w = (np.asarray(v, dtype=float) for v in (h_chosen, h_rejected, w))
+    grad = head_gradient(h_chosen, h_rejected, w, mu=mu)
+    update_bt = -grad["bt_grad"]
+    update_normbt = update_bt * grad["normbt_weight"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[h_chosen[0]], y=[h_chosen[1]], mode="markers+text", text=["h_c"], textposition="top center",
+                             marker=dict(size=14, color=_color(0)), name="chosen h_c"))
+    fig.add_trace(go.Scatter(x=[h_rejected[0]], y=[h_rejected[1]], mode="markers+text", text=["h_r"], textposition="top center",
+                             marker=dict(size=14, color=_color(1)), name="rejected h_r"))
+    fig.add_trace(go.Scatter(x=[h_rejected[0], h_chosen[0]], y=[h_rejected[1], h_chosen[1]], mode="lines",
+                             line=dict(color="grey", dash="dot"), name="h_c − h_r"))
+    # NormBT's update points the same way as BT's: drawn first and wider so the BT arrow stays visible on top.
+    for vector, name, color, width in ((w, "head weight w", "black", 3), (update_normbt, "NormBT update", _color(3), 7),
+                                       (update_bt, "BT update −∂ℓ/∂w", _color(2), 3)):
+        fig.add_trace(go.Scatter(x=[0, vector[0]], y=[0, vector[1]], mode="lines+markers", name=name, opacity=0.9,
+                                 line=dict(color=color, width=width), marker=dict(symbol=["circle", "arrow"], angleref="previous", size=[4, 14])))
+    fig.update_yaxes(scaleanchor="x")
+    return _layout(fig, f"Δ = {grad['margin']:.2f}, error σ(−Δ) = {grad['pred_error']:.3f}, distance = {grad['rep_distance']:.3f}",
+                   "dimension 1", "dimension 2", height=450)
+
+
+def toy_distance_figure(n_pairs: int = 200, seed: int = 0, w=(1.0, 0.5), mu: float | None = None) -> go.Figure:
+    """Head-gradient norm against distance for random 2-D pairs: BT's grows with distance, NormBT's follows
+    the error alone. μ defaults to the mean distance, as NormBT's running mean would settle."""
+    h_chosen, h_rejected = synthetic_pairs(n_pairs, seed)
+    distance = np.linalg.norm(h_chosen - h_rejected, axis=1)
+    grad = head_gradient(h_chosen, h_rejected, np.asarray(w, dtype=float), mu=float(distance.mean()) if mu is None else mu)
+    fig = go.Figure()
+    for i, (key, name) in enumerate((("bt_norm", "BT"), ("normbt_norm", "NormBT"))):
+        fig.add_trace(go.Scatter(x=grad["rep_distance"], y=grad[key], mode="markers", name=name,
+                                 marker=dict(color=_color(i), size=6, opacity=0.7),
+                                 customdata=grad["pred_error"], hovertemplate="distance %{x:.3f}<br>norm %{y:.3f}<br>error %{customdata:.3f}"))
+    fig.update_xaxes(type="log")
+    return _layout(fig, f"{n_pairs} random 2-D pairs: update norm against distance", "distance ‖h_c − h_r‖ (log)",
+                   "head-gradient norm")

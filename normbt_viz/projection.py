@@ -1,0 +1,111 @@
+"""2-D maps of pair representations (UMAP or PCA) for the Embeddings page, cached in the run directory.
+
+The vectors are the frozen backbone's pooled h, read back through the feature cache the run built (so a
+head-scope run costs no backbone pass): for head-scope runs these are exactly the h the head was trained
+on; for top-k and full runs they are the pre-training h.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .backbones import Backbone, load_backbone
+from .features import ProgressFn, cached_representations, tokenize_pairs
+from .rundir import RunDir
+from .trainer import load_run_data
+
+METHODS = ("pca", "umap")
+WHATS = ("diff", "pairs")
+MAPPED_SPLITS = ("eval", "train")
+
+
+def project(vectors: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
+    """[n, d] -> [n, 2]. UMAP is imported here, not at module load: numba compiles it on first use (20-30 s)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is invalid: expected one of {', '.join(METHODS)}")
+    if len(vectors) < 3:
+        raise ValueError(f"need at least 3 vectors to project, got {len(vectors)}")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        coords = PCA(n_components=2, random_state=seed).fit_transform(vectors)
+    else:
+        import umap
+
+        coords = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed).fit_transform(vectors)
+    return np.asarray(coords, dtype=np.float32)
+
+
+def run_backbone(run: RunDir) -> Backbone:
+    spec = run.spec()
+    return load_backbone(spec.backbone, pooling=spec.pooling, device=spec.device, dtype=spec.dtype,
+                         trust_remote_code=spec.trust_remote_code)
+
+
+def pair_representations(run: RunDir, backbone: Backbone | None = None,
+                         progress: ProgressFn | None = None) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """(pair ids, h_chosen, h_rejected) for every pair of the run, in the trainer's order, so the feature
+    cache key matches the run's and the backbone is not run again."""
+    spec = run.spec()
+    backbone = backbone or run_backbone(run)
+    train_pairs, eval_pairs, _ = load_run_data(spec)
+    pairs = pd.concat([train_pairs.assign(split="train"), eval_pairs.assign(split="eval")], ignore_index=True)
+    tokenized = tokenize_pairs(backbone, pairs, spec.max_length)
+    h_chosen, h_rejected, _ = cached_representations(backbone, pairs, tokenized, spec.max_length,
+                                                     spec.feature_batch_size, progress)
+    return pd.Index(pairs["pair_id"]), h_chosen.numpy(), h_rejected.numpy()
+
+
+def mapped_pair_ids(run: RunDir, step: int) -> list[str]:
+    """The pairs a map shows: the eval and sampled train pairs diagnosed at `step`, each once."""
+    pairs = run.pairs(step)
+    return pairs[pairs["split"].isin(MAPPED_SPLITS)].drop_duplicates("pair_id")["pair_id"].tolist()
+
+
+def projection_path(run: RunDir, step: int, method: str, what: str) -> Path:
+    return run.path / "projections" / f"step_{step}_{method}_{what}.npy"
+
+
+def cached_projection(run: RunDir, step: int, method: str = "pca", what: str = "diff", backbone: Backbone | None = None,
+                      progress: ProgressFn | None = None) -> np.ndarray:
+    """2-D coordinates of `mapped_pair_ids(run, step)`, in that order: [n, 2] for `what="diff"` (h_c - h_r),
+    [2n, 2] for `what="pairs"` (the n chosen answers, then the n rejected ones). Cached as .npy in the run."""
+    if what not in WHATS:
+        raise ValueError(f"what={what!r} is invalid: expected one of {', '.join(WHATS)}")
+    path = projection_path(run, step, method, what)
+    ids = mapped_pair_ids(run, step)
+    if path.is_file():
+        coords = np.load(path)
+        if len(coords) == len(ids) * (1 if what == "diff" else 2):
+            return coords
+    all_ids, h_chosen, h_rejected = pair_representations(run, backbone, progress)
+    rows = all_ids.get_indexer(ids)
+    if (rows < 0).any():
+        raise ValueError(f"run {run.name}: {int((rows < 0).sum())} diagnosed pair(s) are not in its data any more")
+    vectors = h_chosen[rows] - h_rejected[rows] if what == "diff" else np.concatenate([h_chosen[rows], h_rejected[rows]])
+    coords = project(vectors, method, seed=run.spec().seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(tmp, coords)
+    tmp.replace(path)
+    return coords
+
+
+def projection_frame(run: RunDir, step: int, method: str = "pca", what: str = "diff", backbone: Backbone | None = None,
+                     progress: ProgressFn | None = None) -> pd.DataFrame:
+    """One row per mapped pair: its diagnostics at `step`, its texts, and x, y (plus x_rejected, y_rejected
+    when `what="pairs"`, where x, y is the chosen answer)."""
+    ids = mapped_pair_ids(run, step)
+    coords = cached_projection(run, step, method, what, backbone, progress)
+    pairs = run.pairs(step)
+    pairs = pairs[pairs["split"].isin(MAPPED_SPLITS)].drop_duplicates("pair_id").set_index("pair_id").loc[ids]
+    texts = pd.read_parquet(run.path / "pair_texts.parquet").drop_duplicates("pair_id").set_index("pair_id")
+    frame = pairs.join(texts[["prompt", "chosen", "rejected"]]).reset_index()
+    frame["x"], frame["y"] = coords[: len(ids), 0], coords[: len(ids), 1]
+    if what == "pairs":
+        frame["x_rejected"], frame["y_rejected"] = coords[len(ids):, 0], coords[len(ids):, 1]
+    return frame

@@ -1,0 +1,111 @@
+"""Small Streamlit pieces the pages share: run pickers, cached loaders, the data source of the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ..backbones import load_backbone
+from ..rundir import RunDir, list_runs
+from ..spec import RunSpec
+
+
+def runs_root() -> Path:
+    return Path(st.session_state["runs_root"])
+
+
+def runs_with_pairs() -> list[RunDir]:
+    """Runs (newest first) that have written per-pair diagnostics."""
+    return [run for run in list_runs(runs_root()) if run.pair_steps()]
+
+
+def arm_of(run: RunDir) -> str:
+    try:
+        return run.spec().arm_name
+    except Exception:  # a broken spec.json is shown as such on the Train page
+        return "?"
+
+
+def latest_of_arm(runs: list[RunDir], loss_prefix: str) -> RunDir | None:
+    """The newest run whose arm is `loss_prefix` exactly, else the newest whose arm starts with it."""
+    exact = [r for r in runs if arm_of(r) == loss_prefix]
+    close = [r for r in runs if arm_of(r).startswith(loss_prefix)]
+    return (exact or close or [None])[0]
+
+
+def pick_run(label: str, runs: list[RunDir], key: str, default: RunDir | None = None) -> RunDir:
+    names = [r.name for r in runs]
+    index = names.index(default.name) if default is not None and default.name in names else 0
+    name = st.selectbox(label, names, index=index, key=key)
+    return runs[names.index(name)]
+
+
+def no_runs_message() -> None:
+    st.info("No finished diagnostics yet. Start a run on the **Train** page, then come back here.")
+
+
+@st.cache_resource(show_spinner="Loading backbone…")
+def cached_backbone(name: str, pooling: str = "auto", device: str = "auto", dtype: str = "float32"):
+    return load_backbone(name, pooling=pooling, device=device, dtype=dtype)
+
+
+def run_backbone(run: RunDir):
+    spec = run.spec()
+    return cached_backbone(spec.backbone, spec.pooling, spec.device, spec.dtype)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_pairs_at(run_path: str, step: int, _mtime: float) -> pd.DataFrame:
+    """Per-pair diagnostics of a run at a step (cached; `_mtime` invalidates on rewrite)."""
+    return RunDir(run_path).pairs(step)
+
+
+def pairs_at(run: RunDir, step: int) -> pd.DataFrame:
+    path = run.path / "pairs" / f"step_{step}.parquet"
+    return load_pairs_at(str(run.path), step, path.stat().st_mtime if path.is_file() else 0.0)
+
+
+def data_source_spec() -> dict:
+    """The RunSpec fields that select the session's data (what the Data page chose)."""
+    state = st.session_state
+    kind = state["source_kind"]
+    if kind == "Demo":
+        return {"dataset": "demo", "demo_size": int(state["demo_size"]), "demo_noise": float(state["demo_noise"])}
+    if kind == "Hugging Face":
+        fields = {"dataset": state["hf_id"].strip(), "dataset_split": state["hf_split"].strip() or "train"}
+        if state["hf_config"].strip():
+            fields["dataset_config"] = state["hf_config"].strip()
+    elif kind == "Local path":
+        fields = {"dataset": state["local_path"].strip()}
+    else:
+        fields = {"dataset": state["upload_path"]}
+    if state["column_mapping"]:
+        fields["column_mapping"] = state["column_mapping"]
+    return fields
+
+
+def base_spec(**overrides) -> RunSpec:
+    """A RunSpec from the session's data source, backbone and training settings."""
+    state = st.session_state
+    fields = {
+        **data_source_spec(),
+        "backbone": state["backbone"],
+        "max_length": int(state["max_length"]),
+        "scope": state["scope"],
+        "top_k": int(state["top_k"]),
+        "epochs": float(state["epochs"]),
+        "max_steps": int(state["max_steps"]) or None,
+        "batch_size": int(state["batch_size"]),
+        "lr": float(state["lr"]) or None,
+    }
+    fields.update(overrides)
+    return RunSpec(**fields)
+
+
+def describe_source() -> str:
+    fields = data_source_spec()
+    if fields["dataset"] == "demo":
+        return f"demo data ({fields['demo_size']} pairs, label noise {fields['demo_noise']:.0%})"
+    return fields["dataset"] or "(no data source chosen yet: see the Data page)"

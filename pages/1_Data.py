@@ -1,0 +1,121 @@
+"""Data: choose the preference pairs, check how they were read, and see how far apart the backbone puts
+each pair's two answers."""
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from normbt_viz.analysis import length_stats
+from normbt_viz.data import ColumnMapping, load_pairs
+from normbt_viz.errors import NormBTError
+from normbt_viz.features import cached_representations, tokenize_pairs
+from normbt_viz.figures import distance_histogram
+from normbt_viz.losses import pair_distance
+from normbt_viz.ui.common import cached_backbone, data_source_spec, runs_root
+from normbt_viz.ui.state import init_state
+
+init_state()
+state = st.session_state
+MAX_UPLOAD_MB = 50
+ROLES = ("prompt", "chosen", "rejected", "category", "margin", "pair_id")
+
+st.title("Data")
+st.radio("Source", ["Demo", "Hugging Face", "Local path", "Upload"], key="source_kind", horizontal=True)
+
+if state["source_kind"] == "Demo":
+    a, b = st.columns(2)
+    a.slider("Demo size (pairs)", 20, 5000, step=20, key="demo_size")
+    b.slider("Demo label noise", 0.0, 0.5, step=0.05, key="demo_noise", help="share of pairs whose labels are flipped")
+    st.caption("Synthetic pairs in four categories; reasoning pairs differ by one wrong number, so they sit close together.")
+elif state["source_kind"] == "Hugging Face":
+    a, b, c = st.columns([3, 1, 1])
+    a.text_input("Dataset id", key="hf_id", placeholder="e.g. trl-lib/ultrafeedback_binarized")
+    b.text_input("Config", key="hf_config")
+    c.text_input("Split", key="hf_split")
+elif state["source_kind"] == "Local path":
+    st.text_input("Path (.jsonl, .json, .csv, .parquet, or a save_to_disk folder)", key="local_path")
+else:
+    uploaded = st.file_uploader(f"Preference file (up to {MAX_UPLOAD_MB} MB)", type=["jsonl", "json", "csv", "parquet"])
+    if uploaded is not None:
+        content = uploaded.getvalue()
+        target = runs_root() / "_uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{uploaded.name}"
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        state["upload_path"] = str(target)
+    if state["upload_path"]:
+        st.caption(f"Stored as `{state['upload_path']}`: training runs read it from there.")
+
+
+@st.cache_data(show_spinner="Reading pairs…", max_entries=8)
+def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int]:
+    table = load_pairs(
+        source["dataset"], config=source.get("dataset_config"), split=source.get("dataset_split", "train"),
+        mapping=source.get("column_mapping"), demo_size=source.get("demo_size", 1000), demo_noise=source.get("demo_noise", 0.0),
+    )
+    return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical
+
+
+source = data_source_spec()
+if not source["dataset"]:
+    st.info("Choose a data source above.")
+    st.stop()
+try:
+    pairs, fmt, mapping, description, n_identical = read_pairs(source)
+except NormBTError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.success(f"{len(pairs)} pairs from {description} · format **{fmt}** · {n_identical} pair(s) with identical answers")
+
+if fmt != "demo":
+    with st.expander("Column mapping", expanded=False):
+        st.caption("Which column plays which role. Empty = detect automatically; `-` = this dataset has no such column.")
+        cols = st.columns(len(ROLES))
+        edited = {role: cols[i].text_input(role, value=mapping.get(role) or "", key=f"map_{role}") for i, role in enumerate(ROLES)}
+        a, b = st.columns(2)
+        if a.button("Apply mapping"):
+            state["column_mapping"] = ColumnMapping(**{r: ("" if v.strip() == "-" else (v.strip() or None)) for r, v in edited.items()}).to_dict()
+            st.rerun()
+        if b.button("Reset to auto-detect"):
+            state["column_mapping"] = None
+            st.rerun()
+
+st.subheader("Preview")
+st.dataframe(pairs.drop(columns=[c for c in ("prompt_messages", "source_row") if c in pairs]).head(50), hide_index=True)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Pairs per category")
+    st.bar_chart(pairs["category"].value_counts())
+    st.caption("Accuracy per category is only as reliable as each category's count.")
+with right:
+    st.subheader("Answer lengths (words)")
+    st.dataframe(length_stats(pairs), hide_index=True)
+    st.caption("If the chosen answer is nearly always longer, a reward model can score length instead of quality.")
+
+st.subheader("Representation distances")
+st.caption(f"Runs the **{state['backbone']}** backbone over both answers of every pair (cached on disk for later runs).")
+if st.button("Compute representation distances", key="compute_distances"):
+    try:
+        backbone = cached_backbone(state["backbone"])
+        tokenized = tokenize_pairs(backbone, pairs, int(state["max_length"]))
+        bar = st.progress(0.0, text="Featurising…")
+        h_chosen, h_rejected, _ = cached_representations(
+            backbone, pairs, tokenized, int(state["max_length"]),
+            progress=lambda done, total: bar.progress(done / total, text=f"Featurising {done}/{total} answers"),
+        )
+        bar.empty()
+        state["distance_result"] = {
+            "key": (repr(source), state["backbone"]),
+            "frame": pd.DataFrame({"category": pairs["category"], "rep_distance": pair_distance(h_chosen, h_rejected).numpy()}),
+            "n_truncated": tokenized.n_truncated,
+        }
+    except NormBTError as exc:
+        st.error(str(exc))
+result = state["distance_result"]
+if result and result["key"] == (repr(source), state["backbone"]):
+    st.plotly_chart(distance_histogram(result["frame"]), key="distance_hist")
+    st.caption("Categories piled up near zero are the pairs BT under-trains; NormBT up-weights them. "
+               f"{result['n_truncated']} pair(s) were truncated to {state['max_length']} tokens.")

@@ -1,0 +1,103 @@
+"""Train: the one-click BT-vs-NormBT start, custom launches, and the live job list read from disk."""
+
+import dataclasses
+
+import streamlit as st
+
+from normbt_viz.errors import NormBTError
+from normbt_viz.launcher import cancel, launch
+from normbt_viz.rundir import LIVE_STATES, RunDir, runs_table
+from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, SCOPES, RunSpec
+from normbt_viz.ui.common import base_spec, describe_source, runs_root
+from normbt_viz.ui.state import init_state
+
+init_state()
+state = st.session_state
+st.title("NormBT Viz")
+st.markdown(
+    "How a **Bradley-Terry** reward model learns from preference pairs, and how **NormBT** rebalances its "
+    "updates: a BT pair's update is *prediction error × representation distance*, so pairs whose answers look "
+    "alike barely move the model. NormBT divides that distance out."
+)
+
+
+def start(specs: list[RunSpec]) -> None:
+    try:
+        runs = launch(specs, runs_root())
+    except NormBTError as exc:
+        st.error(str(exc))
+        return
+    state["last_launch"] = [r.name for r in runs]
+    st.success(f"Started {len(runs)} run(s): {', '.join(r.name for r in runs)}. Watch them below, then open "
+               "**Runs** and **Gradients**.")
+
+
+with st.container(border=True):
+    st.subheader("Quick start")
+    st.caption("MiniLM backbone, frozen, score head only; 1000 demo pairs with 10% injected label flips; "
+               "one BT and one NormBT run with the same seed. About a minute on a laptop CPU.")
+    if st.button("Start BT vs NormBT on the demo data", type="primary", key="quick_start"):
+        quick = RunSpec(dataset="demo", demo_size=1000, demo_noise=0.1)
+        start([quick.with_arm("bt"), quick.with_arm("normbt")])
+
+with st.expander("Custom runs", expanded=False):
+    st.caption(f"Data: **{describe_source()}** (choose it on the **Data** page).")
+    left, middle, right = st.columns(3)
+    with left:
+        st.text_input("Backbone", key="backbone", help="minilm, smollm2, or a Hugging Face id / local path")
+        st.selectbox("What trains", SCOPES, key="scope", help="head: frozen backbone; top-k: last k blocks too; full: everything")
+        st.number_input("Top-k blocks", min_value=1, max_value=64, step=1, key="top_k", disabled=state["scope"] != "top-k")
+    with middle:
+        st.multiselect("Arms", list(ARMS), key="arms", format_func=lambda a: f"{a}: {ARM_DESCRIPTIONS[a]}")
+        st.number_input("Seeds", min_value=1, max_value=10, step=1, key="seeds", help="runs per arm, seeds 0..n-1")
+        st.number_input("Learning rate (0 = default for the scope)", min_value=0.0, format="%g", key="lr")
+    with right:
+        st.number_input("Epochs", min_value=0.1, step=0.5, key="epochs")
+        st.number_input("Max steps (0 = use epochs)", min_value=0, step=10, key="max_steps")
+        st.number_input("Batch size", min_value=1, max_value=1024, step=8, key="batch_size")
+    if state["source_kind"] == "Demo":
+        a, b = st.columns(2)
+        a.number_input("Demo size (pairs)", min_value=20, max_value=20000, step=100, key="demo_size")
+        b.number_input("Demo label noise", min_value=0.0, max_value=0.5, step=0.05, key="demo_noise")
+    if st.button("Launch", key="launch_custom", disabled=not state["arms"]):
+        try:
+            base = base_spec()
+            specs = [dataclasses.replace(base, seed=seed).with_arm(arm)
+                     for seed in range(int(state["seeds"])) for arm in state["arms"]]
+            start(specs)
+        except NormBTError as exc:
+            st.error(str(exc))
+
+table = runs_table(runs_root())
+live = not table.empty and table["state"].isin(LIVE_STATES).any()
+
+
+@st.fragment(run_every=2 if live else None)
+def job_list() -> None:
+    st.subheader("Runs")
+    jobs = runs_table(runs_root())
+    if jobs.empty:
+        st.info(f"No runs yet under `{runs_root()}`.")
+        return
+    for row in jobs.head(30).itertuples():
+        cols = st.columns([4, 2, 1])
+        total = row.total_steps or 0
+        fraction = min(1.0, (row.step or 0) / total) if total else 0.0
+        label = f"**{row.run}** · {row.state} · step {row.step or 0}/{total or '?'}"
+        if row.elapsed_s is not None and row.elapsed_s == row.elapsed_s:
+            label += f" · {row.elapsed_s:.0f} s"
+        cols[0].progress(fraction, text=label)
+        if row.state == "done" and row.eval_accuracy == row.eval_accuracy and row.eval_accuracy is not None:
+            cols[1].markdown(f"eval accuracy **{row.eval_accuracy:.3f}**")
+        elif row.state == "failed":
+            cols[1].error(row.error or "failed", icon="⚠️")
+        if row.state in LIVE_STATES and cols[2].button("Cancel", key=f"cancel_{row.run}"):
+            cancel(RunDir(runs_root() / row.run))
+            st.rerun(scope="fragment")
+    still_live = jobs["state"].isin(LIVE_STATES).any()
+    if live and not still_live:
+        st.rerun()
+
+
+job_list()
+st.caption("Read from the run directories on disk: runs keep going when you close the page.")

@@ -1,0 +1,70 @@
+"""Runs: training curves of several runs overlaid, what differs in their configs, and accuracy per category
+and per distance bin with intervals over seeds."""
+
+import streamlit as st
+
+from normbt_viz.analysis import config_diff, metrics_long
+from normbt_viz.comparison import compare_runs
+from normbt_viz.figures import accuracy_with_intervals, training_curves
+from normbt_viz.rundir import list_runs, runs_table
+from normbt_viz.ui.common import runs_root
+from normbt_viz.ui.state import init_state
+
+init_state()
+st.title("Runs")
+CURVES = ("loss", "accuracy", "eval_accuracy", "normbt_mu", "grad_norm")
+
+runs = list_runs(runs_root())
+if not runs:
+    st.info("No runs yet. Start one on the **Train** page.")
+    st.stop()
+by_name = {r.name: r for r in runs}
+table = runs_table(runs_root())
+done = table.loc[table["state"] == "done", "run"].tolist()
+chosen = st.multiselect("Runs", list(by_name), default=(done or list(by_name))[:8], key="runs_selected")
+if not chosen:
+    st.stop()
+selected = [by_name[name] for name in chosen]
+
+st.slider("Smoothing (EMA)", 0.0, 0.99, step=0.01, key="smoothing")
+metrics = {r.name: r.metrics() for r in selected}
+columns = st.columns(2)
+for i, metric in enumerate(CURVES):
+    with columns[i % 2]:
+        st.plotly_chart(training_curves(metrics, metric, st.session_state["smoothing"]), key=f"curve_{metric}")
+st.caption("Faint lines are the raw values, bold ones their moving average. NormBT's loss is weighted by μ/d, "
+           "so compare its eval_accuracy, not its loss, with BT's; normbt_mu is the running mean distance μ.")
+st.download_button("Download the series (CSV)", metrics_long(metrics).to_csv(index=False), "normbt_series.csv", "text/csv")
+
+st.subheader("Runs and what differs between them")
+st.dataframe(table[table["run"].isin(chosen)], hide_index=True)
+diff = config_diff({r.name: r.spec() for r in selected})
+if diff.shape[1] > 1:
+    st.dataframe(diff, hide_index=True)
+    st.caption("Only the run-spec fields whose values differ are shown.")
+else:
+    st.caption("The selected runs share every setting.")
+
+finished = [by_name[name] for name in chosen if name in done]
+st.subheader("Accuracy with intervals over seeds")
+if not finished:
+    st.info("Comparisons need finished runs.")
+    st.stop()
+try:
+    comparison = compare_runs(finished)
+except (ValueError, KeyError) as exc:
+    st.error(f"cannot compare these runs: {exc}")
+    st.stop()
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(accuracy_with_intervals(comparison.per_category, "category"), key="acc_category")
+    st.caption("Per category: the paper reports NormBT's gains in Reasoning, the category with the closest pairs.")
+with right:
+    st.plotly_chart(accuracy_with_intervals(comparison.per_bin, "distance_bin"), key="acc_bin")
+    st.caption("Per distance bin (0 = closest pairs, bins fixed from the initial model): NormBT should help most on the left.")
+st.markdown("**Overall** (mean, std and 95% t-interval over seeds)")
+st.dataframe(comparison.overall, hide_index=True)
+if not comparison.paired.empty:
+    st.markdown("**Paired difference against BT** on the same eval pairs (bootstrap over pairs)")
+    st.dataframe(comparison.paired, hide_index=True)
+st.caption("With a single seed the intervals collapse to points: add seeds on the Train page before trusting a difference.")

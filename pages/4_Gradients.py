@@ -1,0 +1,77 @@
+"""Gradients: where each run's update goes. BT's per-pair head gradient is error × distance; NormBT's
+follows the error alone."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from normbt_viz.errors import NormBTError
+from normbt_viz.figures import error_vs_distance, grad_norm_histogram, proxy_scatter, update_share_bars
+from normbt_viz.stats import update_share_by_decile
+from normbt_viz.ui.common import latest_of_arm, no_runs_message, pairs_at, pick_run, runs_with_pairs
+from normbt_viz.ui.state import init_state
+
+init_state()
+st.title("Gradients")
+runs = runs_with_pairs()
+if not runs:
+    no_runs_message()
+    st.stop()
+
+left, right = st.columns(2)
+with left:
+    run_a = pick_run("Run A", runs, "grad_run_a", latest_of_arm(runs, "bt"))
+with right:
+    run_b = pick_run("Run B", runs, "grad_run_b", latest_of_arm(runs, "normbt"))
+common = sorted(set(run_a.pair_steps()) & set(run_b.pair_steps()))
+if not common:
+    st.warning("These two runs have no diagnosed step in common.")
+    st.stop()
+a, b, c = st.columns([3, 1, 1])
+step = a.select_slider("Step", common, value=common[-1], key="grad_step")
+split = b.radio("Pairs", ["eval", "train"], key="grad_split", horizontal=True)
+color = c.selectbox("Colour", ["head_grad_norm", "update_norm", "weight", "margin"], key="grad_color")
+
+
+def rows(run) -> pd.DataFrame:
+    frame = pairs_at(run, step)
+    return frame[frame["split"] == split].reset_index(drop=True)
+
+
+pairs_a, pairs_b = rows(run_a), rows(run_b)
+both = pd.concat([pairs_a[color], pairs_b[color]])
+color_range = (float(both.min()), float(both.quantile(0.98))) if color != "margin" else None
+left, right = st.columns(2)
+for side, column, run, frame in (("a", left, run_a, pairs_a), ("b", right, run_b, pairs_b)):
+    with column:
+        st.plotly_chart(error_vs_distance(frame, color, f"{run.spec().arm_name}: {run.name}", color_range), key=f"scatter_{side}")
+st.caption("Each dot is a pair at this step. BT's head gradient is the product of the two axes (error × distance): "
+           "misranked pairs on the left, whose answers look alike, get almost nothing. Colour by update_norm to see "
+           "what each loss actually applied.")
+
+st.subheader("Rebalancing: share of the update per distance decile")
+shares = {}
+for run, frame in ((run_a, pairs_a), (run_b, pairs_b)):
+    try:
+        shares[f"{run.spec().arm_name} ({run.name})"] = update_share_by_decile(frame["rep_distance"], frame["update_norm"], n_bins=min(10, len(frame)))
+    except NormBTError as exc:
+        st.warning(f"{run.name}: {exc}")
+if shares:
+    st.plotly_chart(update_share_bars(shares), key="update_share")
+st.caption("Under BT the far deciles take most of the update; under NormBT the bars flatten toward the even share.")
+
+left, right = st.columns(2)
+with left:
+    hist_column = st.radio("Histogram of", ["update_norm", "head_grad_norm"], key="grad_hist_column", horizontal=True)
+    st.plotly_chart(grad_norm_histogram({run_a.name: pairs_a, run_b.name: pairs_b}, hist_column), key="grad_hist")
+    st.caption("update_norm is the head-gradient norm of the loss each run optimised (NormBT's weight included); "
+               "head_grad_norm is the plain BT one.")
+with right:
+    graded = pairs_at(run_a, step)
+    graded = graded[graded["split"] == "eval"]
+    st.plotly_chart(proxy_scatter(graded, f"Proxy check ({run_a.spec().arm_name})"), key="proxy")
+    scope = run_a.spec().scope
+    note = " Under head scope the full gradient is the head gradient, so this is σ(−Δ)·d exactly." if scope == "head" else ""
+    sampled = int(np.isfinite(graded["full_grad_norm"]).sum())
+    st.caption(f"Distance against the true per-pair gradient norm of all trained parameters ({sampled} sampled eval pairs): "
+               f"the paper reports r = 0.928 for full fine-tuning.{note}")

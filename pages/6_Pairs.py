@@ -1,0 +1,85 @@
+"""Pairs: the outliers worth reading: near-identical pairs, confident mistakes (and the label flips among
+them), BT-vs-NormBT disagreements, and length bias."""
+
+import pandas as pd
+import streamlit as st
+
+from normbt_viz.analysis import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
+from normbt_viz.ui.common import latest_of_arm, no_runs_message, pairs_at, pick_run, runs_with_pairs
+from normbt_viz.ui.state import init_state
+
+init_state()
+st.title("Pairs")
+runs = runs_with_pairs()
+if not runs:
+    no_runs_message()
+    st.stop()
+
+a, b, c, d = st.columns([3, 2, 1, 1])
+with a:
+    run = pick_run("Run", runs, "pairs_run", latest_of_arm(runs, "bt"))
+steps = run.pair_steps()
+step = b.select_slider("Step", steps, value=steps[-1], key="pairs_step")
+split = c.radio("Pairs", ["eval", "train"], key="pairs_split")
+top_n = d.number_input("Top N", 5, 500, 20, step=5, key="pairs_top_n")
+frame = pairs_at(run, step)
+frame = unique_pairs(frame[frame["split"] == split])
+texts = run.path / "pair_texts.parquet"
+categories = sorted(frame["category"].unique())
+picked = st.multiselect("Categories", categories, default=categories, key="pairs_categories")
+frame = frame[frame["category"].isin(picked)]
+COLUMNS = ["pair_id", "category", "margin", "pred_error", "rep_distance", "weight", "update_norm", "correct", "flipped",
+           "len_chosen", "len_rejected"]
+
+near, wrong, disagree, length = st.tabs(["Near-identical", "Confidently misranked", "BT vs NormBT", "Length bias"])
+listed = {}
+with near:
+    listed["near"] = near_identical(frame, int(top_n))
+    st.dataframe(listed["near"][COLUMNS], hide_index=True)
+    st.caption("Smallest ‖h_c − h_r‖: the backbone barely tells the two answers apart, so BT's update for them is tiny "
+               "whatever the error, and NormBT's weight μ/d is huge.")
+with wrong:
+    listed["wrong"] = misranked(frame, int(top_n))
+    st.dataframe(listed["wrong"][COLUMNS], hide_index=True)
+    if "flipped" in frame and frame["flipped"].any():
+        found = flip_recovery(frame, int(top_n))
+        x, y, z = st.columns(3)
+        x.metric("Injected flips found", f"{found['found']} / {found['n_flipped']}")
+        y.metric("Precision", f"{found['precision']:.2f}")
+        z.metric("Recall", f"{found['recall']:.2f}")
+    st.caption("Most negative margins first. On demo data `flipped` marks injected label noise: a flipped pair "
+               "ranked 'wrong' is one the model got right despite its label.")
+with disagree:
+    others = [r for r in runs if r.name != run.name] or runs
+    other = pick_run("Compare with", others, "pairs_other", latest_of_arm(others, "normbt"))
+    if step in other.pair_steps():
+        theirs = pairs_at(other, step)
+        theirs = unique_pairs(theirs[theirs["split"] == split])
+        table = disagreement(frame, theirs, "a", "b").head(int(top_n))
+        listed["disagree"] = table
+        st.dataframe(table, hide_index=True)
+        st.caption(f"Same pairs, margin of b ({other.spec().arm_name}) minus a ({run.spec().arm_name}), largest first.")
+    else:
+        st.info(f"{other.name} has no diagnostics at step {step}.")
+with length:
+    bias = length_bias(frame)
+    x, y, z = st.columns(3)
+    x.metric("corr(reward diff, length diff)", f"{bias['corr']:.2f}")
+    y.metric(f"Accuracy, chosen longer ({bias['n_chosen_longer']})", f"{bias['accuracy_chosen_longer']:.2f}")
+    z.metric(f"Accuracy, chosen shorter ({bias['n_chosen_shorter']})", f"{bias['accuracy_chosen_shorter']:.2f}")
+    st.caption("A strong positive correlation, or much higher accuracy when the chosen answer is longer, means the "
+               "reward partly measures length (token counts).")
+
+st.subheader("Inspect one pair")
+candidates = list(dict.fromkeys(p for t in listed.values() for p in t["pair_id"])) or frame["pair_id"].tolist()
+pair_id = st.selectbox("Pair", candidates, key="pairs_inspect")
+if pair_id:
+    text = pd.read_parquet(texts).drop_duplicates("pair_id").set_index("pair_id").loc[pair_id]
+    row = frame.set_index("pair_id").loc[pair_id]
+    st.markdown(f"**{pair_id}** · {row['category']} · margin {row['margin']:.3f} · distance {row['rep_distance']:.3f}"
+                + (" · **label flipped**" if bool(row.get("flipped", False)) else ""))
+    st.text_area("Prompt", text["prompt"], height=100, disabled=True, key=f"prompt_{pair_id}")
+    left, right = st.columns(2)
+    left.text_area("Chosen", text["chosen"], height=220, disabled=True, key=f"chosen_{pair_id}")
+    right.text_area("Rejected", text["rejected"], height=220, disabled=True, key=f"rejected_{pair_id}")
+st.download_button("Download these pairs (CSV)", frame.to_csv(index=False), f"pairs_{run.name}_step{step}.csv", "text/csv")

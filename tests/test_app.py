@@ -1,0 +1,153 @@
+"""AppTest smoke tests: every page renders without an exception on a runs root made by real training runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from normbt_viz.launcher import new_run_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def runs_env(trained_runs, feature_cache, monkeypatch):
+    root = trained_runs["bt"].path.parent
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(root))
+    monkeypatch.setenv("NORMBT_VIZ_CACHE", str(feature_cache))
+    return root
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(p.proto.text for p in at.get("progress"))
+
+
+def test_whole_app_routes_to_every_page(trained_runs):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert any(b.label == "Start BT vs NormBT on the demo data" for b in at.button)
+    for script in ("pages/3_Runs.py", "pages/4_Gradients.py", "pages/6_Pairs.py", "pages/7_Learn.py"):
+        at.switch_page(script)
+        at.run()
+        assert not at.exception, (script, [e.value for e in at.exception])
+        assert not at.error, (script, [e.value for e in at.error])
+
+
+def test_train_page_lists_both_runs(trained_runs):
+    at = page("2_Train.py")
+    text = markdown_text(at)
+    for run in trained_runs.values():
+        assert run.name in text
+    assert text.count("· done ·") >= 2
+    assert [b.label for b in at.button if b.proto.type == "primary"] == ["Start BT vs NormBT on the demo data"]
+
+
+def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
+    launched = []
+
+    def fake_launch(specs, runs_root):
+        launched.extend(specs)
+        return [new_run_dir(runs_root, spec) for spec in specs]
+
+    monkeypatch.setattr("normbt_viz.launcher.launch", fake_launch)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(tmp_path)
+    at.run()
+    at.button(key="quick_start").click().run()
+    assert not at.exception
+    assert [s.arm for s in launched] == ["bt", "normbt"]
+    assert {s.seed for s in launched} == {0} and all(s.dataset == "demo" for s in launched)
+    assert at.success and "Started 2 run(s)" in at.success[0].value
+    assert "queued" in markdown_text(at)
+
+
+def test_custom_launch_uses_small_settings(tmp_path, monkeypatch):
+    launched = []
+    monkeypatch.setattr("normbt_viz.launcher.launch", lambda specs, root: launched.extend(specs) or [new_run_dir(root, s) for s in specs])
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(tmp_path)
+    at.run()
+    at.number_input(key="demo_size").set_value(200)
+    at.number_input(key="max_steps").set_value(20)
+    at.number_input(key="seeds").set_value(2)
+    at.button(key="launch_custom").click().run()
+    assert not at.exception and not at.error
+    assert [(s.arm, s.seed) for s in launched] == [("bt", 0), ("normbt", 0), ("bt", 1), ("normbt", 1)]
+    assert all(s.demo_size == 200 and s.max_steps == 20 for s in launched)
+
+
+def test_data_page_shows_pairs_and_distances():
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    at.session_state["demo_size"] = 200
+    at.run()
+    assert not at.exception and not at.error
+    assert "200 pairs" in at.success[0].value
+    assert len(at.dataframe) >= 2
+    at.button(key="compute_distances").click().run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_data_page_reports_a_bad_path_in_one_line(tmp_path):
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    at.session_state["source_kind"] = "Local path"
+    at.session_state["local_path"] = str(tmp_path / "missing.jsonl")
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and "missing.jsonl" in at.error[0].value and "\n" not in at.error[0].value
+
+
+def test_runs_page_curves_and_comparison(trained_runs):
+    at = page("3_Runs.py")
+    assert len(at.get("plotly_chart")) == 7  # five curves, accuracy per category and per bin
+    assert len(at.dataframe) >= 3
+    assert at.get("download_button")
+
+
+def test_gradients_page_renders_side_by_side_charts(trained_runs):
+    at = page("4_Gradients.py")
+    assert at.selectbox(key="grad_run_a").value == trained_runs["bt"].name
+    assert at.selectbox(key="grad_run_b").value == trained_runs["normbt"].name
+    assert len(at.get("plotly_chart")) == 5  # two scatters, update shares, histogram, proxy
+    at.radio(key="grad_split").set_value("train").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 5
+
+
+def test_embeddings_page_maps_pairs(trained_runs):
+    at = page("5_Embeddings.py")
+    assert len(at.get("plotly_chart")) == 1
+    assert (trained_runs["bt"].path / "projections").is_dir()
+    at.radio(key="projection_what").set_value("chosen and rejected, joined").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+
+
+def test_pairs_page_tabs(trained_runs):
+    at = page("6_Pairs.py")
+    assert len(at.tabs) == 4
+    assert len(at.dataframe) >= 3
+    final = trained_runs["bt"].pairs()
+    has_flips = bool(final.loc[final["split"] == "eval", "flipped"].any())
+    assert any(m.label == "Injected flips found" for m in at.metric) == has_flips
+    assert any(m.label == "corr(reward diff, length diff)" for m in at.metric)
+
+
+def test_learn_page_has_live_toy():
+    at = page("7_Learn.py")
+    assert len(at.slider) >= 7
+    before = at.metric[2].value
+    at.slider(key="toy_hr_x").set_value(0.95).run()
+    at.slider(key="toy_hr_y").set_value(0.55).run()
+    assert at.metric[2].value != before
+    assert len(at.get("plotly_chart")) == 2

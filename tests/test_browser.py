@@ -1,0 +1,166 @@
+"""Real-browser test: serve the app, start a small BT-vs-NormBT run from the Train page, wait for both runs
+to finish, then check that Gradients and Embeddings draw their plotly charts with no error box.
+Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from normbt_viz.launcher import cancel
+from normbt_viz.rundir import LIVE_STATES, list_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture
+def app_url(tmp_path, feature_cache):
+    runs_root = tmp_path / "runs"
+    port = free_port()
+    env = {**os.environ, "NORMBT_VIZ_RUNS": str(runs_root), "NORMBT_VIZ_CACHE": str(feature_cache), "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "streamlit.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://localhost:{port}"
+        wait_healthy(url, server)
+        yield url, runs_root
+    finally:
+        for run in list_runs(runs_root):
+            if run.status().get("state") in LIVE_STATES:
+                cancel(run)
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def assert_no_error_box(page) -> None:
+    boxes = page.locator(ERROR_BOXES)
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def wait_for_charts(page, n: int, timeout_s: float = 90) -> None:
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {n}", timeout=timeout_s * 1000)
+
+
+def test_small_run_from_train_page_then_gradients_and_embeddings(app_url):
+    from playwright.sync_api import sync_playwright
+
+    url, runs_root = app_url
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        try:
+            walk_through_the_app(page, url, runs_root)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def walk_through_the_app(page, url: str, runs_root: Path) -> None:
+    """Train page: start a small BT-vs-NormBT pair of runs and wait for them; then visit every other page."""
+    page.goto(url)
+    page.get_by_role("button", name="Start BT vs NormBT on the demo data").wait_for(timeout=60_000)
+
+    page.get_by_text("Custom runs").click()
+    for label, value in (("Demo size (pairs)", "200"), ("Max steps (0 = use epochs)", "20")):
+        field = page.get_by_label(label)
+        field.fill(value)
+        field.press("Enter")
+        page.wait_for_timeout(800)
+    page.get_by_role("button", name="Launch", exact=True).click()
+    page.get_by_text("Started 2 run(s)").wait_for(timeout=30_000)
+
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        states = [run.status().get("state") for run in list_runs(runs_root)]
+        if len(states) == 2 and all(s not in LIVE_STATES for s in states):
+            break
+        time.sleep(2)
+    assert states == ["done", "done"], states
+    specs = [run.spec() for run in list_runs(runs_root)]
+    assert sorted(s.arm for s in specs) == ["bt", "normbt"]
+    assert all(s.demo_size == 200 and s.max_steps == 20 for s in specs)
+    # The job list refreshes itself every 2 s while runs are live.
+    page.wait_for_function("document.body.innerText.split('· done ·').length - 1 >= 2", timeout=30_000)
+    page.wait_for_timeout(2500)  # let the last fragment run replace its stale elements
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "train.png"), full_page=True)
+
+    page.goto(f"{url}/gradients")
+    wait_for_charts(page, 5)
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "gradients.png"), full_page=True)
+
+    page.goto(f"{url}/embeddings")
+    wait_for_charts(page, 1)
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "embeddings.png"), full_page=True)
+
+    page.goto(f"{url}/runs")
+    wait_for_charts(page, 7)
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "runs.png"), full_page=True)
+
+    page.goto(f"{url}/pairs")
+    page.get_by_text("Inspect one pair").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "pairs.png"), full_page=True)
+
+    page.goto(f"{url}/learn")
+    wait_for_charts(page, 2)
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "learn.png"), full_page=True)
+
+    page.goto(f"{url}/data")
+    page.get_by_text("pairs from demo").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Compute representation distances").click()
+    wait_for_charts(page, 1, timeout_s=150)  # featurises the 1000 default demo pairs: about 25 s on 2 cores
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / "data.png"), full_page=True)

@@ -1,0 +1,222 @@
+"""The pure figure builders, the selection mapping and the app's table functions, on small synthetic frames."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from normbt_viz import analysis, figures
+from normbt_viz.selection import selected_pair_ids, selected_pairs
+from normbt_viz.spec import RunSpec
+from normbt_viz.stats import update_share_by_decile
+from normbt_viz.toy import head_gradient, synthetic_pairs
+
+
+def make_pairs(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    distance = rng.uniform(0.01, 3.0, n)
+    margin = rng.normal(size=n)
+    error = 1.0 / (1.0 + np.exp(margin))
+    full = np.where(np.arange(n) < 10, error * distance, np.nan)
+    return pd.DataFrame({
+        "pair_id": [f"p{i}" for i in range(n)],
+        "split": "eval",
+        "category": np.array(["chat", "reasoning"])[np.arange(n) % 2],
+        "margin": margin,
+        "pred_error": error,
+        "rep_distance": distance,
+        "head_grad_norm": error * distance,
+        "weight": 1.0 / distance,
+        "update_norm": error,
+        "correct": margin > 0,
+        "flipped": np.arange(n) % 5 == 0,
+        "len_chosen": rng.integers(10, 100, n),
+        "len_rejected": rng.integers(10, 100, n),
+        "full_grad_norm": full,
+    })
+
+
+def test_error_vs_distance_carries_pair_ids_and_colour():
+    pairs = make_pairs()
+    fig = figures.error_vs_distance(pairs, color="head_grad_norm", title="BT", color_range=(0.0, 1.0))
+    assert isinstance(fig, go.Figure)
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Scatter)
+    trace = fig.data[0]
+    assert [row[0] for row in trace.customdata] == pairs["pair_id"].tolist()
+    assert [row[1] for row in trace.customdata] == pairs["category"].tolist()
+    assert "customdata[1]" in trace.hovertemplate
+    np.testing.assert_allclose(trace.marker.color, pairs["head_grad_norm"])
+    assert (trace.marker.cmin, trace.marker.cmax) == (0.0, 1.0)
+    assert fig.layout.title.text == "BT"
+
+
+def test_scatters_switch_to_webgl_above_threshold():
+    big = make_pairs(figures.SCATTERGL_THRESHOLD + 1)
+    assert isinstance(figures.error_vs_distance(big).data[0], go.Scattergl)
+    assert isinstance(figures.error_vs_distance(make_pairs(figures.SCATTERGL_THRESHOLD)).data[0], go.Scatter)
+    coords = big.assign(x=big["rep_distance"], y=big["margin"])
+    assert all(isinstance(t, go.Scattergl) for t in figures.embedding_map(coords, "margin").data)
+
+
+def test_update_share_bars_one_grouped_trace_per_run():
+    pairs = make_pairs(100)
+    shares = {
+        "bt": update_share_by_decile(pairs["rep_distance"], pairs["head_grad_norm"]),
+        "normbt": update_share_by_decile(pairs["rep_distance"], pairs["update_norm"]),
+    }
+    fig = figures.update_share_bars(shares)
+    assert [t.type for t in fig.data] == ["bar", "bar"]
+    assert [t.name for t in fig.data] == ["bt", "normbt"]
+    assert fig.layout.barmode == "group"
+    assert list(fig.data[0].x) == list(range(1, 11))
+    assert sum(fig.data[0].y) == pytest.approx(1.0)
+    assert fig.layout.shapes[0].y0 == pytest.approx(0.1)  # the even-share line
+
+
+def test_grad_norm_histogram_overlays_runs():
+    fig = figures.grad_norm_histogram({"a": make_pairs(), "b": make_pairs(seed=1)}, "head_grad_norm")
+    assert [t.type for t in fig.data] == ["histogram", "histogram"]
+    assert fig.layout.barmode == "overlay"
+
+
+def test_proxy_scatter_reports_pearson_r_of_sampled_pairs():
+    pairs = make_pairs()
+    fig = figures.proxy_scatter(pairs)
+    graded = pairs.dropna(subset=["full_grad_norm"])
+    r = np.corrcoef(graded["rep_distance"], graded["full_grad_norm"])[0, 1]
+    assert len(fig.data[0].x) == 10
+    assert f"r = {r:.3f}" in fig.layout.title.text
+    empty = figures.proxy_scatter(pairs.assign(full_grad_norm=np.nan))
+    assert "undefined" in empty.layout.title.text
+
+
+def test_training_curves_smoothed_over_faint_raw_same_colour():
+    steps = np.arange(50)
+    noisy = pd.DataFrame({"step": steps, "loss": np.sin(steps) + 1.0})
+    other = pd.DataFrame({"step": steps, "accuracy": steps / 50})
+    fig = figures.training_curves({"bt": noisy, "no-loss": other}, "loss", smoothing=0.9)
+    assert len(fig.data) == 2  # runs without the metric are skipped
+    raw, smooth = fig.data
+    assert raw.opacity < 1 and raw.line.color == smooth.line.color
+    np.testing.assert_allclose(raw.y, noisy["loss"])
+    assert not np.allclose(smooth.y, raw.y)
+    assert np.std(np.diff(smooth.y)) < np.std(np.diff(raw.y))
+    unsmoothed = figures.training_curves({"bt": noisy}, "loss", smoothing=0.0)
+    np.testing.assert_allclose(unsmoothed.data[1].y, noisy["loss"])
+
+
+def test_ema_known_values():
+    np.testing.assert_allclose(figures.ema([0.0, 1.0, 1.0], 0.5), [0.0, 0.5, 0.75])
+
+
+def test_accuracy_with_intervals_error_bars_per_arm():
+    table = pd.DataFrame({
+        "arm": ["bt", "bt", "normbt", "normbt"], "distance_bin": [0, 1, 0, 1],
+        "distance_low": [None, 0.5, None, 0.5], "distance_high": [0.5, None, 0.5, None],
+        "mean": [0.6, 0.8, 0.7, 0.8], "low": [0.5, 0.7, 0.6, 0.8], "high": [0.7, 0.9, 0.8, 0.8], "n": [3, 3, 3, 3],
+    })
+    fig = figures.accuracy_with_intervals(table, "distance_bin")
+    assert [t.name for t in fig.data] == ["bt", "normbt"]
+    np.testing.assert_allclose(fig.data[0].error_y.array, [0.1, 0.1])
+    np.testing.assert_allclose(fig.data[0].error_y.arrayminus, [0.1, 0.1])
+    assert fig.data[0].x[0].startswith("0: ∞")
+    by_category = figures.accuracy_with_intervals(table.assign(category=["a", "b", "a", "b"]), "category")
+    assert list(by_category.data[1].x) == ["a", "b"]
+
+
+def test_distance_histogram_one_trace_per_category():
+    fig = figures.distance_histogram(make_pairs())
+    assert sorted(t.name for t in fig.data) == ["chat", "reasoning"]
+
+
+def test_embedding_map_categorical_numeric_and_segments():
+    pairs = make_pairs(12)
+    coords = pairs.assign(x=np.arange(12.0), y=np.arange(12.0) ** 2, prompt="a very long prompt " * 20,
+                          chosen="yes", rejected="no", x_rejected=np.arange(12.0) + 0.5, y_rejected=0.0)
+    by_category = figures.embedding_map(coords, "category")
+    assert len(by_category.data) == 2
+    ids = [row[0] for trace in by_category.data for row in trace.customdata]
+    assert sorted(ids) == sorted(pairs["pair_id"])
+    assert all(len(row[2]) <= 90 for row in by_category.data[0].customdata)  # shortened prompt
+    numeric = figures.embedding_map(coords, "margin")
+    assert len(numeric.data) == 1 and numeric.data[0].marker.colorscale is not None
+    joined = figures.embedding_map(coords, "category", segments=True)
+    lines, rejected = joined.data[0], joined.data[1]
+    assert lines.mode == "lines" and lines.customdata is None
+    assert len(lines.x) == 3 * 12  # chosen, rejected, gap per pair
+    assert rejected.marker.symbol == "x" and len(rejected.customdata) == 12
+
+
+def test_toy_gradient_norms_follow_the_formula():
+    grad = head_gradient([1.0, 0.0], [0.0, 0.0], [1.0, 0.0], mu=2.0)
+    error = 1.0 / (1.0 + np.exp(1.0))
+    assert grad["bt_norm"] == pytest.approx(error)
+    assert grad["normbt_norm"] == pytest.approx(2.0 * error, rel=1e-5)
+    np.testing.assert_allclose(grad["bt_grad"], [-error, 0.0])
+    h_c, h_r = synthetic_pairs(100)
+    many = head_gradient(h_c, h_r, [0.0, 0.0])  # w = 0: error 0.5 everywhere
+    np.testing.assert_allclose(many["bt_norm"], 0.5 * many["rep_distance"])
+    np.testing.assert_allclose(many["normbt_norm"], 0.5, rtol=1e-4)
+
+
+def test_toy_figures_build():
+    fig = figures.toy_gradient_figure([1.0, 0.5], [0.2, 0.1], [1.0, -0.5])
+    assert {"chosen h_c", "rejected h_r", "BT update −∂ℓ/∂w", "NormBT update"} <= {t.name for t in fig.data}
+    many = figures.toy_distance_figure(n_pairs=50)
+    assert [t.name for t in many.data] == ["BT", "NormBT"] and len(many.data[0].x) == 50
+
+
+def test_selected_pair_ids_from_streamlit_events():
+    event = {"selection": {"points": [
+        {"customdata": ["p3", "chat"], "x": 1}, {"customdata": "p7"}, {"x": 2}, {"customdata": ["p3", "chat"]},
+    ], "box": [], "lasso": []}}
+    assert selected_pair_ids(event) == ["p3", "p7"]
+    assert selected_pair_ids({"selection": {"points": []}}) == []
+    assert selected_pair_ids({"selection": {}}) == []
+    assert selected_pair_ids(None) == []
+
+
+def test_selected_pairs_keeps_selection_order():
+    pairs = make_pairs(10)
+    chosen = selected_pairs(pairs, ["p4", "p1"])
+    assert chosen["pair_id"].tolist() == ["p4", "p1"]
+    assert selected_pairs(pairs, []).empty
+
+
+def test_outlier_tables():
+    pairs = make_pairs(50)
+    assert analysis.near_identical(pairs, 5)["rep_distance"].is_monotonic_increasing
+    wrong = analysis.misranked(pairs, 5)
+    assert (wrong["margin"] < 0).all() and wrong["margin"].is_monotonic_increasing
+    found = analysis.flip_recovery(pairs, 5)
+    assert found["n_flipped"] == 10 and found["n_listed"] == 5
+    assert found["precision"] == found["found"] / 5 and found["recall"] == found["found"] / 10
+    other = pairs.assign(margin=pairs["margin"] + np.linspace(0, 1, 50))
+    diff = analysis.disagreement(pairs, other, "bt", "normbt")
+    assert diff["pair_id"].iloc[0] == "p49"
+    assert diff["margin_diff"].iloc[0] == pytest.approx(1.0)
+
+
+def test_length_bias_detects_length_following_reward():
+    pairs = make_pairs(60)
+    pairs["margin"] = (pairs["len_chosen"] - pairs["len_rejected"]) / 10.0
+    pairs["correct"] = pairs["margin"] > 0
+    bias = analysis.length_bias(pairs)
+    assert bias["corr"] == pytest.approx(1.0)
+    assert bias["accuracy_chosen_longer"] == 1.0 and bias["accuracy_chosen_shorter"] == 0.0
+
+
+def test_config_diff_shows_only_differing_fields():
+    base = RunSpec(demo_size=200)
+    diff = analysis.config_diff({"a": base.with_arm("bt"), "b": base.with_arm("normbt")})
+    assert diff.columns.tolist() == ["run", "arm", "loss"]
+    same = analysis.config_diff({"a": base, "b": RunSpec(demo_size=200)})
+    assert same.columns.tolist() == ["run"]
+
+
+def test_metrics_long_and_length_stats():
+    stacked = analysis.metrics_long({"a": pd.DataFrame({"step": [1, 2], "loss": [1.0, 0.5]}), "b": pd.DataFrame()})
+    assert stacked.columns.tolist() == ["run", "step", "loss"] and len(stacked) == 2
+    texts = pd.DataFrame({"category": ["x", "x"], "chosen": ["a b c", "a"], "rejected": ["a", "a b"]})
+    stats = analysis.length_stats(texts)
+    assert stats.loc[0, "share_chosen_longer"] == 0.5 and stats.loc[0, "pairs"] == 2
