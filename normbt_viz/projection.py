@@ -66,8 +66,10 @@ def mapped_pair_ids(run: RunDir, step: int) -> list[str]:
     return pairs[pairs["split"].isin(MAPPED_SPLITS)].drop_duplicates("pair_id")["pair_id"].tolist()
 
 
-def projection_path(run: RunDir, step: int, method: str, what: str) -> Path:
-    return run.path / "projections" / f"step_{step}_{method}_{what}.npy"
+def projection_path(run: RunDir, method: str, what: str) -> Path:
+    """One file per run, method and view, not per step: the vectors are the frozen backbone's h and the
+    mapped pairs are the same at every diagnosed step, so points stay put while a step slider recolours them."""
+    return run.path / "projections" / f"{method}_{what}.npy"
 
 
 def cached_projection(run: RunDir, step: int, method: str = "pca", what: str = "diff", backbone: Backbone | None = None,
@@ -76,7 +78,7 @@ def cached_projection(run: RunDir, step: int, method: str = "pca", what: str = "
     [2n, 2] for `what="pairs"` (the n chosen answers, then the n rejected ones). Cached as .npy in the run."""
     if what not in WHATS:
         raise ValueError(f"what={what!r} is invalid: expected one of {', '.join(WHATS)}")
-    path = projection_path(run, step, method, what)
+    path = projection_path(run, method, what)
     ids = mapped_pair_ids(run, step)
     if path.is_file():
         coords = np.load(path)

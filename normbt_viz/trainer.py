@@ -148,6 +148,14 @@ class Trainer:
         self.backbone = load_backbone(spec.backbone, pooling=spec.pooling, device=spec.device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code)
         tokenized = tokenize_pairs(self.backbone, self.pairs, spec.max_length)
         self.n_truncated = tokenized.n_truncated
+        # A pair whose two inputs tokenize identically (e.g. answers differing only in case under an uncased
+        # tokenizer) has h_c = h_r: zero gradient under every loss, yet a NormBT weight of μ/ε that would
+        # swamp the reported loss. Such pairs carry no signal the model can see, so they are evaluated and
+        # flagged but not trained on.
+        self.identical_input = np.array([c.input_ids == r.input_ids for c, r in zip(tokenized.chosen, tokenized.rejected)])
+        self.trainable_index = np.flatnonzero(~self.identical_input[: self.n_train])
+        if len(self.trainable_index) == 0:
+            raise SpecError(f"every training pair of {spec.dataset!r} has identical chosen and rejected inputs for backbone {spec.backbone!r}")
         self.token_lengths = (
             np.array([len(s.input_ids) for s in tokenized.chosen]),
             np.array([len(s.input_ids) for s in tokenized.rejected]),
@@ -178,10 +186,10 @@ class Trainer:
             [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr
         )
         self.loss = build_loss(spec)
-        self.total_steps = total_steps_for(spec, self.n_train)
+        self.total_steps = total_steps_for(spec, len(self.trainable_index))
         self.warmup = int(spec.warmup_ratio * self.total_steps)
         per_step = spec.batch_size * spec.grad_accum
-        self.order = batch_order(self.n_train, self.total_steps * per_step, spec.seed)
+        self.order = self.trainable_index[batch_order(len(self.trainable_index), self.total_steps * per_step, spec.seed)]
         self.eval_every = spec.eval_every or max(1, self.total_steps // 10)
         rng = np.random.default_rng(spec.seed + 1)
         self.diag_train_index = sorted(rng.permutation(self.n_train)[: spec.diagnose_train_pairs].tolist())
@@ -240,6 +248,7 @@ class Trainer:
                 "len_rejected": self.token_lengths[1][indices],
                 "flipped": meta["flipped"].to_numpy() if "flipped" in meta else False,
                 "identical": meta["identical"].to_numpy() if "identical" in meta else False,
+                "identical_input": self.identical_input[indices],
             }
         )
         frame["full_grad_norm"] = np.nan
@@ -268,12 +277,14 @@ class Trainer:
         self.run.write_pairs(step, frame)
 
         ev = frame[frame["split"] == "eval"]
-        weights = ev["weight"].to_numpy()
+        # The weighted loss and weights leave out identical-input pairs (weight μ/ε, no gradient), as training does.
+        seen = ev[~ev["identical_input"]]
+        weights = seen["weight"].to_numpy()
         bt_loss = np.logaddexp(0.0, -ev["margin"].to_numpy())
         rewards = np.concatenate([ev["reward_chosen"], ev["reward_rejected"]])
         metrics = {
             "step": step,
-            "eval_loss": float(np.mean(weights * self._per_pair_loss_numpy(ev))),
+            "eval_loss": float(np.mean(weights * self._per_pair_loss_numpy(seen))) if len(seen) else float("nan"),
             "eval_bt_loss": float(bt_loss.mean()),
             "eval_accuracy": float(ev["correct"].mean()),
             "eval_margin": float(ev["margin"].mean()),
@@ -333,7 +344,7 @@ class Trainer:
             "max_reward": float(reward.max()),
             "grad_norm": float(grad_norm),
             "learning_rate": self.optimizer.param_groups[0]["lr"],
-            "epoch": (step + 1) * n_pairs / self.n_train,
+            "epoch": (step + 1) * n_pairs / len(self.trainable_index),
         }
         if mu_used is not None:
             row["normbt_mu"] = mu_used
@@ -343,7 +354,8 @@ class Trainer:
         self.progress("setup", 0, 1)
         self.run.mark_running()
         self._setup()
-        self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated, feature_cache_hit=self.cache_hit)
+        self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
+                              n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit)
         self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]].to_parquet(
             self.run.path / "pair_texts.parquet", index=False
         )

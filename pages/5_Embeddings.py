@@ -35,7 +35,7 @@ color = st.selectbox("Colour by", COLOR_OPTIONS, key="emb_color")
 
 spinner = "Running UMAP (the first time compiles it: 20-30 s)…" if method == "umap" else "Projecting…"
 try:
-    if not projection_path(run, step, method, what).is_file():
+    if not projection_path(run, method, what).is_file():
         with st.spinner(spinner):
             frame = projection_frame(run, step, method, what, backbone=run_backbone(run))
     else:

@@ -195,3 +195,24 @@ def test_rewardbench_command_scores_a_trained_model_on_a_local_file(tmp_path):
     assert 0.0 <= scores["score"] <= 1.0
     bad = cli("rewardbench", "--model", str(tmp_path), "--data", str(data))
     assert bad.returncode == 2 and "not a reward model folder" in bad.stderr
+
+
+def test_pairs_identical_to_the_backbone_are_flagged_and_not_trained_on(tmp_path):
+    # MiniLM is uncased: answers that differ only in case are the same input, so h_c = h_r exactly.
+    rows = [{"pair_id": f"p{i}", "prompt": f"Question {i}?", "chosen": f"A clear, correct answer to question {i}.",
+             "rejected": f"Something unrelated about topic {i * 7}."} for i in range(40)]
+    rows += [{"pair_id": f"case{i}", "prompt": f"Reply in lowercase {i}.", "chosen": f"hello friend {i}", "rejected": f"Hello Friend {i}"}
+             for i in range(10)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    run = train(tmp_path / "runs", dataset=str(data), loss="normbt", max_steps=6, eval_every=3, batch_size=8, eval_fraction=0.3)
+    status = run.status()
+    assert status["n_identical_input"] == 10
+    assert status["n_trained_pairs"] == status["n_train"] - int(run.pairs(0).query("split == 'train'")["identical_input"].sum())
+    batches = pd.concat([run.pairs(s).query("split == 'batch'") for s in (3, 6)])
+    assert not batches["pair_id"].str.startswith("case").any()
+    flagged = run.pairs(6).query("identical_input")
+    assert set(flagged["pair_id"].str[:4]) == {"case"}
+    assert (flagged["rep_distance"] < 1e-6).all() and not flagged["correct"].any()
+    last = run.metrics().dropna(subset=["eval_loss"]).iloc[-1]
+    assert last["eval_loss"] < 10  # not swamped by μ/ε weights

@@ -157,6 +157,7 @@ def _synthetic_trainer(tmp_path, grad_accum, batch_size):
     trainer.optimizer = torch.optim.AdamW(trainer.params, lr=spec.lr, weight_decay=0.0)
     trainer.loss = build_loss(spec)
     trainer.total_steps, trainer.warmup, trainer.n_train = 4, 0, n
+    trainer.trainable_index = np.arange(n)
     trainer.order = np.arange(n * 4) % n
     trainer.target_margin = torch.full((n,), float("nan"))
     first = [i for m in trainer._step_indices(0) for i in m]
