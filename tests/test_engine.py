@@ -216,3 +216,18 @@ def test_pairs_identical_to_the_backbone_are_flagged_and_not_trained_on(tmp_path
     assert (flagged["rep_distance"] < 1e-6).all() and not flagged["correct"].any()
     last = run.metrics().dropna(subset=["eval_loss"]).iloc[-1]
     assert last["eval_loss"] < 10  # not swamped by μ/ε weights
+
+
+def test_cli_compare_runs_every_arm_and_seed_and_writes_a_summary(tmp_path):
+    result = cli("compare", "--losses", "bt,normbt", "--seeds", "0,1", "--demo-size", "120", "--max-steps", "6", "--eval-every", "3",
+                 "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = list_runs(tmp_path)
+    assert sorted((r.spec().arm_name, r.spec().seed) for r in runs) == [("bt", 0), ("bt", 1), ("normbt", 0), ("normbt", 1)]
+    (folder,) = (tmp_path / "_comparisons").iterdir()
+    summary = (folder / "summary.md").read_text()
+    assert "Paired difference against `bt`" in summary and "| normbt |" in summary
+    overall = pd.read_csv(folder / "overall.csv")
+    assert set(overall["arm"]) == {"bt", "normbt"} and (overall["n"] == 2).all()
+    bad = cli("compare", "--losses", "bt,magic", "--out", str(tmp_path))
+    assert bad.returncode == 2 and "unknown arm 'magic'" in bad.stderr

@@ -199,3 +199,44 @@ def test_every_arm_resolves_to_a_valid_spec_and_registered_loss():
         assert spec.loss in LOSSES and spec.arm == arm
     assert isinstance(build_loss(RunSpec()), PairLoss)
     assert dataclasses.replace(RunSpec(), loss="bt").with_arm("bt_layernorm").head_layernorm is True
+
+
+@pytest.mark.parametrize("arm", sorted(ARMS))
+def test_each_arm_loss_matches_hand_computation_on_a_tiny_batch(arm):
+    spec = RunSpec().with_arm(arm).resolve()
+    torch.manual_seed(0)
+    head = ScoreHead(3, layernorm=spec.head_layernorm)
+    h_c = torch.tensor([[1.0, 2.0, 0.5], [0.2, -1.0, 0.3]])
+    h_r = torch.tensor([[0.5, 1.0, 0.0], [0.2, -0.9, 0.3]])
+    target = torch.tensor([0.5, 1.0])
+    in_c, in_r = head.head_input(h_c), head.head_input(h_r)
+    loss = build_loss(spec)
+    loss.begin(in_c, in_r)
+    per_pair, _ = weighted_loss(loss, head(in_c) - head(in_r), in_c, in_r, target)
+
+    def by_hand(hc, hr):
+        if spec.head_layernorm:  # LayerNorm without affine: (x - mean) / sqrt(var + 1e-5), biased variance
+            hc, hr = ((x - x.mean()) / math.sqrt(float(x.var(unbiased=False)) + 1e-5) for x in (hc, hr))
+        w, b = head.score.weight[0].detach(), float(head.score.bias)
+        delta = float(hc @ w + b - (hr @ w + b))
+        return hc, hr, delta
+
+    expected = []
+    rows = [by_hand(h_c[i], h_r[i]) for i in range(2)]
+    if spec.loss == "normbt":
+        dist = [float((hc - hr).norm()) if spec.normbt_distance == "l2" else 1 - float(F.cosine_similarity(hc, hr, dim=0)) for hc, hr, _ in rows]
+        mu = sum(dist) / 2
+        weights = [mu / (d + spec.normbt_eps) for d in dist]
+        if spec.normbt_weight_clip:
+            weights = [min(w, spec.normbt_weight_clip) for w in weights]
+    else:
+        weights = [1.0, 1.0]
+    for i, (_, _, delta) in enumerate(rows):
+        if spec.loss == "bt_smooth":
+            base = -(1 - spec.label_smoothing) * math.log(sigmoid(delta)) - spec.label_smoothing * math.log(sigmoid(-delta))
+        elif spec.loss == "bt_margin":
+            base = -math.log(sigmoid(delta - float(target[i])))
+        else:
+            base = -math.log(sigmoid(delta))
+        expected.append(weights[i] * base)
+    assert per_pair.tolist() == pytest.approx(expected, rel=1e-4)
