@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .rundir import RunDir
-from .stats import mean_interval, paired_bootstrap_diff_seeds, summarise_seeds
+from .stats import paired_bootstrap_diff_seeds, summarise_seeds
 
 REFERENCE_ARM = "bt"
 
@@ -148,7 +148,3 @@ def summary_markdown(comparison: Comparison) -> str:
         for index, row in pivot.iterrows():
             lines.append(f"| {index} | " + " | ".join(str(v) for v in row.values) + " |")
     return "\n".join(lines) + "\n"
-
-
-def seed_summary(values: list[float]) -> dict:
-    return mean_interval(values)
