@@ -260,8 +260,12 @@ class Trainer:
         if step == 0:
             # Bins are a property of each pair, fixed from the initial model's distances on the eval slice.
             self.bin_edges = distance_bin_edges(eval_rows["rep_distance"].to_numpy(), spec.n_distance_bins)
-            initial = self.diagnose(list(range(self.n_train)), "train", 0)["rep_distance"].to_numpy()
-            self.initial_distance = np.concatenate([initial, eval_rows["rep_distance"].to_numpy()])
+            # With a frozen backbone every train pair's initial distance is free; otherwise it would cost a
+            # forward over the whole train set, so only the diagnosed sample gets one (batch rows may lack it).
+            known = list(range(self.n_train)) if self.spec.scope == "head" else self.diag_train_index
+            self.initial_distance = np.full(len(self.pairs), np.nan)
+            self.initial_distance[known] = self.diagnose(known, "train", 0)["rep_distance"].to_numpy()
+            self.initial_distance[self.eval_index] = eval_rows["rep_distance"].to_numpy()
             self.run.write_json("bins.json", {"edges": self.bin_edges.tolist(), "source": "eval slice, initial model"})
         parts = [eval_rows, self.diagnose(self.diag_train_index, "train", step)]
         if last_batch:
@@ -270,7 +274,9 @@ class Trainer:
         index_of = {pid: i for i, pid in enumerate(self.pairs["pair_id"])}
         positions = frame["pair_id"].map(index_of).to_numpy()
         frame["rep_distance_init"] = self.initial_distance[positions]
-        frame["distance_bin"] = assign_bins(frame["rep_distance_init"].to_numpy(), self.bin_edges)
+        known = np.isfinite(frame["rep_distance_init"].to_numpy())
+        frame["distance_bin"] = -1  # -1: initial distance not computed (a batch pair outside the diagnosed sample)
+        frame.loc[known, "distance_bin"] = assign_bins(frame.loc[known, "rep_distance_init"].to_numpy(), self.bin_edges)
         sampled = per_pair_full_grad_norms(self.head, self.scope, self.grad_sample_index, self.params)
         sample_mask = (frame["split"] == "eval") & frame["pair_id"].isin(self.pairs["pair_id"].iloc[self.grad_sample_index])
         frame.loc[sample_mask, "full_grad_norm"] = sampled
