@@ -9,22 +9,13 @@ from normbt_viz.errors import NormBTError
 from normbt_viz.figures import embedding_map
 from normbt_viz.projection import projection_frame, projection_path
 from normbt_viz.selection import selected_pair_ids, selected_pairs
-from normbt_viz.ui.common import latest_of_arm, no_runs_message, pick_run, run_backbone, runs_with_pairs
+from normbt_viz.ui.common import run_and_step_header, run_backbone
 from normbt_viz.ui.state import init_state
 
 init_state()
 state = st.session_state
 st.title("Embeddings")
-runs = runs_with_pairs()
-if not runs:
-    no_runs_message()
-    st.stop()
-
-a, b, c, d = st.columns([3, 2, 1, 2])
-with a:
-    run = pick_run("Run", runs, "emb_run", latest_of_arm(runs, "bt"))
-steps = run.pair_steps()
-step = b.select_slider("Step", steps, value=steps[-1], key="emb_step")
+run, step, (c, d) = run_and_step_header("emb", [3, 2, 1, 2])
 method_label = c.radio("Method", ["PCA", "UMAP"], key="projection_method")
 what_label = d.radio("Show", ["difference h_c − h_r", "chosen and rejected, joined"], key="projection_what")
 method = method_label.lower()

@@ -5,21 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from normbt_viz.analysis import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
-from normbt_viz.ui.common import latest_of_arm, no_runs_message, pairs_at, pick_run, runs_with_pairs
+from normbt_viz.ui.common import latest_of_arm, pairs_at, pick_run, run_and_step_header, runs_with_pairs
 from normbt_viz.ui.state import init_state
 
 init_state()
 st.title("Pairs")
-runs = runs_with_pairs()
-if not runs:
-    no_runs_message()
-    st.stop()
-
-a, b, c, d = st.columns([3, 2, 1, 1])
-with a:
-    run = pick_run("Run", runs, "pairs_run", latest_of_arm(runs, "bt"))
-steps = run.pair_steps()
-step = b.select_slider("Step", steps, value=steps[-1], key="pairs_step")
+run, step, (c, d) = run_and_step_header("pairs", [3, 2, 1, 1])
 split = c.radio("Pairs", ["eval", "train"], key="pairs_split")
 top_n = d.number_input("Top N", 5, 500, 20, step=5, key="pairs_top_n")
 frame = pairs_at(run, step)
@@ -50,6 +41,7 @@ with wrong:
     st.caption("Most negative margins first. On demo data `flipped` marks injected label noise: a flipped pair "
                "ranked 'wrong' is one the model got right despite its label.")
 with disagree:
+    runs = runs_with_pairs()
     others = [r for r in runs if r.name != run.name] or runs
     other = pick_run("Compare with", others, "pairs_other", latest_of_arm(others, "normbt"))
     if step in other.pair_steps():

@@ -46,6 +46,22 @@ def no_runs_message() -> None:
     st.info("No finished diagnostics yet. Start a run on the **Train** page, then come back here.")
 
 
+def run_and_step_header(key: str, widths: list[int]) -> tuple[RunDir, int, list]:
+    """The header of the one-run pages: a run picker (default: the newest BT run) and a step slider in the
+    first two of `widths` columns. Stops the page with a hint when no run has diagnostics yet; returns the
+    run, the step and the remaining columns for the page's own controls."""
+    runs = runs_with_pairs()
+    if not runs:
+        no_runs_message()
+        st.stop()
+    columns = st.columns(widths)
+    with columns[0]:
+        run = pick_run("Run", runs, f"{key}_run", latest_of_arm(runs, "bt"))
+    steps = run.pair_steps()
+    step = columns[1].select_slider("Step", steps, value=steps[-1], key=f"{key}_step")
+    return run, step, columns[2:]
+
+
 @st.cache_resource(show_spinner="Loading backbone…")
 def cached_backbone(name: str, pooling: str = "auto", device: str = "auto", dtype: str = "float32"):
     return load_backbone(name, pooling=pooling, device=device, dtype=dtype)
