@@ -111,6 +111,7 @@ if st.button("Compute representation distances", key="compute_distances"):
             "key": (repr(source), state["backbone"]),
             "frame": pd.DataFrame({"category": pairs["category"], "rep_distance": pair_distance(h_chosen, h_rejected).numpy()}),
             "n_truncated": tokenized.n_truncated,
+            "n_identical_input": sum(c.input_ids == r.input_ids for c, r in zip(tokenized.chosen, tokenized.rejected)),
         }
     except NormBTError as exc:
         st.error(str(exc))
@@ -119,3 +120,7 @@ if result and result["key"] == (repr(source), state["backbone"]):
     st.plotly_chart(distance_histogram(result["frame"]), key="distance_hist")
     st.caption("Categories piled up near zero are the pairs BT under-trains; NormBT up-weights them. "
                f"{result['n_truncated']} pair(s) were truncated to {state['max_length']} tokens.")
+    if result.get("n_identical_input"):
+        st.warning(f"{result['n_identical_input']} pair(s) are the same input for {state['backbone']} (identical tokens, "
+                   "e.g. answers differing only in case under an uncased tokenizer): no model on this backbone can rank "
+                   "them, so training evaluates but skips them.")

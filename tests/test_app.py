@@ -98,6 +98,8 @@ def test_data_page_shows_pairs_and_distances():
     at.button(key="compute_distances").click().run()
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 1
+    # The demo's "answer in lowercase" pairs are one input for the uncased MiniLM: the page says so.
+    assert any("same input for minilm" in w.value for w in at.warning)
 
 
 def test_data_page_reports_a_bad_path_in_one_line(tmp_path):
