@@ -102,15 +102,22 @@ def test_same_spec_twice_gives_the_same_numbers_and_losses_share_the_order(tmp_p
     assert not np.allclose(first.pairs(8)["margin"], normbt.pairs(8)["margin"])
 
 
-def test_top_k_scope_trains_a_block_and_samples_full_gradients(tmp_path):
-    run = train(tmp_path, scope="top-k", top_k=1, full_grad_sample=6)
-    pairs = run.pairs(8).query("split == 'eval'")
+@pytest.mark.parametrize("scope", ["top-k", "full"])
+def test_backbone_scopes_train_blocks_and_sample_full_gradients(tmp_path, scope):
+    run = train(tmp_path, scope=scope, top_k=1, full_grad_sample=6, demo_size=60, max_steps=4, eval_every=4, diagnose_train_pairs=16)
+    pairs = run.pairs(4).query("split == 'eval'")
     graded = pairs.dropna(subset=["full_grad_norm"])
     assert len(graded) == 6
     # The full gradient includes the block's parameters, so it is larger than the head part alone.
     assert (graded["full_grad_norm"] > graded["head_grad_norm"]).all()
     assert "eval_proxy_corr" in run.metrics().columns
     assert (run.path / "model" / "backbone_trained.safetensors").is_file()
+    # The saved model (pretrained backbone + trained tensors + head) scores as the run did.
+    from normbt_viz.reward_model import RewardModel
+
+    texts = pd.read_parquet(run.path / "pair_texts.parquet").set_index("pair_id").loc[pairs["pair_id"]]
+    scores = RewardModel.load(run.path / "model", device="cpu").score(texts["prompt"].tolist(), texts["chosen"].tolist())
+    np.testing.assert_allclose(scores, pairs["reward_chosen"].to_numpy(), atol=1e-4)
 
 
 def test_sigkill_mid_run_leaves_a_readable_interrupted_run(tmp_path):
