@@ -27,7 +27,19 @@ def new_run_dir(runs_root: str | Path, spec: RunSpec) -> RunDir:
 
 
 def launch(specs: list[RunSpec], runs_root: str | Path) -> list[RunDir]:
-    """Queue `specs` as new runs and start one background worker that trains them in order."""
+    """Queue `specs` as new runs and start one background worker that trains them in order.
+
+    Every spec is checked first (its data loads, its backbone resolves), so bad input is reported here, in
+    one line, rather than as a run that fails in the background."""
+    from .trainer import preflight
+
+    checked = set()
+    for spec in specs:
+        key = (spec.dataset, spec.dataset_config, spec.dataset_split, str(spec.column_mapping), spec.demo_size,
+               spec.demo_noise, spec.limit, spec.backbone, spec.loss)
+        if key not in checked:
+            preflight(spec)
+            checked.add(key)
     runs = [new_run_dir(runs_root, spec) for spec in specs]
     log = Path(runs_root) / "_logs" / f"worker-{runs[0].name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

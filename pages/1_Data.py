@@ -8,6 +8,7 @@ import streamlit as st
 
 from normbt_viz.analysis import length_stats
 from normbt_viz.data import ColumnMapping, load_pairs
+from normbt_viz.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.features import cached_representations, tokenize_pairs
 from normbt_viz.figures import distance_histogram
@@ -25,7 +26,7 @@ st.radio("Source", ["Demo", "Hugging Face", "Local path", "Upload"], key="source
 
 if state["source_kind"] == "Demo":
     a, b = st.columns(2)
-    a.slider("Demo size (pairs)", 20, 5000, step=20, key="demo_size")
+    a.slider("Demo size (pairs)", 20, DEMO_MAX_DISTINCT, step=20, key="demo_size")
     b.slider("Demo label noise", 0.0, 0.5, step=0.05, key="demo_noise", help="share of pairs whose labels are flipped")
     st.caption("Synthetic pairs in four categories; reasoning pairs differ by one wrong number, so they sit close together.")
 elif state["source_kind"] == "Hugging Face":

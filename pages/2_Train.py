@@ -4,6 +4,7 @@ import dataclasses
 
 import streamlit as st
 
+from normbt_viz.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.launcher import cancel, launch
 from normbt_viz.rundir import LIVE_STATES, RunDir, runs_table
@@ -57,7 +58,7 @@ with st.expander("Custom runs", expanded=False):
         st.number_input("Batch size", min_value=1, max_value=1024, step=8, key="batch_size")
     if state["source_kind"] == "Demo":
         a, b = st.columns(2)
-        a.number_input("Demo size (pairs)", min_value=20, max_value=20000, step=100, key="demo_size")
+        a.number_input("Demo size (pairs)", min_value=20, max_value=DEMO_MAX_DISTINCT, step=100, key="demo_size")
         b.number_input("Demo label noise", min_value=0.0, max_value=0.5, step=0.05, key="demo_noise")
     if st.button("Launch", key="launch_custom", disabled=not state["arms"]):
         try:

@@ -238,3 +238,13 @@ def test_cli_compare_runs_every_arm_and_seed_and_writes_a_summary(tmp_path):
     assert set(overall["arm"]) == {"bt", "normbt"} and (overall["n"] == 2).all()
     bad = cli("compare", "--losses", "bt,magic", "--out", str(tmp_path))
     assert bad.returncode == 2 and "unknown arm 'magic'" in bad.stderr
+
+
+def test_launch_reports_bad_input_before_any_run_exists(tmp_path):
+    from normbt_viz.errors import NormBTError
+
+    with pytest.raises(NormBTError, match="no such file"):
+        launch([RunSpec(dataset=str(tmp_path / "missing.jsonl"))], tmp_path / "runs")
+    with pytest.raises(NormBTError, match="bt_margin"):
+        launch([RunSpec(**SMALL).with_arm("bt_margin")], tmp_path / "runs")
+    assert list_runs(tmp_path / "runs") == []
