@@ -74,6 +74,13 @@ def assert_no_error_box(page) -> None:
     assert boxes.count() == 0, boxes.first.inner_text()
 
 
+def settle_and_shoot(page, name: str) -> None:
+    """Let the page finish drawing, check it shows no error, and save `test-artifacts/<name>.png`."""
+    page.wait_for_timeout(1500)
+    assert_no_error_box(page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 def wait_for_charts(page, n: int, timeout_s: float = 90) -> None:
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {n}", timeout=timeout_s * 1000)
 
@@ -127,40 +134,17 @@ def walk_through_the_app(page, url: str, runs_root: Path) -> None:
     assert_no_error_box(page)
     page.screenshot(path=str(ARTIFACTS / "train.png"), full_page=True)
 
-    page.goto(f"{url}/gradients")
-    wait_for_charts(page, 5)
-    page.wait_for_timeout(1500)
-    assert_no_error_box(page)
-    page.screenshot(path=str(ARTIFACTS / "gradients.png"), full_page=True)
-
-    page.goto(f"{url}/embeddings")
-    wait_for_charts(page, 1)
-    page.wait_for_timeout(1500)
-    assert_no_error_box(page)
-    page.screenshot(path=str(ARTIFACTS / "embeddings.png"), full_page=True)
-
-    page.goto(f"{url}/runs")
-    wait_for_charts(page, 7)
-    page.wait_for_timeout(1500)
-    assert_no_error_box(page)
-    page.screenshot(path=str(ARTIFACTS / "runs.png"), full_page=True)
+    for path, n_charts in (("gradients", 5), ("embeddings", 1), ("runs", 7), ("learn", 2)):
+        page.goto(f"{url}/{path}")
+        wait_for_charts(page, n_charts)
+        settle_and_shoot(page, path)
 
     page.goto(f"{url}/pairs")
     page.get_by_text("Inspect one pair").wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)
-    assert_no_error_box(page)
-    page.screenshot(path=str(ARTIFACTS / "pairs.png"), full_page=True)
-
-    page.goto(f"{url}/learn")
-    wait_for_charts(page, 2)
-    page.wait_for_timeout(1500)
-    assert_no_error_box(page)
-    page.screenshot(path=str(ARTIFACTS / "learn.png"), full_page=True)
+    settle_and_shoot(page, "pairs")
 
     page.goto(f"{url}/data")
     page.get_by_text("pairs from demo").wait_for(timeout=60_000)
     page.get_by_role("button", name="Compute representation distances").click()
     wait_for_charts(page, 1, timeout_s=150)  # featurises the 1000 default demo pairs: about 25 s on 2 cores
-    page.wait_for_timeout(1500)
-    assert_no_error_box(page)
-    page.screenshot(path=str(ARTIFACTS / "data.png"), full_page=True)
+    settle_and_shoot(page, "data")
