@@ -30,7 +30,9 @@ if not common:
 a, b, c = st.columns([3, 1, 1])
 step = a.select_slider("Step", common, value=common[-1], key="grad_step")
 split = b.radio("Pairs", ["eval", "train"], key="grad_split", horizontal=True)
-color = c.selectbox("Colour", ["head_grad_norm", "update_norm", "weight", "margin"], key="grad_color")
+# update_norm first: the head gradient each run actually applied (NormBT's weight included), so the two
+# panels differ where the losses differ; head_grad_norm is plain BT's for both.
+color = c.selectbox("Colour", ["update_norm", "head_grad_norm", "weight", "margin"], key="grad_color")
 
 
 def rows(run) -> pd.DataFrame:
@@ -45,9 +47,9 @@ left, right = st.columns(2)
 for side, column, run, frame in (("a", left, run_a, pairs_a), ("b", right, run_b, pairs_b)):
     with column:
         st.plotly_chart(error_vs_distance(frame, color, f"{run.spec().arm_name}: {run.name}", color_range), key=f"scatter_{side}")
-st.caption("Each dot is a pair at this step. BT's head gradient is the product of the two axes (error × distance): "
-           "misranked pairs on the left, whose answers look alike, get almost nothing. Colour by update_norm to see "
-           "what each loss actually applied.")
+st.caption("Each dot is a pair at this step, coloured by the head-gradient norm its run applied. Under BT it is the "
+           "product of the two axes (error × distance), so pairs on the left, whose answers look alike, get almost "
+           "nothing; under NormBT it follows the error alone.")
 
 st.subheader("Rebalancing: share of the update per distance decile")
 shares = {}
