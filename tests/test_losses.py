@@ -217,7 +217,7 @@ def test_each_arm_loss_matches_hand_computation_on_a_tiny_batch(arm):
     def by_hand(hc, hr):
         if spec.head_layernorm:  # LayerNorm without affine: (x - mean) / sqrt(var + 1e-5), biased variance
             hc, hr = ((x - x.mean()) / math.sqrt(float(x.var(unbiased=False)) + 1e-5) for x in (hc, hr))
-        w, b = head.score.weight[0].detach(), float(head.score.bias)
+        w, b = head.score.weight[0].detach(), float(head.score.bias.detach())
         delta = float(hc @ w + b - (hr @ w + b))
         return hc, hr, delta
 
