@@ -134,7 +134,12 @@ class RunDir:
 
     def read_raw_status(self) -> dict:
         path = self.path / "status.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:  # edited by hand or copied half-way: show it, do not hide the other runs
+            return {"state": "unreadable", "error": f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}"}
 
     def status(self) -> dict:
         """status.json, with a live state whose process is gone on this host reported as interrupted."""

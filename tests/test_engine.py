@@ -248,3 +248,14 @@ def test_launch_reports_bad_input_before_any_run_exists(tmp_path):
     with pytest.raises(NormBTError, match="bt_margin"):
         launch([RunSpec(**SMALL).with_arm("bt_margin")], tmp_path / "runs")
     assert list_runs(tmp_path / "runs") == []
+
+
+def test_a_corrupt_run_directory_is_listed_as_unreadable_without_hiding_the_others(tmp_path):
+    good = train(tmp_path, max_steps=2, eval_every=2)
+    broken = new_run_dir(tmp_path, RunSpec(**SMALL))
+    (broken.path / "status.json").write_text('{"state": "runn')
+    from normbt_viz.rundir import runs_table
+
+    table = runs_table(tmp_path).set_index("run")
+    assert table.loc[good.name, "state"] == "done"
+    assert table.loc[broken.name, "state"] == "unreadable" and "invalid JSON" in table.loc[broken.name, "error"]
