@@ -259,3 +259,15 @@ def test_a_corrupt_run_directory_is_listed_as_unreadable_without_hiding_the_othe
     table = runs_table(tmp_path).set_index("run")
     assert table.loc[good.name, "state"] == "done"
     assert table.loc[broken.name, "state"] == "unreadable" and "invalid JSON" in table.loc[broken.name, "error"]
+
+
+def test_margin_arm_trains_on_a_dataset_with_a_margin_column(tmp_path):
+    rows = [{"prompt": f"Question {i}?", "chosen": f"A clear answer to question {i}.", "rejected": f"Unrelated remark {i * 3}.",
+             "margin": float(i % 3)} for i in range(40)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    run = train(tmp_path / "runs", dataset=str(data), max_steps=4, eval_every=2, batch_size=8, arm="bt_margin", loss="bt_margin")
+    assert run.spec().loss == "bt_margin"
+    last = run.metrics().dropna(subset=["eval_loss"]).iloc[-1]
+    # Required margins m > 0 make -log σ(Δ - m) larger than plain BT's -log σ(Δ) on the same pairs.
+    assert last["eval_loss"] > last["eval_bt_loss"]
