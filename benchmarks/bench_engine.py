@@ -32,11 +32,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=400)
     args = parser.parse_args()
     os.environ["NORMBT_VIZ_CACHE"] = tempfile.mkdtemp(prefix="normbt-bench-")
-    from normbt_viz.backbones import load_backbone
-    from normbt_viz.data import load_pairs
-    from normbt_viz.features import cached_block_inputs, cached_representations, tokenize_pairs
-    from normbt_viz.reward_model import FullScope, HeadScope, ScoreHead, TopKScope
-    from normbt_viz.trainer import per_pair_full_grad_norms
+    from normbt_viz.model.backbones import load_backbone
+    from normbt_viz.data.sources import load_pairs
+    from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
+    from normbt_viz.model.reward_model import FullScope, HeadScope, ScoreHead, TopKScope
+    from normbt_viz.train.diagnostics import per_pair_full_grad_norms
 
     torch.manual_seed(0)
     pairs = load_pairs("demo", demo_size=args.pairs).pairs

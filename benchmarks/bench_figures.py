@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from normbt_viz import figures
+from normbt_viz.ui import figures
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -11,10 +11,10 @@ import time
 
 import pandas as pd
 
-from normbt_viz.backbones import load_backbone
-from normbt_viz.data import load_pairs
-from normbt_viz.features import cached_representations, tokenize_pairs
-from normbt_viz.losses import pair_distance
+from normbt_viz.model.backbones import load_backbone
+from normbt_viz.data.sources import load_pairs
+from normbt_viz.model.features import cached_representations, tokenize_pairs
+from normbt_viz.train.losses import pair_distance
 
 
 def main() -> None:

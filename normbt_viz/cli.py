@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import NormBTError, SpecError
-from .rundir import RunDir, default_runs_root, runs_table
-from .spec import ARMS, RunSpec
+from normbt_viz.errors import NormBTError, SpecError
+from normbt_viz.runs.rundir import RunDir, default_runs_root, runs_table
+from normbt_viz.spec import ARMS, RunSpec
 
 # CLI flag -> RunSpec field, for the flags that set the spec directly.
 SPEC_FLAGS = {
@@ -68,8 +68,9 @@ def _progress_bar():
 
 
 def _train_one(spec: RunSpec, runs_root: Path) -> RunDir:
-    from .launcher import new_run_dir
-    from .trainer import preflight, run_training
+    from normbt_viz.runs.launcher import new_run_dir
+    from normbt_viz.train.loop import run_training
+    from normbt_viz.train.preflight import preflight
 
     preflight(spec)
     run = new_run_dir(runs_root, spec)
@@ -96,7 +97,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .comparison import compare_runs, summary_markdown
+    from normbt_viz.analysis.comparison import compare_runs, summary_markdown
 
     runs_root = args.out or default_runs_root()
     arms = [a.strip() for a in (args.arms or args.losses).split(",") if a.strip()]
@@ -136,7 +137,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import ReportConfig, write_report
+    from normbt_viz.analysis.report import ReportConfig, write_report
 
     config = ReportConfig.quick() if args.quick else ReportConfig()
     folder = write_report(config, args.out or Path("report"), runs_root=args.runs or default_runs_root())
@@ -150,8 +151,8 @@ def cmd_rewardbench(args) -> int:
 
     import pandas as pd
 
-    from .reward_model import RewardModel
-    from .rewardbench import load_rewardbench, score_rewardbench
+    from normbt_viz.model.reward_model import RewardModel
+    from normbt_viz.analysis.rewardbench import load_rewardbench, score_rewardbench
 
     model_dir = Path(args.model)
     if not (model_dir / "reward_model.json").is_file():
@@ -173,7 +174,7 @@ def cmd_rewardbench(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .launcher import work
+    from normbt_viz.runs.launcher import work
 
     return work(args.run_dirs)
 

@@ -16,3 +16,11 @@ class SpecError(NormBTError, ValueError):
 
 class BackboneError(NormBTError, ValueError):
     """A backbone that cannot be found or loaded."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: library errors can span many, and a user-facing message must not.
+
+    The first non-empty line of its text, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

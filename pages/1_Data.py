@@ -6,13 +6,13 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from normbt_viz.analysis import length_stats
-from normbt_viz.data import ColumnMapping, load_pairs
-from normbt_viz.demo import DEMO_MAX_DISTINCT
+from normbt_viz.analysis.outliers import length_stats
+from normbt_viz.data.sources import ColumnMapping, load_pairs
+from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
-from normbt_viz.features import cached_representations, tokenize_pairs
-from normbt_viz.figures import distance_histogram
-from normbt_viz.losses import pair_distance
+from normbt_viz.model.features import cached_representations, tokenize_pairs
+from normbt_viz.ui.figures import distance_histogram
+from normbt_viz.train.losses import pair_distance
 from normbt_viz.ui.common import cached_backbone, data_source_spec, runs_root
 from normbt_viz.ui.state import init_state
 

@@ -4,10 +4,10 @@ import dataclasses
 
 import streamlit as st
 
-from normbt_viz.demo import DEMO_MAX_DISTINCT
+from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
-from normbt_viz.launcher import cancel, launch
-from normbt_viz.rundir import LIVE_STATES, RunDir, runs_table
+from normbt_viz.runs.launcher import cancel, launch
+from normbt_viz.runs.rundir import LIVE_STATES, RunDir, runs_table
 from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, SCOPES, RunSpec
 from normbt_viz.ui.common import base_spec, describe_source, runs_root
 from normbt_viz.ui.state import init_state

@@ -3,10 +3,10 @@ and per distance bin with intervals over seeds."""
 
 import streamlit as st
 
-from normbt_viz.analysis import config_diff, metrics_long
-from normbt_viz.comparison import compare_runs
-from normbt_viz.figures import accuracy_with_intervals, training_curves
-from normbt_viz.rundir import list_runs, runs_table
+from normbt_viz.analysis.outliers import config_diff, metrics_long
+from normbt_viz.analysis.comparison import compare_runs
+from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
+from normbt_viz.runs.rundir import list_runs, runs_table
 from normbt_viz.ui.common import runs_root
 from normbt_viz.ui.state import init_state
 

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from normbt_viz.errors import NormBTError
-from normbt_viz.figures import error_vs_distance, grad_norm_histogram, proxy_scatter, update_share_bars
-from normbt_viz.stats import update_share_by_decile
+from normbt_viz.ui.figures import error_vs_distance, grad_norm_histogram, proxy_scatter, update_share_bars
+from normbt_viz.analysis.stats import update_share_by_decile
 from normbt_viz.ui.common import latest_of_arm, no_runs_message, pairs_at, pick_run, runs_with_pairs
 from normbt_viz.ui.state import init_state
 

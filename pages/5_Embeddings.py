@@ -6,9 +6,9 @@ import json
 import streamlit as st
 
 from normbt_viz.errors import NormBTError
-from normbt_viz.figures import embedding_map
-from normbt_viz.projection import projection_frame, projection_path
-from normbt_viz.selection import selected_pair_ids, selected_pairs
+from normbt_viz.ui.figures import embedding_map
+from normbt_viz.analysis.projection import projection_frame, projection_path
+from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
 from normbt_viz.ui.common import run_and_step_header, run_backbone
 from normbt_viz.ui.state import init_state
 

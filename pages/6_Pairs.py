@@ -4,7 +4,7 @@ them), BT-vs-NormBT disagreements, and length bias."""
 import pandas as pd
 import streamlit as st
 
-from normbt_viz.analysis import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
+from normbt_viz.analysis.outliers import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
 from normbt_viz.ui.common import latest_of_arm, pairs_at, pick_run, run_and_step_header, runs_with_pairs
 from normbt_viz.ui.state import init_state
 

@@ -4,8 +4,8 @@ you can move."""
 import numpy as np
 import streamlit as st
 
-from normbt_viz.figures import toy_distance_figure, toy_gradient_figure
-from normbt_viz.toy import head_gradient
+from normbt_viz.ui.figures import toy_distance_figure, toy_gradient_figure
+from normbt_viz.analysis.toy import head_gradient
 from normbt_viz.ui.state import init_state
 
 init_state()

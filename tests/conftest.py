@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from normbt_viz.rundir import RunDir
+from normbt_viz.runs.rundir import RunDir
 from normbt_viz.spec import RunSpec
 
 
@@ -20,8 +20,8 @@ def feature_cache(tmp_path_factory) -> Path:
 def trained_runs(tmp_path_factory, feature_cache) -> dict[str, RunDir]:
     """{"bt": RunDir, "normbt": RunDir} trained for 20 steps on 200 demo pairs with 10% label flips, with
     NORMBT_VIZ_RUNS and NORMBT_VIZ_CACHE pointing at temporary folders for the rest of the session."""
-    from normbt_viz.launcher import new_run_dir
-    from normbt_viz.trainer import run_training
+    from normbt_viz.runs.launcher import new_run_dir
+    from normbt_viz.train.loop import run_training
 
     root = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as patch:

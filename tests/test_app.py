@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from normbt_viz.launcher import new_run_dir
+from normbt_viz.runs.launcher import new_run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -61,7 +61,7 @@ def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
         launched.extend(specs)
         return [new_run_dir(runs_root, spec) for spec in specs]
 
-    monkeypatch.setattr("normbt_viz.launcher.launch", fake_launch)
+    monkeypatch.setattr("normbt_viz.runs.launcher.launch", fake_launch)
     at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
@@ -75,7 +75,7 @@ def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
 
 def test_custom_launch_uses_small_settings(tmp_path, monkeypatch):
     launched = []
-    monkeypatch.setattr("normbt_viz.launcher.launch", lambda specs, root: launched.extend(specs) or [new_run_dir(root, s) for s in specs])
+    monkeypatch.setattr("normbt_viz.runs.launcher.launch", lambda specs, root: launched.extend(specs) or [new_run_dir(root, s) for s in specs])
     at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
-from normbt_viz.backbones import load_backbone, pool_hidden, select_device
+from normbt_viz.model.backbones import load_backbone, pool_hidden, select_device
 from normbt_viz.errors import BackboneError
-from normbt_viz.features import Sequence, collate, compute_representations, encode_response, tokenize_pairs, truncate_from_start
+from normbt_viz.model.features import Sequence, collate, compute_representations, encode_response, tokenize_pairs, truncate_from_start
 
 SHORT = ("What is 2 + 2?", "It is 4.")
 LONG = ("Please explain in detail how photosynthesis works in plants, step by step, with examples.",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from normbt_viz.launcher import cancel
-from normbt_viz.rundir import LIVE_STATES, list_runs
+from normbt_viz.runs.launcher import cancel
+from normbt_viz.runs.rundir import LIVE_STATES, list_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""Tests for the synthetic demo pair generator (normbt_viz.demo)."""
+"""Tests for the synthetic demo pair generator (normbt_viz.data.demo)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from normbt_viz.demo import DEMO_CATEGORIES, DEMO_MAX_DISTINCT, generate_demo_pairs
+from normbt_viz.data.demo import DEMO_CATEGORIES, DEMO_MAX_DISTINCT, generate_demo_pairs
 from normbt_viz.errors import SpecError
 
 COLUMNS = ["pair_id", "prompt", "chosen", "rejected", "category", "flipped"]

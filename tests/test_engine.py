@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
-from normbt_viz.launcher import cancel, launch, new_run_dir
-from normbt_viz.rundir import RunDir, list_runs
+from normbt_viz.runs.launcher import cancel, launch, new_run_dir
+from normbt_viz.runs.rundir import RunDir, list_runs
 from normbt_viz.spec import RunSpec
-from normbt_viz.trainer import run_training
+from normbt_viz.train.loop import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(demo_size=120, max_steps=8, eval_every=4, batch_size=16)
@@ -113,7 +113,7 @@ def test_backbone_scopes_train_blocks_and_sample_full_gradients(tmp_path, scope)
     assert "eval_proxy_corr" in run.metrics().columns
     assert (run.path / "model" / "backbone_trained.safetensors").is_file()
     # The saved model (pretrained backbone + trained tensors + head) scores as the run did.
-    from normbt_viz.reward_model import RewardModel
+    from normbt_viz.model.reward_model import RewardModel
 
     texts = pd.read_parquet(run.path / "pair_texts.parquet").set_index("pair_id").loc[pairs["pair_id"]]
     scores = RewardModel.load(run.path / "model", device="cpu").score(texts["prompt"].tolist(), texts["chosen"].tolist())
@@ -153,9 +153,9 @@ def test_background_launch_and_cancel(tmp_path):
 def test_decoder_export_reproduces_recorded_rewards(tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from normbt_viz.backbones import load_backbone
-    from normbt_viz.features import collate, tokenize_pairs
-    from normbt_viz.reward_model import RewardModel
+    from normbt_viz.model.backbones import load_backbone
+    from normbt_viz.model.features import collate, tokenize_pairs
+    from normbt_viz.model.reward_model import RewardModel
 
     run = train(tmp_path, backbone="smollm2", demo_size=40, max_steps=3, eval_every=3, max_length=96)
     export = run.path / "model" / "sequence_classification"
@@ -254,7 +254,7 @@ def test_a_corrupt_run_directory_is_listed_as_unreadable_without_hiding_the_othe
     good = train(tmp_path, max_steps=2, eval_every=2)
     broken = new_run_dir(tmp_path, RunSpec(**SMALL))
     (broken.path / "status.json").write_text('{"state": "runn')
-    from normbt_viz.rundir import runs_table
+    from normbt_viz.runs.rundir import runs_table
 
     table = runs_table(tmp_path).set_index("run")
     assert table.loc[good.name, "state"] == "done"

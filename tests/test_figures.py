@@ -5,11 +5,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from normbt_viz import analysis, figures
-from normbt_viz.selection import selected_pair_ids, selected_pairs
+from normbt_viz.analysis import outliers as analysis
+from normbt_viz.ui import figures
+from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
 from normbt_viz.spec import RunSpec
-from normbt_viz.stats import update_share_by_decile
-from normbt_viz.toy import head_gradient, synthetic_pairs
+from normbt_viz.analysis.stats import update_share_by_decile
+from normbt_viz.analysis.toy import head_gradient, synthetic_pairs
 
 
 def make_pairs(n: int = 40, seed: int = 0) -> pd.DataFrame:

@@ -10,11 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from normbt_viz.losses import LOSSES, NormBT, PairLoss, build_loss, pair_distance, weighted_loss
-from normbt_viz.reward_model import HeadScope, ScoreHead
-from normbt_viz.rundir import RunDir
+from normbt_viz.train.losses import LOSSES, NormBT, PairLoss, build_loss, pair_distance, weighted_loss
+from normbt_viz.model.reward_model import HeadScope, ScoreHead
+from normbt_viz.runs.rundir import RunDir
 from normbt_viz.spec import ARMS, RunSpec
-from normbt_viz.trainer import Trainer, per_pair_full_grad_norms
+from normbt_viz.train.diagnostics import per_pair_full_grad_norms
+from normbt_viz.train.loop import Trainer
 
 
 def sigmoid(x):

@@ -1,4 +1,4 @@
-"""Known-answer tests for normbt_viz.stats: intervals against hand computations, bootstrap behaviour on cases
+"""Known-answer tests for normbt_viz.analysis.stats: intervals against hand computations, bootstrap behaviour on cases
 whose answer is obvious, the distance bins, and the SpecError messages for bad input."""
 
 import numpy as np
@@ -6,11 +6,8 @@ import pandas as pd
 import pytest
 
 from normbt_viz.errors import SpecError
-from normbt_viz.stats import (
-    accuracy_by_group,
-    assign_bins,
-    bootstrap_interval,
-    distance_bin_edges,
+from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges
+from normbt_viz.analysis.stats import (
     mean_interval,
     paired_bootstrap_diff,
     paired_bootstrap_diff_seeds,
@@ -40,40 +37,6 @@ def test_mean_interval_wider_at_higher_confidence():
     narrow = mean_interval([1, 2, 3, 4, 5], confidence=0.8)
     wide = mean_interval([1, 2, 3, 4, 5], confidence=0.99)
     assert wide["high"] - wide["low"] > narrow["high"] - narrow["low"]
-
-
-def test_bootstrap_of_constant_is_zero_width():
-    result = bootstrap_interval(np.full(50, 3.0), n_boot=500)
-    assert result["estimate"] == pytest.approx(3.0)
-    assert result["low"] == pytest.approx(3.0)
-    assert result["high"] == pytest.approx(3.0)
-    assert result["n_boot"] == 500
-
-
-def test_bootstrap_is_reproducible_by_seed():
-    values = np.random.default_rng(1).normal(size=200)
-    first = bootstrap_interval(values, seed=7)
-    again = bootstrap_interval(values, seed=7)
-    other = bootstrap_interval(values, seed=8)
-    assert first == again
-    assert (first["low"], first["high"]) != (other["low"], other["high"])
-    assert other["low"] == pytest.approx(first["low"], abs=0.03)
-    assert other["high"] == pytest.approx(first["high"], abs=0.03)
-
-
-def test_bootstrap_mean_close_to_analytic_normal_interval():
-    values = np.random.default_rng(2).normal(loc=1.0, scale=2.0, size=400)
-    result = bootstrap_interval(values, n_boot=4000, seed=3)
-    analytic_half_width = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
-    assert (result["high"] - result["estimate"]) == pytest.approx(analytic_half_width, rel=0.15)
-    assert (result["estimate"] - result["low"]) == pytest.approx(analytic_half_width, rel=0.15)
-
-
-def test_bootstrap_accepts_another_statistic():
-    values = np.arange(101, dtype=float)
-    result = bootstrap_interval(values, statistic=np.median, n_boot=300)
-    assert result["estimate"] == 50.0
-    assert result["low"] < 50.0 < result["high"]
 
 
 def test_paired_diff_of_identical_arms_is_zero():
@@ -157,15 +120,6 @@ def test_assign_bins_finite_last_edge_belongs_to_last_bin():
     assert assign_bins([0.0, 1.0, 2.0], [0.0, 1.0, 2.0]).tolist() == [0, 1, 1]
 
 
-def test_accuracy_by_group():
-    df = pd.DataFrame({"bin": [0, 0, 1, 1, 1], "correct": [1, 0, 1, 1, 0]})
-    result = accuracy_by_group(df, "bin")
-    assert list(result.columns) == ["group", "n", "accuracy"]
-    assert result["group"].tolist() == [0, 1]
-    assert result["n"].tolist() == [2, 3]
-    assert result["accuracy"].tolist() == pytest.approx([0.5, 2 / 3])
-
-
 def test_update_share_follows_distance_when_update_is_proportional():
     distances = np.random.default_rng(7).uniform(0.1, 10.0, size=1000)
     table = update_share_by_decile(distances, 3.0 * distances)
@@ -225,8 +179,6 @@ def test_summarise_seeds_groups_on_several_columns():
         (lambda: mean_interval([1, 2, 3], confidence=0.0), "confidence"),
         (lambda: mean_interval([]), "values"),
         (lambda: mean_interval([1.0, np.nan]), "values"),
-        (lambda: bootstrap_interval([1.0, 2.0], n_boot=0), "n_boot"),
-        (lambda: bootstrap_interval([], n_boot=10), "values"),
         (lambda: paired_bootstrap_diff([1, 0, 1], [1, 0]), "correct_b"),
         (lambda: paired_bootstrap_diff([], []), "correct_a"),
         (lambda: paired_bootstrap_diff([1, 0], [1, 0], confidence=1.5), "confidence"),
@@ -240,8 +192,6 @@ def test_summarise_seeds_groups_on_several_columns():
         (lambda: update_share_by_decile([1.0, 2.0], [1.0, 2.0], n_bins=10), "n_bins"),
         (lambda: update_share_by_decile([1.0, 2.0], [0.0, 0.0], n_bins=2), "update_norm"),
         (lambda: update_share_by_decile([1.0, 2.0], [-1.0, 2.0], n_bins=2), "update_norm"),
-        (lambda: accuracy_by_group(pd.DataFrame({"correct": [1]}), "bin"), "group_col"),
-        (lambda: accuracy_by_group(pd.DataFrame({"bin": [0]}), "bin"), "correct_col"),
         (lambda: summarise_seeds(pd.DataFrame({"arm": ["bt"], "acc": [0.5]}), "accuracy", ["arm"]), "value_col"),
         (lambda: summarise_seeds(pd.DataFrame({"arm": ["bt"], "acc": [0.5]}), "acc", ["section"]), "by"),
     ],

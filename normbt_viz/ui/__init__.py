@@ -1,1 +1,5 @@
-"""Streamlit helpers for the app: the only part of the package that imports streamlit."""
+"""The app's side: pure figure builders (DataFrame in, plotly Figure out) and selection helpers, plus the
+Streamlit helpers (`common`, `state`), the only modules of the package that import streamlit.
+
+May import every other part; nothing imports it.
+"""

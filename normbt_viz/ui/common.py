@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ..backbones import load_backbone
-from ..rundir import RunDir, list_runs
-from ..spec import RunSpec
+from normbt_viz.model.backbones import load_backbone
+from normbt_viz.runs.rundir import RunDir, list_runs
+from normbt_viz.spec import RunSpec
 
 
 def runs_root() -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..rundir import default_runs_root
+from normbt_viz.runs.rundir import default_runs_root
 
 DEFAULTS = {
     # data source (Data page; read by Train when launching)

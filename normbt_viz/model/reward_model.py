@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbones import Backbone, load_backbone
-from .features import Sequence, collate, find_blocks, to_device
+from normbt_viz.model.backbones import Backbone, load_backbone
+from normbt_viz.model.features import Sequence, collate, find_blocks, to_device
 
 
 class ScoreHead(torch.nn.Module):
@@ -196,7 +196,7 @@ class RewardModel:
         """Rewards for (prompt, response) pairs, tokenized exactly as in training."""
         import pandas as pd
 
-        from .features import compute_representations, tokenize_pairs
+        from normbt_viz.model.features import compute_representations, tokenize_pairs
 
         frame = pd.DataFrame({"pair_id": range(len(prompts)), "prompt": prompts, "chosen": responses, "rejected": responses})
         tokenized = tokenize_pairs(self.backbone, frame, self.max_length)

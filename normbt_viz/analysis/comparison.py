@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .rundir import RunDir
-from .stats import paired_bootstrap_diff_seeds, summarise_seeds
+from normbt_viz.runs.rundir import RunDir
+from normbt_viz.analysis.stats import paired_bootstrap_diff_seeds, summarise_seeds
 
 REFERENCE_ARM = "bt"
 

@@ -11,7 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from .toy import head_gradient, synthetic_pairs
+from normbt_viz.numeric import pearson_r
+from normbt_viz.analysis.toy import head_gradient, synthetic_pairs
 
 SCATTERGL_THRESHOLD = 2000
 PALETTE = qualitative.Plotly
@@ -103,9 +104,8 @@ def proxy_scatter(pairs: pd.DataFrame, title: str = "") -> go.Figure:
     """Representation distance against the true per-pair gradient norm (the sampled pairs), Pearson r in the
     title: the paper's check that distance is what drives the gradient."""
     graded = pairs.dropna(subset=["full_grad_norm"])
-    usable = len(graded) >= 3 and graded["rep_distance"].std() > 0 and graded["full_grad_norm"].std() > 0
-    r_text = f"r = {np.corrcoef(graded['rep_distance'], graded['full_grad_norm'])[0, 1]:.3f}" if usable \
-        else "r undefined (fewer than 3 varied sampled pairs)"
+    corr = pearson_r(graded["rep_distance"], graded["full_grad_norm"])
+    r_text = "r undefined (fewer than 3 varied sampled pairs)" if corr is None else f"r = {corr:.3f}"
     fig = go.Figure(_scatter_class(len(graded))(
         x=graded["rep_distance"], y=graded["full_grad_norm"], mode="markers",
         marker=dict(color=graded["pred_error"], colorscale=CONTINUOUS_SCALE, size=8, colorbar=dict(title="σ(−Δ)", thickness=12)),

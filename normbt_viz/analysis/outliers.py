@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .spec import RunSpec
+from normbt_viz.numeric import pearson_r
+from normbt_viz.spec import RunSpec
 
 # Spec fields that differ between any two runs without saying anything about the experiment.
 _BOOKKEEPING_FIELDS = ("name", "created_at", "package_versions", "dataset_fingerprint", "schema_version")
@@ -64,8 +65,8 @@ def length_bias(pairs: pd.DataFrame) -> dict:
     difference (chosen - rejected), and accuracy when the chosen answer is longer, shorter or as long."""
     length_diff = (pairs["len_chosen"] - pairs["len_rejected"]).to_numpy(dtype=float)
     margin = pairs["margin"].to_numpy(dtype=float)
-    usable = len(pairs) >= 3 and np.std(length_diff) > 0 and np.std(margin) > 0
-    result = {"corr": float(np.corrcoef(margin, length_diff)[0, 1]) if usable else float("nan")}
+    corr = pearson_r(margin, length_diff)
+    result = {"corr": float("nan") if corr is None else corr}
     for name, mask in (("longer", length_diff > 0), ("shorter", length_diff < 0), ("equal", length_diff == 0)):
         result[f"n_chosen_{name}"] = int(mask.sum())
         result[f"accuracy_chosen_{name}"] = float(pairs["correct"][mask].mean()) if mask.any() else float("nan")

@@ -15,8 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .rundir import RunDir
-from .spec import RunSpec
+from normbt_viz.runs.rundir import RunDir
+from normbt_viz.spec import RunSpec
 
 
 def new_run_dir(runs_root: str | Path, spec: RunSpec) -> RunDir:
@@ -26,12 +26,20 @@ def new_run_dir(runs_root: str | Path, spec: RunSpec) -> RunDir:
     return RunDir(Path(runs_root) / f"{spec.name}-{stamp}-{uuid.uuid4().hex[:4]}").create(spec)
 
 
+def train_inline(spec: RunSpec, runs_root: str | Path) -> tuple[RunDir, dict]:
+    """Train `spec` in this process into a new run directory; returns it and its final status."""
+    from normbt_viz.train.loop import run_training
+
+    run = new_run_dir(runs_root, spec)
+    return run, run_training(run.spec(), run)
+
+
 def launch(specs: list[RunSpec], runs_root: str | Path) -> list[RunDir]:
     """Queue `specs` as new runs and start one background worker that trains them in order.
 
     Every spec is checked first (its data loads, its backbone resolves), so bad input is reported here, in
     one line, rather than as a run that fails in the background."""
-    from .trainer import preflight
+    from normbt_viz.train.preflight import preflight
 
     checked = set()
     for spec in specs:
@@ -67,7 +75,7 @@ def cancel(run: RunDir) -> None:
 
 def work(run_paths: list[str]) -> int:
     """The worker's loop: train each queued run in turn; a failure is recorded and the queue goes on."""
-    from .trainer import run_training
+    from normbt_viz.train.loop import run_training
 
     failures = 0
     for path in run_paths:

@@ -40,7 +40,7 @@ def export_sequence_classifier(model_folder: Path, backbone, head, spec) -> Path
     reason = export_blocker(backbone, spec)
     if reason:
         (target / "README.md").write_text(f"# No sequence-classification export\n\nThis run is not exported because {reason}.\n"
-                                          "Load it with `normbt_viz.reward_model.RewardModel.load(<run>/model)` instead.\n")
+                                          "Load it with `normbt_viz.model.reward_model.RewardModel.load(<run>/model)` instead.\n")
         return target
     tokenizer = AutoTokenizer.from_pretrained(backbone.path)
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbones import Backbone, cache_root
-from .data import render_messages
+from normbt_viz.model.backbones import Backbone, cache_root
+from normbt_viz.data.sources import render_messages
 
 TOKENIZATION_VERSION = 1
 ProgressFn = Callable[[int, int], None]

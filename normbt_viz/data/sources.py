@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from normbt_viz.errors import DataError, SpecError
+from normbt_viz.errors import DataError, SpecError, first_line
 
 CANONICAL_COLUMNS = (
     "pair_id", "prompt", "chosen", "rejected", "category", "margin", "source_row", "identical", "prompt_messages",
@@ -118,26 +118,12 @@ def _show(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 def _columns_text(columns) -> str:
     return ", ".join(str(column) for column in columns) or "none"
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Reading local files
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a .jsonl, .json (a list of objects, or JSON lines), .csv or .parquet file into a DataFrame whose
-    index is the 1-based row number a user would point at (the line number for JSON lines).
-
-    CSV cells are read as text, so an empty cell is the empty string and "NA" or "None" stay text. JSON
-    values keep their Python types (a JSON null stays None; an absent key reads as NaN)."""
-    return _read_file(Path(path))[0]
 
 
 def _read_file(path: Path) -> tuple[pd.DataFrame, str]:
@@ -204,7 +190,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name}: empty file, no rows") from None
     except ValueError as exc:  # pandas' ParserError and UnicodeDecodeError are both ValueErrors
-        raise DataError(f"{path.name}: cannot parse CSV ({_first_line(exc)})") from None
+        raise DataError(f"{path.name}: cannot parse CSV ({first_line(exc)})") from None
     table.index = range(1, len(table) + 1)
     return table
 
@@ -213,7 +199,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         table = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"{path.name}: cannot read Parquet ({_first_line(exc)})") from None
+        raise DataError(f"{path.name}: cannot read Parquet ({first_line(exc)})") from None
     table.index = range(1, len(table) + 1)
     return table
 
@@ -280,7 +266,7 @@ def _looks_local(source: str) -> bool:
 
 
 def _load_demo(demo_size: int, demo_noise: float, demo_seed: int) -> PairTable:
-    from normbt_viz.demo import generate_demo_pairs
+    from normbt_viz.data.demo import generate_demo_pairs
 
     raw = generate_demo_pairs(n_pairs=demo_size, noise_rate=demo_noise, seed=demo_seed).reset_index(drop=True)
     raw.index = range(1, len(raw) + 1)
@@ -299,7 +285,7 @@ def _load_from_disk(path: Path, split: str) -> tuple[pd.DataFrame, _Origin]:
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises FileNotFoundError, ValueError, ... for a foreign directory
-        raise DataError(f"{path.name}: not a dataset saved with save_to_disk ({_first_line(exc)})") from None
+        raise DataError(f"{path.name}: not a dataset saved with save_to_disk ({first_line(exc)})") from None
     origin = _Origin(path.name)
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
@@ -316,7 +302,7 @@ def _load_hub(dataset_id: str, config: str | None, split: str) -> pd.DataFrame:
         loaded = datasets.load_dataset(dataset_id, config, split=split)
     except Exception as exc:  # network, auth, missing config or split: all one message for the user
         raise DataError(f"cannot load Hugging Face dataset {dataset_id!r} ({_hub_where(config, split)}): "
-                        f"{_first_line(exc)}") from None
+                        f"{first_line(exc)}") from None
     return _dataset_to_frame(loaded)
 
 
@@ -443,7 +429,7 @@ def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origi
                 prompt = render_messages(prompt_messages, tokenizer)
             except Exception as exc:  # a chat template rejecting these roles is a data problem for this row
                 raise DataError(f"{origin.at(row, mapping.prompt or mapping.chosen)}: the tokenizer's chat "
-                                f"template failed on the prompt ({_first_line(exc)})") from None
+                                f"template failed on the prompt ({first_line(exc)})") from None
             prompt_json = json.dumps(prompt_messages, ensure_ascii=False) if prompt_messages else ""
             # Ids hash the messages, not their rendering, so they do not change with the tokenizer.
             hash_key = prompt_json

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import BackboneError
+from normbt_viz.errors import BackboneError, first_line
 
 POOLINGS = ("auto", "last", "first", "mean")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -208,7 +208,7 @@ def load_backbone(
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as exc:  # the hub client raises many types; the user needs one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise BackboneError(f"cannot load backbone {name!r}: {reason}") from exc
     decoder = is_decoder_config(config)
     if pooling == "auto":

@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .comparison import clean_accuracy, compare_runs, summary_markdown, weight_on_flipped
-from .launcher import new_run_dir
-from .rundir import RunDir
-from .spec import ARM_DESCRIPTIONS, RunSpec
-from .stats import mean_interval, update_share_by_decile
-from .trainer import run_training
+from normbt_viz.analysis.comparison import clean_accuracy, compare_runs, summary_markdown, weight_on_flipped
+from normbt_viz.runs.launcher import train_inline
+from normbt_viz.runs.rundir import RunDir
+from normbt_viz.spec import ARM_DESCRIPTIONS, RunSpec
+from normbt_viz.analysis.stats import mean_interval, update_share_by_decile
 
 # bt_margin is left out: the demo data has no margin column (the arm needs one per pair).
 REPORT_ARMS = ("bt", "normbt", "normbt_clip", "bt_gradclip", "bt_layernorm", "bt_smooth", "normbt_cosine")
@@ -47,8 +46,7 @@ class ReportConfig:
 
 
 def _train(spec: RunSpec, runs_root: Path) -> RunDir:
-    run = new_run_dir(runs_root, spec)
-    status = run_training(run.spec(), run)
+    run, status = train_inline(spec, runs_root)
     if status["state"] != "done":
         raise RuntimeError(f"report run {run.name} ended {status['state']}: {status.get('error')}")
     return run

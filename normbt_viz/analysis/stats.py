@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from normbt_viz.errors import SpecError
+from normbt_viz.numeric import as_finite_array, check_positive_int
 
 # Bootstrap index draws are made in blocks of about this many indices, so a 2000-resample bootstrap over tens of
 # thousands of pairs does not materialise one (n_boot x n) array at once.
@@ -27,30 +28,6 @@ def _check_confidence(confidence: float) -> float:
     if not 0.0 < float(confidence) < 1.0:
         raise SpecError(f"confidence must be in (0, 1); got {confidence!r}")
     return float(confidence)
-
-
-def _check_positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SpecError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def _as_finite_array(values, name: str, ndim: int = 1) -> np.ndarray:
-    """`values` as a float array of the given rank, non-empty and finite, or a SpecError naming `name`."""
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise SpecError(f"{name} must be numeric; got {type(values).__name__}") from None
-    if array.ndim != ndim:
-        raise SpecError(f"{name} must be a {ndim}-D array; got shape {array.shape}")
-    if array.size == 0:
-        raise SpecError(f"{name} must not be empty; got shape {array.shape}")
-    bad = np.flatnonzero(~np.isfinite(array.ravel()))
-    if bad.size:
-        position = np.unravel_index(bad[0], array.shape)
-        index = position[0] if ndim == 1 else tuple(int(i) for i in position)
-        raise SpecError(f"{name} has a non-finite value {array.ravel()[bad[0]]!r} at index {index}")
-    return array
 
 
 def _check_same_shape(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> None:
@@ -89,7 +66,7 @@ def mean_interval(values, confidence: float = 0.95) -> dict:
     plot shows as a point without error bars rather than a made-up width.
     """
     confidence = _check_confidence(confidence)
-    array = _as_finite_array(values, "values")
+    array = as_finite_array(values, "values")
     n = array.size
     mean = float(array.mean())
     if n == 1:
@@ -97,33 +74,6 @@ def mean_interval(values, confidence: float = 0.95) -> dict:
     std = float(array.std(ddof=1))
     half_width = float(scipy_stats.t.ppf((1.0 + confidence) / 2.0, df=n - 1)) * std / np.sqrt(n)
     return {"mean": mean, "std": std, "n": n, "low": mean - half_width, "high": mean + half_width}
-
-
-def bootstrap_interval(
-    values,
-    statistic: Callable[[np.ndarray], float] = np.mean,
-    n_boot: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict:
-    """Percentile-bootstrap interval for `statistic` of one sample (e.g. accuracy over eval pairs).
-
-    Returns {"estimate", "low", "high", "n_boot"}: estimate is `statistic(values)` on the full sample; low and high
-    are the (1-confidence)/2 and (1+confidence)/2 quantiles of the statistic over `n_boot` resamples drawn with
-    replacement. The draw is seeded, so the same call gives the same interval, which a cached page relies on.
-    """
-    confidence = _check_confidence(confidence)
-    n_boot = _check_positive_int(n_boot, "n_boot")
-    array = _as_finite_array(values, "values")
-    rng = np.random.default_rng(seed)
-    replicates = np.concatenate(
-        [
-            np.array([statistic(array[row]) for row in block], dtype=float)
-            for block in _resample_index_blocks(array.size, n_boot, rng)
-        ]
-    )
-    low, high = _percentile_interval(replicates, confidence)
-    return {"estimate": float(statistic(array)), "low": low, "high": high, "n_boot": n_boot}
 
 
 def _paired_bootstrap(per_pair_diff: np.ndarray, n_boot: int, confidence: float, seed: int) -> dict:
@@ -163,9 +113,9 @@ def paired_bootstrap_diff(
     0). Its resolution is 1/n_boot: a value of 0 means "below 1/n_boot", not "impossible".
     """
     confidence = _check_confidence(confidence)
-    n_boot = _check_positive_int(n_boot, "n_boot")
-    outcomes_a = _as_finite_array(correct_a, "correct_a")
-    outcomes_b = _as_finite_array(correct_b, "correct_b")
+    n_boot = check_positive_int(n_boot, "n_boot")
+    outcomes_a = as_finite_array(correct_a, "correct_a")
+    outcomes_b = as_finite_array(correct_b, "correct_b")
     _check_same_shape(outcomes_a, outcomes_b, "correct_a", "correct_b")
     return _paired_bootstrap(outcomes_b - outcomes_a, n_boot, confidence, seed)
 
@@ -185,70 +135,13 @@ def paired_bootstrap_diff_seeds(
     with p_two_sided as in `paired_bootstrap_diff`.
     """
     confidence = _check_confidence(confidence)
-    n_boot = _check_positive_int(n_boot, "n_boot")
-    outcomes_a = _as_finite_array(correct_a, "correct_a", ndim=2)
-    outcomes_b = _as_finite_array(correct_b, "correct_b", ndim=2)
+    n_boot = check_positive_int(n_boot, "n_boot")
+    outcomes_a = as_finite_array(correct_a, "correct_a", ndim=2)
+    outcomes_b = as_finite_array(correct_b, "correct_b", ndim=2)
     _check_same_shape(outcomes_a, outcomes_b, "correct_a", "correct_b")
     result = _paired_bootstrap((outcomes_b - outcomes_a).mean(axis=0), n_boot, confidence, seed)
     result["n_seeds"] = int(outcomes_a.shape[0])
     return result
-
-
-def distance_bin_edges(rep_distance, n_bins: int = 5) -> np.ndarray:
-    """Quantile edges that split pairs by representation distance ‖h_c - h_r‖ into about equal-count bins.
-
-    Returns a strictly increasing float array of length n_bins + 1 whose first edge is -inf and last is +inf, so
-    any later distance (another run, another checkpoint) falls into some bin. Where quantiles tie (many pairs at
-    one distance) the repeated edges are dropped, so fewer than n_bins bins can come back; callers should read the
-    bin count from the edges, not assume n_bins.
-    """
-    n_bins = _check_positive_int(n_bins, "n_bins")
-    distances = _as_finite_array(rep_distance, "rep_distance")
-    interior = np.unique(np.quantile(distances, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-    return np.concatenate([[-np.inf], interior, [np.inf]])
-
-
-def assign_bins(rep_distance, edges) -> np.ndarray:
-    """Bin index (0 .. len(edges) - 2) of each distance, bins closed on the left: [edges[k], edges[k+1]).
-
-    A distance equal to an interior edge goes to the bin above it, as with `np.digitize`; a distance equal to a
-    finite last edge goes to the last bin, as with `np.histogram`. Distances outside [edges[0], edges[-1]] raise,
-    because silently clipping them would put them in a bin whose label does not describe them.
-    """
-    distances = _as_finite_array(rep_distance, "rep_distance")
-    try:
-        edges = np.asarray(edges, dtype=float)
-    except (TypeError, ValueError):
-        raise SpecError(f"edges must be numeric; got {type(edges).__name__}") from None
-    if edges.ndim != 1 or edges.size < 2:
-        raise SpecError(f"edges must be a 1-D array of at least 2 values; got shape {edges.shape}")
-    if np.isnan(edges).any() or not np.all(np.diff(edges) > 0):
-        raise SpecError(f"edges must be strictly increasing; got {edges.tolist()}")
-    outside = np.flatnonzero((distances < edges[0]) | (distances > edges[-1]))
-    if outside.size:
-        raise SpecError(
-            f"rep_distance[{outside[0]}]={distances[outside[0]]!r} is outside the edges [{edges[0]}, {edges[-1]}]"
-        )
-    n_bins = edges.size - 1
-    bins = np.searchsorted(edges, distances, side="right") - 1
-    return np.minimum(bins, n_bins - 1).astype(int)
-
-
-def accuracy_by_group(df: pd.DataFrame, group_col: str, correct_col: str = "correct") -> pd.DataFrame:
-    """Accuracy per group (distance bin, subset, section): columns group, n, accuracy, sorted by group.
-
-    Rows whose group is missing form their own group rather than vanishing, so the counts always add up to
-    len(df) and a page can show that some pairs were not binned.
-    """
-    _check_columns(df, [group_col], "group_col")
-    _check_columns(df, [correct_col], "correct_col")
-    if len(df) == 0:
-        raise SpecError("df must have at least one row; got 0")
-    correct = _as_finite_array(df[correct_col], f"df[{correct_col!r}]")
-    grouped = pd.DataFrame({"group": df[group_col].to_numpy(), "correct": correct}).groupby(
-        "group", dropna=False, sort=True
-    )["correct"]
-    return pd.DataFrame({"n": grouped.size(), "accuracy": grouped.mean()}).reset_index()
 
 
 def update_share_by_decile(rep_distance, update_norm, n_bins: int = 10) -> pd.DataFrame:
@@ -260,9 +153,9 @@ def update_share_by_decile(rep_distance, update_norm, n_bins: int = 10) -> pd.Da
     sum of `update_norm` over the total, summing to 1) and mean_update_norm. Under BT the far deciles take most
     of the update; under NormBT the shares flatten toward 1/n_bins, which is the paper's claim made visible.
     """
-    n_bins = _check_positive_int(n_bins, "n_bins")
-    distances = _as_finite_array(rep_distance, "rep_distance")
-    norms = _as_finite_array(update_norm, "update_norm")
+    n_bins = check_positive_int(n_bins, "n_bins")
+    distances = as_finite_array(rep_distance, "rep_distance")
+    norms = as_finite_array(update_norm, "update_norm")
     _check_same_shape(distances, norms, "rep_distance", "update_norm")
     if distances.size < n_bins:
         raise SpecError(f"n_bins={n_bins} is more than the number of pairs ({distances.size})")
@@ -307,7 +200,7 @@ def summarise_seeds(
     if len(per_seed) == 0:
         raise SpecError("per_seed must have at least one row; got 0")
     # Checked here so a bad value is reported by its column, not as mean_interval's `values`.
-    _as_finite_array(per_seed[value_col], f"per_seed[{value_col!r}]")
+    as_finite_array(per_seed[value_col], f"per_seed[{value_col!r}]")
     rows = []
     for key, group in per_seed.groupby(by, sort=True, dropna=False):
         keys = key if isinstance(key, tuple) else (key,)

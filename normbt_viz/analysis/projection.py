@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .backbones import Backbone, load_backbone
-from .features import ProgressFn, cached_representations, tokenize_pairs
-from .rundir import RunDir
-from .trainer import load_run_data
+from normbt_viz.model.backbones import Backbone, load_backbone
+from normbt_viz.model.features import ProgressFn, cached_representations, tokenize_pairs
+from normbt_viz.runs.rundir import RunDir
+from normbt_viz.data.run_data import load_run_data
 
 METHODS = ("pca", "umap")
 WHATS = ("diff", "pairs")

@@ -20,15 +20,16 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .backbones import load_backbone
-from .data import load_pairs, sample_pairs, split_pairs
-from .errors import SpecError
-from .features import cached_block_inputs, cached_representations, tokenize_pairs
-from .losses import build_loss, pair_distance, weighted_loss
-from .reward_model import FullScope, HeadScope, ScoreHead, TopKScope, save_reward_model
-from .rundir import RunDir
-from .spec import RunSpec, package_versions
-from .stats import assign_bins, distance_bin_edges
+from normbt_viz.model.backbones import load_backbone
+from normbt_viz.errors import SpecError, first_line
+from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
+from normbt_viz.train.losses import build_loss, pair_distance, weighted_loss
+from normbt_viz.model.reward_model import FullScope, HeadScope, ScoreHead, TopKScope, save_reward_model
+from normbt_viz.runs.rundir import RunDir
+from normbt_viz.numeric import pearson_r
+from normbt_viz.spec import RunSpec, package_versions
+from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, per_pair_full_grad_norms
+from normbt_viz.data.run_data import load_run_data
 
 ProgressFn = Callable[[str, int, int], None]
 DIAGNOSTIC_CHUNK = 64
@@ -40,44 +41,6 @@ class Cancelled(Exception):
 
 def _sigterm(_signum, _frame):
     raise Cancelled("terminated by signal")
-
-
-def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them."""
-    table = load_pairs(
-        spec.dataset,
-        config=spec.dataset_config,
-        split=spec.dataset_split,
-        mapping=spec.column_mapping,
-        demo_size=spec.demo_size,
-        demo_noise=spec.demo_noise,
-        demo_seed=spec.demo_seed,
-    )
-    pairs = sample_pairs(table.pairs, spec.limit, spec.split_seed)
-    if len(pairs) < 2:
-        raise SpecError(f"dataset {spec.dataset!r} has {len(pairs)} pair(s); training needs at least 2")
-    if spec.loss == "bt_margin" and pairs["margin"].isna().any():
-        raise SpecError(f"loss 'bt_margin' needs a margin for every pair; dataset {spec.dataset!r} has {int(pairs['margin'].isna().sum())} without one")
-    train_pairs, eval_pairs = split_pairs(pairs, spec.eval_fraction, spec.split_seed)
-    return train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint()
-
-
-def preflight(spec: RunSpec) -> None:
-    """Fail fast, before a run directory exists, on a dataset or backbone that cannot load."""
-    from transformers import AutoConfig
-
-    from .backbones import resolve_backbone
-    from .errors import BackboneError
-
-    spec.resolve()
-    load_run_data(spec)
-    try:
-        AutoConfig.from_pretrained(resolve_backbone(spec.backbone), trust_remote_code=spec.trust_remote_code)
-    except BackboneError:
-        raise
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackboneError(f"cannot load backbone {spec.backbone!r}: {reason}") from exc
 
 
 def total_steps_for(spec: RunSpec, n_train: int) -> int:
@@ -98,34 +61,6 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
-
-
-def per_pair_full_grad_norms(head: ScoreHead, scope, indices: list[int], params: list[torch.nn.Parameter]) -> np.ndarray:
-    """Exact ‖∇_θ ℓ_i‖ of the unweighted BT loss over all trainable parameters θ, one value per pair.
-
-    With a frozen backbone the per-pair gradients are computed together with torch.func (vmap of grad);
-    when backbone blocks train, HF attention code is not vmappable, so each sampled pair gets one backward."""
-    if not indices:
-        return np.zeros(0)
-    if not scope.trainable_parameters():
-        from torch.func import functional_call, grad, vmap
-
-        h_chosen, h_rejected = scope.represent(indices)
-        head_params = {name: p.detach() for name, p in head.named_parameters()}
-
-        def pair_loss(p, hc, hr):
-            both = functional_call(head, p, (head.head_input(torch.stack([hc, hr])),))
-            return -F.logsigmoid(both[0] - both[1])
-
-        grads = vmap(grad(pair_loss), in_dims=(None, 0, 0))(head_params, h_chosen, h_rejected)
-        return torch.sqrt(sum(g.reshape(len(indices), -1).pow(2).sum(1) for g in grads.values())).cpu().numpy()
-    norms = []
-    for i in indices:
-        h_chosen, h_rejected = scope.represent([i])
-        margin = head(head.head_input(h_chosen)) - head(head.head_input(h_rejected))
-        grads = torch.autograd.grad(-F.logsigmoid(margin).sum(), params, allow_unused=True)
-        norms.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))))
-    return np.array(norms)
 
 
 class Trainer:
@@ -303,9 +238,9 @@ class Trainer:
             metrics[f"eval_accuracy_bin_{int(b)}"] = float(acc)
         for category, acc in ev.groupby("category")["correct"].mean().items():
             metrics[f"eval_accuracy_{category}"] = float(acc)
-        graded = ev.dropna(subset=["full_grad_norm"])
-        if len(graded) >= 3 and graded["full_grad_norm"].std() > 0 and graded["rep_distance"].std() > 0:
-            metrics["eval_proxy_corr"] = float(np.corrcoef(graded["rep_distance"], graded["full_grad_norm"])[0, 1])
+        proxy_corr = pearson_r(ev["rep_distance"], ev["full_grad_norm"])
+        if proxy_corr is not None:
+            metrics["eval_proxy_corr"] = proxy_corr
         if self.loss.scale is not None:
             metrics["normbt_mu"] = self.loss.scale
         return metrics
@@ -384,7 +319,7 @@ class Trainer:
         self._save_model()
 
     def _save_model(self) -> None:
-        from .export import export_sequence_classifier
+        from normbt_viz.model.export import export_sequence_classifier
 
         spec = self.spec
         staging = self.run.path / "model.tmp"
@@ -409,7 +344,7 @@ def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None)
     except Cancelled as exc:
         return run.write_status(state="cancelled", finished_at=time.time(), error=str(exc))
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         run.write_status(state="failed", finished_at=time.time(), error=f"{type(exc).__name__}: {message}")
         raise
     finally:

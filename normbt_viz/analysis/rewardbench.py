@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from normbt_viz.errors import DataError
+from normbt_viz.errors import DataError, first_line
 
 SUBSET_MAPPING: dict[str, list[str]] = {
     "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
@@ -102,12 +102,6 @@ def _read_json_records(path: Path) -> list[dict]:
     return records
 
 
-def _first_line(error: Exception) -> str:
-    """The exception as one line: library errors can span many, and DataError messages must not."""
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
-
 def _read_local(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -115,7 +109,7 @@ def _read_local(path: Path) -> pd.DataFrame:
         try:
             return pd.read_parquet(path)
         except Exception as error:  # pyarrow raises several unrelated types for a bad file
-            raise DataError(f"{path}: cannot read parquet ({_first_line(error)})") from None
+            raise DataError(f"{path}: cannot read parquet ({type(error).__name__}: {first_line(error)})") from None
     # json.loads rather than pd.read_json: pandas would coerce ids to ints and date-like text to timestamps.
     return pd.DataFrame.from_records(_read_json_records(path))
 
@@ -126,7 +120,7 @@ def _read_hub(source: str, split: str) -> pd.DataFrame:
     try:
         dataset = datasets.load_dataset(source, split=split)
     except Exception as error:  # network, auth, unknown id or split: all reach the user as one line
-        raise DataError(f"{source} (split {split}): cannot load ({_first_line(error)})") from None
+        raise DataError(f"{source} (split {split}): cannot load ({type(error).__name__}: {first_line(error)})") from None
     return dataset.to_pandas()
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .spec import RunSpec
+from normbt_viz.spec import RunSpec
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 LIVE_STATES = ("queued", "running")
