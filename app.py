@@ -7,12 +7,16 @@ import streamlit as st
 
 from normbt_viz.ui.state import init_state
 
-st.set_page_config(page_title="NormBT Viz", page_icon=":material/balance:", layout="wide")
+st.set_page_config(page_title="NormBT Viz", page_icon="⚖️", layout="wide")
 init_state()
 
+# The default page is served at "/" only; a hidden twin answers at /train too, so a bookmarked or shared
+# /train link does not read "Page not found".
+TRAIN = "pages/2_Train.py"
 pages = {
     "Run": [
-        st.Page("pages/2_Train.py", title="Train", icon=":material/rocket_launch:", url_path="train", default=True),
+        st.Page(TRAIN, title="Train", icon=":material/rocket_launch:", url_path="home", default=True),
+        st.Page(TRAIN, title="Train", icon=":material/rocket_launch:", url_path="train", visibility="hidden"),
         st.Page("pages/1_Data.py", title="Data", icon=":material/table_view:", url_path="data"),
     ],
     "Inspect": [

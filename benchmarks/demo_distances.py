@@ -14,7 +14,7 @@ import pandas as pd
 from normbt_viz.model.backbones import load_backbone
 from normbt_viz.data.sources import load_pairs
 from normbt_viz.model.features import cached_representations, tokenize_pairs
-from normbt_viz.train.losses import pair_distance
+from normbt_viz.model.distance import pair_distance
 
 
 def main() -> None:

@@ -7,24 +7,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
 
 from normbt_viz.errors import NormBTError, SpecError
 from normbt_viz.runs.rundir import RunDir, default_runs_root, runs_table
-from normbt_viz.spec import ARMS, RunSpec
-
-# CLI flag -> RunSpec field, for the flags that set the spec directly.
-SPEC_FLAGS = {
-    "backbone": str, "dataset": str, "dataset_config": str, "dataset_split": str, "loss": str, "arm": str,
-    "scope": str, "top_k": int, "seed": int, "epochs": float, "max_steps": int, "batch_size": int, "grad_accum": int,
-    "lr": float, "max_length": int, "limit": int, "eval_every": int, "eval_fraction": float, "demo_size": int,
-    "demo_noise": float, "pooling": str, "device": str, "dtype": str, "max_grad_norm": float, "weight_decay": float,
-    "warmup_ratio": float, "normbt_beta": float, "normbt_eps": float, "normbt_weight_clip": float,
-    "normbt_distance": str, "label_smoothing": float, "full_grad_sample": int, "num_threads": int,
-}
-
+from normbt_viz.spec import ARMS, RunSpec, expected_text, field_kind, flag_fields
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message; a user needs the one line that matters
@@ -32,12 +22,34 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"invalid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}: {text!r}")
+    return value
+
+
 def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunSpec field, generated from the field's type, choices, range and help text."""
     parser.add_argument("--spec", type=Path, help="a run spec JSON file (flags given as well override it)")
-    for name, kind in SPEC_FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
-    parser.add_argument("--trust-remote-code", action="store_true", default=None, help="run code shipped with a hub model (off by default)")
-    parser.add_argument("--head-layernorm", action="store_true", default=None)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for spec_field in flag_fields():
+        kind, _ = field_kind(spec_field)
+        meta = spec_field.metadata
+        default = spec_field.default if spec_field.default is not dataclasses.MISSING else None
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        expected = "" if kind in (str, bool) and not meta.get("choices") else f"{expected_text(spec_field)}; "
+        help_text = f"{meta['help']} ({expected}default {default!r})".replace("%", "%%")
+        flag = f"--{spec_field.name.replace('_', '-')}"
+        if kind is bool:
+            group.add_argument(flag, dest=spec_field.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        group.add_argument(flag, dest=spec_field.name, default=None, help=help_text,
+                           type=_json_object if kind is dict else kind, choices=meta.get("choices"),
+                           metavar=None if meta.get("choices") else spec_field.name.upper())
     parser.add_argument("--out", type=Path, default=None, help="runs root (default ./runs or $NORMBT_VIZ_RUNS)")
 
 
@@ -45,12 +57,39 @@ def spec_from_args(args) -> RunSpec:
     spec = RunSpec.load(args.spec) if args.spec else RunSpec()
     if getattr(args, "arm", None):
         spec = spec.with_arm(args.arm)
-    overrides = {name: getattr(args, name) for name in list(SPEC_FLAGS) + ["trust_remote_code", "head_layernorm"]
-                 if name != "arm" and getattr(args, name, None) is not None}
+    overrides = {f.name: getattr(args, f.name) for f in flag_fields()
+                 if f.name != "arm" and getattr(args, f.name, None) is not None}
     return dataclasses.replace(spec, **overrides)
 
 
 def _progress_bar():
+    """A tqdm bar per phase on a terminal; elsewhere (a log file, CI) plain lines, one per tenth of a phase."""
+    if sys.stderr.isatty():
+        return _tqdm_progress()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its weight-loading bar would write carriage-return redraws into the log
+    started: dict[str, float] = {}
+    reported: dict[str, int] = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        if phase == "setup" or total <= 0:
+            return
+        now = time.time()
+        started.setdefault(phase, now)
+        tenth = min(10, done * 10 // total)
+        if tenth <= reported.get(phase, -1) and done < total:
+            return
+        reported[phase] = tenth
+        unit = "step" if phase == "train" else "seq"
+        elapsed = now - started[phase]
+        rate = f", {done / elapsed:.1f} {unit}/s" if elapsed > 0.5 and done else ""
+        print(f"{phase}: {done}/{total} {unit}s ({100 * done // total}%){rate}", file=sys.stderr, flush=True)
+
+    return update
+
+
+def _tqdm_progress():
     from tqdm import tqdm
 
     bars = {}

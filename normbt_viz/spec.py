@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ DEFAULT_LR = {"head": 5e-3, "top-k": 1e-4, "full": 2e-5}
 DISTANCES = ("l2", "cosine")
 # The losses registered in train/losses.py (a test keeps the two in step; the spec sits below the trainer).
 LOSS_NAMES = ("bt", "normbt", "bt_smooth", "bt_margin")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 # Comparison arms: named presets over the spec's loss and training options, so that each question the
 # paper's reviewers asked is one selectable arm rather than a hand-assembled config.
@@ -48,61 +50,80 @@ ARM_DESCRIPTIONS = {
 }
 
 
+POOLINGS = ("auto", "last", "first", "mean")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def param(default=None, help: str = "", *, choices: tuple | None = None, low: float | None = None,
+          high: float | None = None, low_open: bool = False, high_open: bool = False, flag: bool = True,
+          default_factory=None, group: str = ""):
+    """A RunSpec field with what the CLI, the app and `validate()` need to know about it.
+
+    `choices` or the range [low, high] (either end open with low_open / high_open) say what is allowed; the
+    field's annotation says its type and whether None (\"unset\") is allowed. `flag=False` keeps bookkeeping
+    fields off the command line."""
+    metadata = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open,
+                "high_open": high_open, "flag": flag, "group": group}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class RunSpec:
     # data
-    dataset: str = "demo"
-    dataset_config: str | None = None
-    dataset_split: str = "train"
-    column_mapping: dict | None = None
-    demo_size: int = 1000
-    demo_noise: float = 0.0
-    demo_seed: int = 0
-    limit: int | None = None
-    eval_fraction: float = 0.2
-    split_seed: int = 0
+    dataset: str = param("demo", "'demo', a local .jsonl/.json/.csv/.parquet file or save_to_disk folder, or a Hugging Face dataset id", group="data")
+    dataset_config: str | None = param(None, "the Hugging Face dataset's configuration name", group="data")
+    dataset_split: str = param("train", "the split to read (Hugging Face ids and save_to_disk folders)", group="data")
+    column_mapping: dict | None = param(None, "JSON object mapping roles (prompt, chosen, rejected, category, margin, id) to column names", group="data")
+    demo_size: int = param(1000, "pairs in the synthetic demo dataset", low=2, group="data")
+    demo_noise: float = param(0.0, "share of demo pairs whose labels are flipped (recorded in a 'flipped' column)", low=0.0, high=0.5, group="data")
+    demo_seed: int = param(0, "seed of the demo generator", low=0, group="data")
+    limit: int | None = param(None, "use at most this many pairs (a seeded sample)", low=2, group="data")
+    eval_fraction: float = param(0.2, "share of pairs held out for evaluation", low=0.0, high=0.9, low_open=True, high_open=True, group="data")
+    split_seed: int = param(0, "seed of the train/eval split and of --limit's sample", low=0, group="data")
     # backbone
-    backbone: str = "minilm"
-    pooling: str = "auto"
-    max_length: int = 128
-    dtype: str = "float32"
-    device: str = "auto"
-    trust_remote_code: bool = False
+    backbone: str = param("minilm", "'minilm' or 'smollm2' (embedded), a local model folder, or a Hugging Face id", group="backbone")
+    pooling: str = param("auto", "how h is read: last token (decoders), first token or mean (encoders); auto picks per backbone", choices=POOLINGS, group="backbone")
+    max_length: int = param(128, "tokens per sequence; longer ones lose tokens from the prompt's start", low=8, group="backbone")
+    dtype: str = param("float32", "backbone weights' dtype", choices=DTYPES, group="backbone")
+    device: str = param("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", group="backbone")
+    trust_remote_code: bool = param(False, "run code shipped with a hub model (off unless you pass it)", group="backbone")
     # what trains
-    scope: str = "head"
-    top_k: int = 1
-    # loss (see losses.py) and comparison arm
-    arm: str | None = None
-    loss: str = "bt"
-    normbt_beta: float = 0.9
-    normbt_eps: float = 1e-6
-    normbt_weight_clip: float | None = None
-    normbt_distance: str = "l2"
-    label_smoothing: float = 0.0
-    head_layernorm: bool = False
+    scope: str = param("head", "head: frozen backbone, score head only; top-k: the last k blocks too; full: everything", choices=SCOPES, group="what trains")
+    top_k: int = param(1, "blocks that train with --scope top-k", low=1, group="what trains")
+    # loss (see train/losses.py) and comparison arm
+    arm: str | None = param(None, "a named preset over the loss options (see ARMS); sets the fields it names", choices=tuple(ARMS), group="loss")
+    loss: str = param("bt", "the pair loss", choices=LOSS_NAMES, group="loss")
+    normbt_beta: float = param(0.9, "NormBT: EMA factor of the running mean distance mu", low=0.0, high=1.0, low_open=True, high_open=True, group="loss")
+    normbt_eps: float = param(1e-6, "NormBT: epsilon in mu / (d + eps)", low=0.0, low_open=True, group="loss")
+    normbt_weight_clip: float | None = param(None, "NormBT: clip each pair's weight at this value", low=0.0, low_open=True, group="loss")
+    normbt_distance: str = param("l2", "NormBT: the distance d between h_c and h_r", choices=DISTANCES, group="loss")
+    label_smoothing: float = param(0.0, "bt_smooth: target 1 - alpha", low=0.0, high=0.5, high_open=True, group="loss")
+    head_layernorm: bool = param(False, "a LayerNorm without affine before the score head", group="loss")
     # optimisation
-    lr: float | None = None  # None: DEFAULT_LR for the scope, filled in by resolve()
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    grad_accum: int = 1
-    epochs: float = 3.0
-    max_steps: int | None = None
-    max_grad_norm: float | None = None
-    seed: int = 0
+    lr: float | None = param(None, "learning rate (default per scope: head 5e-3, top-k 1e-4, full 2e-5)", low=0.0, low_open=True, group="optimisation")
+    warmup_ratio: float = param(0.1, "share of steps with linear warm-up", low=0.0, high=1.0, high_open=True, group="optimisation")
+    weight_decay: float = param(0.0, "AdamW weight decay (matrices only)", low=0.0, group="optimisation")
+    batch_size: int = param(32, "pairs per micro-batch", low=1, group="optimisation")
+    grad_accum: int = param(1, "micro-batches per optimizer step", low=1, group="optimisation")
+    epochs: float = param(3.0, "passes over the training pairs (unless --max-steps)", low=0.0, low_open=True, group="optimisation")
+    max_steps: int | None = param(None, "optimizer steps (overrides --epochs)", low=1, group="optimisation")
+    max_grad_norm: float | None = param(None, "clip the global gradient norm at this value", low=0.0, low_open=True, group="optimisation")
+    seed: int = param(0, "seed of the head's initialisation and the pair order", low=0, group="optimisation")
     # diagnostics
-    eval_every: int | None = None
-    full_grad_sample: int = 32
-    n_distance_bins: int = 5
-    diagnose_train_pairs: int = 256
-    feature_batch_size: int = 32
-    num_threads: int | None = None
+    eval_every: int | None = param(None, "steps between per-pair diagnostics (default: a tenth of the run)", low=1, group="diagnostics")
+    full_grad_sample: int = param(32, "eval pairs whose exact full gradient norm is computed at each evaluation", low=0, group="diagnostics")
+    n_distance_bins: int = param(5, "distance bins (quantiles of the initial eval distances)", low=2, high=20, group="diagnostics")
+    diagnose_train_pairs: int = param(256, "train pairs re-scored at each evaluation", low=0, group="diagnostics")
+    feature_batch_size: int = param(32, "sequences per forward when computing representations", low=1, group="diagnostics")
+    num_threads: int | None = param(None, "torch CPU threads (default: torch's choice)", low=1, group="diagnostics")
     # bookkeeping
-    name: str = ""
-    schema_version: int = SCHEMA_VERSION
-    created_at: float = field(default_factory=time.time)
-    package_versions: dict = field(default_factory=dict)
-    dataset_fingerprint: str = ""
+    name: str = param("", "run name (default <arm>-s<seed>)", group="bookkeeping")
+    schema_version: int = param(SCHEMA_VERSION, flag=False, group="bookkeeping")
+    created_at: float = param(default_factory=time.time, flag=False, group="bookkeeping")
+    package_versions: dict = param(default_factory=dict, flag=False, group="bookkeeping")
+    dataset_fingerprint: str = param("", flag=False, group="bookkeeping")
 
     def with_arm(self, arm: str) -> "RunSpec":
         """A copy with the arm's preset applied (and the arm's name recorded)."""
@@ -123,35 +144,13 @@ class RunSpec:
         return self.validate()
 
     def validate(self) -> "RunSpec":
-        def need(condition: bool, name: str, expected: str) -> None:
-            if not condition:
-                raise SpecError(f"{name}={getattr(self, name)!r} is invalid: expected {expected}")
-
-        need(self.loss in LOSS_NAMES, "loss", f"one of {', '.join(LOSS_NAMES)}")
-        need(self.scope in SCOPES, "scope", f"one of {', '.join(SCOPES)}")
-        need(self.normbt_distance in DISTANCES, "normbt_distance", f"one of {', '.join(DISTANCES)}")
-        need(isinstance(self.top_k, int) and self.top_k >= 1, "top_k", "an integer >= 1")
-        need(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), "lr", "a positive number")
-        need(0 <= self.warmup_ratio < 1, "warmup_ratio", "a number in [0, 1)")
-        need(self.weight_decay >= 0, "weight_decay", "a number >= 0")
-        need(self.batch_size >= 1, "batch_size", "an integer >= 1")
-        need(self.grad_accum >= 1, "grad_accum", "an integer >= 1")
-        need(self.epochs > 0, "epochs", "a positive number")
-        need(self.max_steps is None or self.max_steps >= 1, "max_steps", "an integer >= 1 or none")
-        need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm", "a positive number or none")
-        need(self.max_length >= 8, "max_length", "an integer >= 8")
-        need(self.limit is None or self.limit >= 2, "limit", "an integer >= 2 or none")
-        need(0 < self.eval_fraction < 0.9, "eval_fraction", "a number in (0, 0.9)")
-        need(0 <= self.demo_noise <= 0.5, "demo_noise", "a number in [0, 0.5]")
-        need(self.demo_size >= 2, "demo_size", "an integer >= 2")
-        need(0 < self.normbt_beta < 1, "normbt_beta", "a number in (0, 1)")
-        need(self.normbt_eps > 0, "normbt_eps", "a positive number")
-        need(self.normbt_weight_clip is None or self.normbt_weight_clip > 0, "normbt_weight_clip", "a positive number or none")
-        need(0 <= self.label_smoothing < 0.5, "label_smoothing", "a number in [0, 0.5)")
-        need(self.eval_every is None or self.eval_every >= 1, "eval_every", "an integer >= 1 or none")
-        need(self.full_grad_sample >= 0, "full_grad_sample", "an integer >= 0")
-        need(2 <= self.n_distance_bins <= 20, "n_distance_bins", "an integer in [2, 20]")
-        need(self.arm is None or self.arm in ARMS, "arm", f"one of {', '.join(ARMS)} or none")
+        """Check every field against its type, choices and range, then the rules that join two fields."""
+        for spec_field in dataclasses.fields(self):
+            problem = field_problem(spec_field, getattr(self, spec_field.name))
+            if problem:
+                raise SpecError(f"{spec_field.name}={getattr(self, spec_field.name)!r} is invalid: expected {problem}")
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise SpecError(f"device={self.device!r} is invalid: expected auto, cpu, cuda, cuda:N or mps")
         return self
 
     def to_dict(self) -> dict:
@@ -198,3 +197,70 @@ def package_versions() -> dict:
 
     out["normbt_viz"] = __version__
     return out
+
+
+# -- field metadata ----------------------------------------------------------------------------------------
+KINDS = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
+
+
+def field_kind(spec_field: dataclasses.Field) -> tuple[type, bool]:
+    """(the field's value type, whether None is allowed), read from its annotation (`int | None` and so on)."""
+    parts = [part.strip() for part in str(spec_field.type).split("|")]
+    optional = "None" in parts
+    return KINDS[next(part for part in parts if part != "None")], optional
+
+
+def expected_text(spec_field: dataclasses.Field) -> str:
+    """What a valid value looks like, in words: 'one of a, b', 'an integer >= 1', 'a number in (0, 1)'."""
+    kind, optional = field_kind(spec_field)
+    meta = spec_field.metadata
+    if meta.get("choices"):
+        text = "one of " + ", ".join(map(str, meta["choices"]))
+    else:
+        noun = {int: "an integer", float: "a number", bool: "true or false", dict: "a JSON object", str: "text"}[kind]
+        low, high = meta.get("low"), meta.get("high")
+        if low is not None and high is not None:
+            text = f"{noun} in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
+        elif low is not None:
+            text = f"{noun} {'>' if meta['low_open'] else '>='} {low:g}"
+        elif high is not None:
+            text = f"{noun} {'<' if meta['high_open'] else '<='} {high:g}"
+        else:
+            text = noun
+        if kind is float and low == 0 and meta["low_open"] and high is None:
+            text = "a positive number"
+    return text + (" or none" if optional else "")
+
+
+def field_problem(spec_field: dataclasses.Field, value) -> str | None:
+    """None when `value` is valid for the field, else the expected_text to report."""
+    kind, optional = field_kind(spec_field)
+    meta = spec_field.metadata
+    if value is None:
+        return None if optional else expected_text(spec_field)
+    if kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        return expected_text(spec_field)
+    if meta.get("choices") and value not in meta["choices"]:
+        return expected_text(spec_field)
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and (value <= low if meta["low_open"] else value < low):
+        return expected_text(spec_field)
+    if high is not None and (value >= high if meta["high_open"] else value > high):
+        return expected_text(spec_field)
+    return None
+
+
+def spec_field(name: str) -> dataclasses.Field:
+    """The RunSpec field called `name` (for the CLI generator and the app's widget limits)."""
+    return next(f for f in dataclasses.fields(RunSpec) if f.name == name)
+
+
+def flag_fields() -> list[dataclasses.Field]:
+    """The fields the command line sets, in declaration order."""
+    return [f for f in dataclasses.fields(RunSpec) if f.metadata.get("flag", True)]

@@ -10,9 +10,8 @@ from normbt_viz.analysis.outliers import length_stats
 from normbt_viz.data.sources import ColumnMapping, load_pairs
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
-from normbt_viz.model.features import cached_representations, tokenize_pairs
+from normbt_viz.model.distance import survey_distances
 from normbt_viz.ui.figures import distance_histogram
-from normbt_viz.train.losses import pair_distance
 from normbt_viz.ui.common import cached_backbone, data_source_spec, runs_root
 from normbt_viz.ui.state import init_state
 
@@ -100,19 +99,17 @@ st.subheader("Representation distances")
 st.caption(f"Runs the **{state['backbone']}** backbone over both answers of every pair (cached on disk for later runs).")
 if st.button("Compute representation distances", key="compute_distances"):
     try:
-        backbone = cached_backbone(state["backbone"])
-        tokenized = tokenize_pairs(backbone, pairs, int(state["max_length"]))
         bar = st.progress(0.0, text="Featurising…")
-        h_chosen, h_rejected, _ = cached_representations(
-            backbone, pairs, tokenized, int(state["max_length"]),
+        survey = survey_distances(
+            cached_backbone(state["backbone"]), pairs, int(state["max_length"]),
             progress=lambda done, total: bar.progress(done / total, text=f"Featurising {done}/{total} answers"),
         )
         bar.empty()
         state["distance_result"] = {
             "key": (repr(source), state["backbone"]),
-            "frame": pd.DataFrame({"category": pairs["category"], "rep_distance": pair_distance(h_chosen, h_rejected).numpy()}),
-            "n_truncated": tokenized.n_truncated,
-            "n_identical_input": sum(c.input_ids == r.input_ids for c, r in zip(tokenized.chosen, tokenized.rejected)),
+            "frame": survey.frame,
+            "n_truncated": survey.n_truncated,
+            "n_identical_input": survey.n_identical_input,
         }
     except NormBTError as exc:
         st.error(str(exc))

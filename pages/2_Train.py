@@ -9,7 +9,7 @@ from normbt_viz.errors import NormBTError
 from normbt_viz.runs.launcher import cancel, launch
 from normbt_viz.runs.rundir import LIVE_STATES, RunDir, runs_table
 from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, SCOPES, RunSpec
-from normbt_viz.ui.common import base_spec, describe_source, runs_root
+from normbt_viz.ui.common import base_spec, describe_source, runs_root, spec_widget
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -47,19 +47,19 @@ with st.expander("Custom runs", expanded=False):
     with left:
         st.text_input("Backbone", key="backbone", help="minilm, smollm2, or a Hugging Face id / local path")
         st.selectbox("What trains", SCOPES, key="scope", help="head: frozen backbone; top-k: last k blocks too; full: everything")
-        st.number_input("Top-k blocks", min_value=1, max_value=64, step=1, key="top_k", disabled=state["scope"] != "top-k")
+        st.number_input("Top-k blocks", step=1, key="top_k", disabled=state["scope"] != "top-k", **spec_widget("top_k"))
     with middle:
         st.multiselect("Arms", list(ARMS), key="arms", format_func=lambda a: f"{a}: {ARM_DESCRIPTIONS[a]}")
         st.number_input("Seeds", min_value=1, max_value=10, step=1, key="seeds", help="runs per arm, seeds 0..n-1")
         st.number_input("Learning rate (0 = default for the scope)", min_value=0.0, format="%g", key="lr")
     with right:
-        st.number_input("Epochs", min_value=0.1, step=0.5, key="epochs")
+        st.number_input("Epochs", step=0.5, key="epochs", **spec_widget("epochs", min_value=0.1))
         st.number_input("Max steps (0 = use epochs)", min_value=0, step=10, key="max_steps")
-        st.number_input("Batch size", min_value=1, max_value=1024, step=8, key="batch_size")
+        st.number_input("Batch size", step=8, key="batch_size", **spec_widget("batch_size", max_value=1024))
     if state["source_kind"] == "Demo":
         a, b = st.columns(2)
-        a.number_input("Demo size (pairs)", min_value=20, max_value=DEMO_MAX_DISTINCT, step=100, key="demo_size")
-        b.number_input("Demo label noise", min_value=0.0, max_value=0.5, step=0.05, key="demo_noise")
+        a.number_input("Demo size (pairs)", step=100, key="demo_size", **spec_widget("demo_size", min_value=20, max_value=DEMO_MAX_DISTINCT))
+        b.number_input("Demo label noise", step=0.05, key="demo_noise", **spec_widget("demo_noise"))
     if st.button("Launch", key="launch_custom", disabled=not state["arms"]):
         try:
             base = base_spec()

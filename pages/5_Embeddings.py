@@ -7,7 +7,7 @@ import streamlit as st
 
 from normbt_viz.errors import NormBTError
 from normbt_viz.ui.figures import embedding_map
-from normbt_viz.analysis.projection import projection_frame, projection_path
+from normbt_viz.analysis.projection import projection_frame
 from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
 from normbt_viz.ui.common import run_and_step_header, run_backbone
 from normbt_viz.ui.state import init_state
@@ -26,7 +26,7 @@ color = st.selectbox("Colour by", COLOR_OPTIONS, key="emb_color")
 
 spinner = "Running UMAP (the first time compiles it: 20-30 s)…" if method == "umap" else "Projecting…"
 try:
-    if not projection_path(run, method, what).is_file():
+    if run.read_projection(method, what) is None:
         with st.spinner(spinner):
             frame = projection_frame(run, step, method, what, backbone=run_backbone(run))
     else:

@@ -1,7 +1,6 @@
 """Pairs: the outliers worth reading: near-identical pairs, confident mistakes (and the label flips among
 them), BT-vs-NormBT disagreements, and length bias."""
 
-import pandas as pd
 import streamlit as st
 
 from normbt_viz.analysis.outliers import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
@@ -15,7 +14,6 @@ split = c.radio("Pairs", ["eval", "train"], key="pairs_split")
 top_n = d.number_input("Top N", 5, 500, 20, step=5, key="pairs_top_n")
 frame = pairs_at(run, step)
 frame = unique_pairs(frame[frame["split"] == split])
-texts = run.path / "pair_texts.parquet"
 categories = sorted(frame["category"].unique())
 picked = st.multiselect("Categories", categories, default=categories, key="pairs_categories")
 frame = frame[frame["category"].isin(picked)]
@@ -66,7 +64,7 @@ st.subheader("Inspect one pair")
 candidates = list(dict.fromkeys(p for t in listed.values() for p in t["pair_id"])) or frame["pair_id"].tolist()
 pair_id = st.selectbox("Pair", candidates, key="pairs_inspect")
 if pair_id:
-    text = pd.read_parquet(texts).drop_duplicates("pair_id").set_index("pair_id").loc[pair_id]
+    text = run.pair_texts().set_index("pair_id").loc[pair_id]
     row = frame.set_index("pair_id").loc[pair_id]
     st.markdown(f"**{pair_id}** · {row['category']} · margin {row['margin']:.3f} · distance {row['rep_distance']:.3f}"
                 + (" · **label flipped**" if bool(row.get("flipped", False)) else ""))

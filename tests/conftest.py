@@ -16,6 +16,14 @@ def feature_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("normbt_cache")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(feature_cache):
+    """Every test reads and writes the session's own cache, never whatever NORMBT_VIZ_CACHE the shell has."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NORMBT_VIZ_CACHE", str(feature_cache))
+        yield
+
+
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory, feature_cache) -> dict[str, RunDir]:
     """{"bt": RunDir, "normbt": RunDir} trained for 20 steps on 200 demo pairs with 10% label flips, with

@@ -95,8 +95,12 @@ def test_small_run_from_train_page_then_gradients_and_embeddings(app_url):
             executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         )
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        outside = []  # the app must make no request off this machine (fonts, icons, telemetry)
+        page.on("request", lambda request: outside.append(request.url)
+                if not request.url.startswith((url, "data:", "blob:", "about:")) else None)
         try:
             walk_through_the_app(page, url, runs_root)
+            assert outside == [], outside
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             raise
@@ -106,6 +110,8 @@ def test_small_run_from_train_page_then_gradients_and_embeddings(app_url):
 
 def walk_through_the_app(page, url: str, runs_root: Path) -> None:
     """Train page: start a small BT-vs-NormBT pair of runs and wait for them; then visit every other page."""
+    page.goto(f"{url}/train")  # the default page answers at its own path too
+    page.get_by_role("button", name="Start BT vs NormBT on the demo data").wait_for(timeout=60_000)
     page.goto(url)
     page.get_by_role("button", name="Start BT vs NormBT on the demo data").wait_for(timeout=60_000)
 

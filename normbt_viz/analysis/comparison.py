@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from normbt_viz.errors import SpecError
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.analysis.stats import paired_bootstrap_diff_seeds, summarise_seeds
 
@@ -33,6 +34,25 @@ def final_eval_pairs(run: RunDir) -> pd.DataFrame:
     return frame[frame["split"] == "eval"].reset_index(drop=True)
 
 
+def check_comparable(records: list[tuple]) -> None:
+    """Refuse to pool runs whose intervals would not mean what they say: runs on another dataset, backbone or
+    eval split are not seeds of one experiment, and the same (arm, seed) twice is one seed counted twice."""
+    first_arm, first_seed, first_run, first_frame = records[0]
+    first_spec = first_run.spec()
+    first_eval = set(first_frame["pair_id"])
+    seen: dict[tuple, str] = {}
+    for arm, seed, run, frame in records:
+        spec = run.spec()
+        for what, mine, theirs in (("dataset", spec.dataset_fingerprint, first_spec.dataset_fingerprint),
+                                   ("backbone", spec.backbone, first_spec.backbone),
+                                   ("eval split", set(frame["pair_id"]) == first_eval, True)):
+            if mine != theirs:
+                raise SpecError(f"runs {first_run.name} and {run.name} differ in {what}: they cannot be compared as seeds of one experiment")
+        if (arm, seed) in seen:
+            raise SpecError(f"runs {seen[(arm, seed)]} and {run.name} are both arm {arm!r} seed {seed}: pick one of them")
+        seen[(arm, seed)] = run.name
+
+
 def compare_runs(runs: list[RunDir], n_boot: int = 2000, seed: int = 0) -> Comparison:
     """Tables comparing the final eval accuracy of `runs` (finished runs on the same eval pairs)."""
     records = []
@@ -40,12 +60,13 @@ def compare_runs(runs: list[RunDir], n_boot: int = 2000, seed: int = 0) -> Compa
         spec = run.spec()
         records.append((spec.arm_name, spec.seed, run, final_eval_pairs(run)))
     if not records:
-        raise ValueError("no finished runs to compare")
+        raise SpecError("no finished runs to compare")
+    check_comparable(records)
     reference = next((r for r in records if r[0] == REFERENCE_ARM), records[0])
     initial = reference[2].pairs(0)
     initial = initial[initial["split"] == "eval"]
     bin_of = dict(zip(initial["pair_id"], initial["distance_bin"]))
-    edges = reference[2].read_json("bins.json").get("edges", [])
+    edges = reference[2].bin_edges()
 
     per_seed, per_cat, per_bin = [], [], []
     correct_by = {}

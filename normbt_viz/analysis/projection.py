@@ -66,34 +66,25 @@ def mapped_pair_ids(run: RunDir, step: int) -> list[str]:
     return pairs[pairs["split"].isin(MAPPED_SPLITS)].drop_duplicates("pair_id")["pair_id"].tolist()
 
 
-def projection_path(run: RunDir, method: str, what: str) -> Path:
-    """One file per run, method and view, not per step: the vectors are the frozen backbone's h and the
-    mapped pairs are the same at every diagnosed step, so points stay put while a step slider recolours them."""
-    return run.path / "projections" / f"{method}_{what}.npy"
-
-
 def cached_projection(run: RunDir, step: int, method: str = "pca", what: str = "diff", backbone: Backbone | None = None,
                       progress: ProgressFn | None = None) -> np.ndarray:
     """2-D coordinates of `mapped_pair_ids(run, step)`, in that order: [n, 2] for `what="diff"` (h_c - h_r),
     [2n, 2] for `what="pairs"` (the n chosen answers, then the n rejected ones). Cached as .npy in the run."""
     if what not in WHATS:
         raise ValueError(f"what={what!r} is invalid: expected one of {', '.join(WHATS)}")
-    path = projection_path(run, method, what)
     ids = mapped_pair_ids(run, step)
-    if path.is_file():
-        coords = np.load(path)
-        if len(coords) == len(ids) * (1 if what == "diff" else 2):
-            return coords
+    # One file per run, method and view, not per step: the vectors are the frozen backbone's h and the mapped
+    # pairs are the same at every diagnosed step, so points stay put while a step slider recolours them.
+    coords = run.read_projection(method, what)
+    if coords is not None and len(coords) == len(ids) * (1 if what == "diff" else 2):
+        return coords
     all_ids, h_chosen, h_rejected = pair_representations(run, backbone, progress)
     rows = all_ids.get_indexer(ids)
     if (rows < 0).any():
         raise ValueError(f"run {run.name}: {int((rows < 0).sum())} diagnosed pair(s) are not in its data any more")
     vectors = h_chosen[rows] - h_rejected[rows] if what == "diff" else np.concatenate([h_chosen[rows], h_rejected[rows]])
     coords = project(vectors, method, seed=run.spec().seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(tmp, coords)
-    tmp.replace(path)
+    run.write_projection(method, what, coords)
     return coords
 
 
@@ -105,7 +96,7 @@ def projection_frame(run: RunDir, step: int, method: str = "pca", what: str = "d
     coords = cached_projection(run, step, method, what, backbone, progress)
     pairs = run.pairs(step)
     pairs = pairs[pairs["split"].isin(MAPPED_SPLITS)].drop_duplicates("pair_id").set_index("pair_id").loc[ids]
-    texts = pd.read_parquet(run.path / "pair_texts.parquet").drop_duplicates("pair_id").set_index("pair_id")
+    texts = run.pair_texts().set_index("pair_id")
     frame = pairs.join(texts[["prompt", "chosen", "rejected"]]).reset_index()
     frame["x"], frame["y"] = coords[: len(ids), 0], coords[: len(ids), 1]
     if what == "pairs":

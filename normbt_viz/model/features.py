@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +19,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from normbt_viz.atomic import atomic_write
 from normbt_viz.model.backbones import Backbone, cache_root
 from normbt_viz.data.sources import render_messages
 
@@ -205,11 +204,7 @@ def cache_key(backbone: Backbone, pairs: pd.DataFrame, max_length: int, what: st
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp)))
 
 
 def cached_representations(

@@ -5,12 +5,16 @@
         status.json          state, step, total_steps, timestamps, pid, host, error
         metrics.jsonl        one JSON object per logged step
         pairs/step_<N>.parquet   per-pair diagnostics at evaluation step N
+        bins.json            the distance-bin edges (fixed per pair from the initial model's eval distances)
+        pair_texts.parquet   prompt, chosen and rejected of every pair the run saw, by pair_id
+        projections/<method>_<view>.npy   cached 2-D maps for the Embeddings page
         model/               the trained reward model (safetensors) and, where it reads the same h, an
                              AutoModelForSequenceClassification export
         cancel               present when a user asked the run to stop
 
-Every file is written to a temporary file and renamed, so a process killed at any moment leaves files
-that parse. A run whose process died before finishing reads as `interrupted`.
+`RunDir` is the only code that knows these names: everything else asks it for a path or a table. Every file
+is written through `normbt_viz.atomic`, so a process killed at any moment leaves files that parse. A run whose
+process died before finishing reads as `interrupted`.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ import json
 import math
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from normbt_viz.atomic import atomic_write, atomic_write_text
 from normbt_viz.spec import RunSpec
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -36,22 +40,8 @@ def default_runs_root() -> Path:
     return Path(os.environ.get("NORMBT_VIZ_RUNS", "runs"))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def _json_safe(value):
@@ -94,10 +84,46 @@ class RunDir:
     def name(self) -> str:
         return self.path.name
 
+    # the layout ------------------------------------------------------------------------------------
+    @property
+    def spec_path(self) -> Path:
+        return self.path / "spec.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def bins_path(self) -> Path:
+        return self.path / "bins.json"
+
+    @property
+    def pair_texts_path(self) -> Path:
+        return self.path / "pair_texts.parquet"
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def cancel_path(self) -> Path:
+        return self.path / "cancel"
+
+    def pairs_path(self, step: int) -> Path:
+        return self.path / "pairs" / f"step_{step}.parquet"
+
+    def projection_path(self, method: str, view: str) -> Path:
+        """One file per method and view, not per step: the mapped pairs and vectors are the same at every step."""
+        return self.path / "projections" / f"{method}_{view}.npy"
+
     # writing ---------------------------------------------------------------------------------------
     def create(self, spec: RunSpec) -> "RunDir":
         self.path.mkdir(parents=True, exist_ok=False)
-        atomic_write_text(self.path / "spec.json", spec.to_json())
+        self.write_spec(spec)
         self.write_status(state="queued", step=0, total_steps=None, created_at=time.time())
         return self
 
@@ -105,7 +131,7 @@ class RunDir:
         status = self.read_raw_status()
         status.update(fields)
         status["updated_at"] = time.time()
-        atomic_write_text(self.path / "status.json", json.dumps(_json_safe(status), indent=2))
+        atomic_write_text(self.status_path, json.dumps(_json_safe(status), indent=2))
         return status
 
     def mark_running(self) -> None:
@@ -113,27 +139,42 @@ class RunDir:
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Rewrite the whole metrics file atomically: it stays small and never ends in half a line."""
-        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(_json_safe(r)) + "\n" for r in rows))
+        atomic_write_text(self.metrics_path, "".join(json.dumps(_json_safe(r)) + "\n" for r in rows))
+
+    def write_spec(self, spec: RunSpec) -> None:
+        atomic_write_text(self.spec_path, spec.to_json())
 
     def write_pairs(self, step: int, frame: pd.DataFrame) -> None:
-        atomic_write_parquet(frame, self.path / "pairs" / f"step_{step}.parquet")
+        _write_parquet(frame, self.pairs_path(step))
 
-    def write_json(self, name: str, payload: dict) -> None:
-        atomic_write_text(self.path / name, json.dumps(_json_safe(payload), indent=2))
+    def write_pair_texts(self, frame: pd.DataFrame) -> None:
+        _write_parquet(frame, self.pair_texts_path)
+
+    def write_bins(self, edges: list[float], source: str) -> None:
+        atomic_write_text(self.bins_path, json.dumps(_json_safe({"edges": edges, "source": source}), indent=2))
+
+    def write_projection(self, method: str, view: str, coords) -> None:
+        import numpy as np
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:  # a file object: np.save would append ".npy" to a bare path
+                np.save(handle, coords)
+
+        atomic_write(self.projection_path(method, view), write)
 
     def request_cancel(self) -> None:
-        atomic_write_text(self.path / "cancel", str(time.time()))
+        atomic_write_text(self.cancel_path, str(time.time()))
 
     @property
     def cancel_requested(self) -> bool:
-        return (self.path / "cancel").exists()
+        return self.cancel_path.exists()
 
     # reading ---------------------------------------------------------------------------------------
     def spec(self) -> RunSpec:
-        return RunSpec.load(self.path / "spec.json")
+        return RunSpec.load(self.spec_path)
 
     def read_raw_status(self) -> dict:
-        path = self.path / "status.json"
+        path = self.status_path
         if not path.is_file():
             return {}
         try:
@@ -151,7 +192,7 @@ class RunDir:
         return status
 
     def metrics(self) -> pd.DataFrame:
-        path = self.path / "metrics.jsonl"
+        path = self.metrics_path
         if not path.is_file():
             return pd.DataFrame()
         rows = []
@@ -172,11 +213,29 @@ class RunDir:
         if not steps:
             return pd.DataFrame()
         step = steps[-1] if step is None else step
-        return pd.read_parquet(self.path / "pairs" / f"step_{step}.parquet")
+        return pd.read_parquet(self.pairs_path(step))
 
-    def read_json(self, name: str) -> dict:
-        path = self.path / name
-        return json.loads(path.read_text()) if path.is_file() else {}
+    def pairs_mtime(self, step: int) -> float:
+        """When the snapshot at `step` was written (0 when it is not there): a cache key for readers."""
+        path = self.pairs_path(step)
+        return path.stat().st_mtime if path.is_file() else 0.0
+
+    def pair_texts(self) -> pd.DataFrame:
+        """prompt, chosen, rejected (and flags) of every pair the run saw, one row per pair_id."""
+        if not self.pair_texts_path.is_file():
+            return pd.DataFrame(columns=["pair_id", "prompt", "chosen", "rejected"])
+        return pd.read_parquet(self.pair_texts_path).drop_duplicates("pair_id")
+
+    def bin_edges(self) -> list[float]:
+        path = self.bins_path
+        return json.loads(path.read_text()).get("edges", []) if path.is_file() else []
+
+    def read_projection(self, method: str, view: str):
+        """The cached coordinates, or None when there are none yet."""
+        import numpy as np
+
+        path = self.projection_path(method, view)
+        return np.load(path) if path.is_file() else None
 
 
 def list_runs(runs_root: str | Path) -> list[RunDir]:

@@ -13,7 +13,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,13 +23,16 @@ import torch.nn.functional as F
 from normbt_viz.model.backbones import load_backbone
 from normbt_viz.errors import SpecError, first_line
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
-from normbt_viz.train.losses import build_loss, pair_distance, weighted_loss
+from normbt_viz.model.distance import pair_distance
+from normbt_viz.train.losses import build_loss, weighted_loss
 from normbt_viz.model.reward_model import FullScope, HeadScope, ScoreHead, TopKScope, save_reward_model
-from normbt_viz.runs.rundir import RunDir
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, per_pair_full_grad_norms
 from normbt_viz.data.run_data import load_run_data
+
+if TYPE_CHECKING:  # the loop writes through the RunDir it is handed; it never imports the runs part
+    from normbt_viz.runs.rundir import RunDir
 
 ProgressFn = Callable[[str, int, int], None]
 DIAGNOSTIC_CHUNK = 64
@@ -73,14 +76,32 @@ class Trainer:
         if spec.num_threads:
             torch.set_num_threads(spec.num_threads)
         torch.manual_seed(spec.seed)
+        self._load_data()
+        self.backbone = load_backbone(spec.backbone, pooling=spec.pooling, device=spec.device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code)
+        tokenized = self._tokenize()
+        self.scope, self.cache_hit = self._build_scope(tokenized)
+        torch.manual_seed(spec.seed)
+        self.head = ScoreHead(self.backbone.hidden_size, spec.head_layernorm).to(self.backbone.device)
+        self.params = list(self.head.parameters()) + self.scope.trainable_parameters()
+        self.optimizer = self._build_optimizer()
+        self.loss = build_loss(spec)
+        self._plan_steps()
+
+    def _load_data(self) -> None:
+        """The run's pairs (train rows first, then eval rows), recorded with the dataset fingerprint in spec.json."""
+        spec = self.spec
         self.train_pairs, self.eval_pairs, fingerprint = load_run_data(spec)
         spec.dataset_fingerprint, spec.package_versions = fingerprint, package_versions()
-        self.run.write_json("spec.json", spec.to_dict())
+        self.run.write_spec(spec)
         self.pairs = pd.concat([self.train_pairs.assign(split="train"), self.eval_pairs.assign(split="eval")], ignore_index=True)
         self.n_train = len(self.train_pairs)
         self.eval_index = list(range(self.n_train, len(self.pairs)))
+        target = self.pairs["margin"].to_numpy(dtype=np.float32) if "margin" in self.pairs else np.full(len(self.pairs), np.nan, np.float32)
+        self.target_margin = torch.tensor(target)
 
-        self.backbone = load_backbone(spec.backbone, pooling=spec.pooling, device=spec.device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code)
+    def _tokenize(self):
+        """Tokenize every pair; find the pairs whose two inputs are identical and so cannot train."""
+        spec = self.spec
         tokenized = tokenize_pairs(self.backbone, self.pairs, spec.max_length)
         self.n_truncated = tokenized.n_truncated
         # A pair whose two inputs tokenize identically (e.g. answers differing only in case under an uncased
@@ -95,32 +116,37 @@ class Trainer:
             np.array([len(s.input_ids) for s in tokenized.chosen]),
             np.array([len(s.input_ids) for s in tokenized.rejected]),
         )
+        self.target_margin = self.target_margin.to(self.backbone.device)
+        return tokenized
+
+    def _build_scope(self, tokenized):
+        """(the scope that produces h for a pair index, whether its features came from the cache)."""
+        spec = self.spec
         feature_progress = lambda done, total: self.progress("features", done, total)  # noqa: E731
         if spec.scope == "head":
-            h_chosen, h_rejected, self.cache_hit = cached_representations(
+            h_chosen, h_rejected, cache_hit = cached_representations(
                 self.backbone, self.pairs, tokenized, spec.max_length, spec.feature_batch_size, feature_progress
             )
-            self.scope = HeadScope(h_chosen, h_rejected, self.backbone.device)
-        elif spec.scope == "top-k":
+            return HeadScope(h_chosen, h_rejected, self.backbone.device), cache_hit
+        if spec.scope == "top-k":
             if spec.top_k > self.backbone.num_layers:
                 raise SpecError(f"top_k={spec.top_k} exceeds the {self.backbone.num_layers} blocks of backbone {spec.backbone!r}")
-            inputs_c, inputs_r, self.cache_hit = cached_block_inputs(
+            inputs_c, inputs_r, cache_hit = cached_block_inputs(
                 self.backbone, self.pairs, tokenized, spec.max_length, self.backbone.num_layers - spec.top_k, spec.feature_batch_size, feature_progress
             )
-            self.scope = TopKScope(self.backbone, spec.top_k, inputs_c, inputs_r)
-        else:
-            self.cache_hit = False
-            self.scope = FullScope(self.backbone, tokenized.chosen, tokenized.rejected)
+            return TopKScope(self.backbone, spec.top_k, inputs_c, inputs_r), cache_hit
+        return FullScope(self.backbone, tokenized.chosen, tokenized.rejected), False
 
-        torch.manual_seed(spec.seed)
-        self.head = ScoreHead(self.backbone.hidden_size, spec.head_layernorm).to(self.backbone.device)
-        self.params = list(self.head.parameters()) + self.scope.trainable_parameters()
+    def _build_optimizer(self) -> torch.optim.Optimizer:
         decay = [p for p in self.params if p.ndim >= 2]
         no_decay = [p for p in self.params if p.ndim < 2]
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr
+        return torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=self.spec.lr
         )
-        self.loss = build_loss(spec)
+
+    def _plan_steps(self) -> None:
+        """How many steps, which pairs each step visits, when to evaluate, and which pairs to diagnose."""
+        spec = self.spec
         self.total_steps = total_steps_for(spec, len(self.trainable_index))
         self.warmup = int(spec.warmup_ratio * self.total_steps)
         per_step = spec.batch_size * spec.grad_accum
@@ -129,8 +155,6 @@ class Trainer:
         rng = np.random.default_rng(spec.seed + 1)
         self.diag_train_index = sorted(rng.permutation(self.n_train)[: spec.diagnose_train_pairs].tolist())
         self.grad_sample_index = self.eval_index[: spec.full_grad_sample]
-        target = self.pairs["margin"].to_numpy(dtype=np.float32) if "margin" in self.pairs else np.full(len(self.pairs), np.nan, np.float32)
-        self.target_margin = torch.tensor(target, device=self.backbone.device)
 
     def _step_indices(self, step: int) -> list[list[int]]:
         per_step = self.spec.batch_size * self.spec.grad_accum
@@ -176,7 +200,8 @@ class Trainer:
                 "pred_error": pred_error,
                 "rep_distance": values["rep_distance"],
                 "head_grad_norm": pred_error * values["rep_distance"],
-                "weight": values["weight"],
+                # Left out of training, an identical-input pair has no weight (its formula value μ/ε means nothing).
+                "weight": np.where(self.identical_input[indices], np.nan, values["weight"]),
                 "update_norm": values["update_norm"],
                 "correct": margin > 0,
                 "len_chosen": self.token_lengths[0][indices],
@@ -201,7 +226,7 @@ class Trainer:
             self.initial_distance = np.full(len(self.pairs), np.nan)
             self.initial_distance[known] = self.diagnose(known, "train", 0)["rep_distance"].to_numpy()
             self.initial_distance[self.eval_index] = eval_rows["rep_distance"].to_numpy()
-            self.run.write_json("bins.json", {"edges": self.bin_edges.tolist(), "source": "eval slice, initial model"})
+            self.run.write_bins(self.bin_edges.tolist(), "eval slice, initial model")
         parts = [eval_rows, self.diagnose(self.diag_train_index, "train", step)]
         if last_batch:
             parts.append(self.diagnose(last_batch, "batch", step))
@@ -297,8 +322,8 @@ class Trainer:
         self._setup()
         self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
                               n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit)
-        self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]].to_parquet(
-            self.run.path / "pair_texts.parquet", index=False
+        self.run.write_pair_texts(
+            self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]]
         )
         first = [i for m in self._step_indices(0) for i in m]
         with torch.no_grad():
@@ -322,13 +347,13 @@ class Trainer:
         from normbt_viz.model.export import export_sequence_classifier
 
         spec = self.spec
-        staging = self.run.path / "model.tmp"
+        final = self.run.model_path
+        staging = final.with_name(final.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         trainable = {id(p) for p in self.scope.trainable_parameters()}
         names = [n for n, p in self.backbone.model.named_parameters() if id(p) in trainable]
         save_reward_model(staging, spec, self.backbone, self.head, names)
         export_sequence_classifier(staging, self.backbone, self.head, spec)
-        final = self.run.path / "model"
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
 

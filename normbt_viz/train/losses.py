@@ -23,15 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def pair_distance(h_chosen: torch.Tensor, h_rejected: torch.Tensor, metric: str = "l2") -> torch.Tensor:
-    """Per-pair representation distance in fp32: L2 ‖h_c - h_r‖₂, or cosine 1 - cos(h_c, h_r)."""
-    h_chosen, h_rejected = h_chosen.float(), h_rejected.float()
-    if metric == "l2":
-        return (h_chosen - h_rejected).norm(dim=-1)
-    if metric == "cosine":
-        return 1.0 - F.cosine_similarity(h_chosen, h_rejected, dim=-1)
-    raise ValueError(f"unknown distance metric {metric!r}")
+from normbt_viz.model.distance import pair_distance  # noqa: F401 (the losses' distance; re-exported)
 
 
 class PairLoss:

@@ -1,29 +1,39 @@
-"""Checks a spec against what it names (the dataset, the backbone) before any run directory exists.
+"""Checks a spec against what it names (the dataset, the backbone, the device) before any run directory exists.
 
 Everything `RunSpec.validate` cannot see without loading something lives here, so that bad input exits with one
-line and leaves nothing behind.
+line and leaves nothing behind. Nothing here loads model weights: the config and a look at the folder suffice.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from normbt_viz.data.run_data import load_run_data
-from normbt_viz.errors import BackboneError, first_line
+from normbt_viz.errors import BackboneError, SpecError, first_line
 from normbt_viz.spec import RunSpec
+
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.h5", "*.ckpt", "*.gguf")
 
 
 def preflight(spec: RunSpec) -> None:
-    """Fail fast, before a run directory exists, on a dataset or backbone that cannot load."""
+    """Fail fast on a dataset, backbone or device that cannot be used; raises a one-line NormBTError."""
     from transformers import AutoConfig
 
-    from normbt_viz.model.backbones import resolve_backbone
-    from normbt_viz.errors import BackboneError, first_line
+    from normbt_viz.model.backbones import resolve_backbone, select_device
 
     spec.resolve()
+    select_device(spec.device)
     load_run_data(spec)
+    path = resolve_backbone(spec.backbone)
     try:
-        AutoConfig.from_pretrained(resolve_backbone(spec.backbone), trust_remote_code=spec.trust_remote_code)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
     except BackboneError:
         raise
     except Exception as exc:
-        reason = first_line(exc)
-        raise BackboneError(f"cannot load backbone {spec.backbone!r}: {reason}") from exc
+        raise BackboneError(f"cannot load backbone {spec.backbone!r}: {first_line(exc)}") from exc
+    folder = Path(path)
+    if folder.is_dir() and not any(next(folder.rglob(pattern), None) for pattern in WEIGHT_FILES):
+        raise BackboneError(f"backbone folder {spec.backbone} has a config but no weights ({', '.join(WEIGHT_FILES)})")
+    n_blocks = getattr(config, "num_hidden_layers", None)
+    if spec.scope == "top-k" and n_blocks is not None and spec.top_k > n_blocks:
+        raise SpecError(f"top_k={spec.top_k} is invalid: backbone {spec.backbone!r} has {n_blocks} blocks")

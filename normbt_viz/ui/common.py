@@ -9,7 +9,7 @@ import streamlit as st
 
 from normbt_viz.model.backbones import load_backbone
 from normbt_viz.runs.rundir import RunDir, list_runs
-from normbt_viz.spec import RunSpec
+from normbt_viz.spec import RunSpec, expected_text, spec_field
 
 
 def runs_root() -> Path:
@@ -79,8 +79,7 @@ def load_pairs_at(run_path: str, step: int, _mtime: float) -> pd.DataFrame:
 
 
 def pairs_at(run: RunDir, step: int) -> pd.DataFrame:
-    path = run.path / "pairs" / f"step_{step}.parquet"
-    return load_pairs_at(str(run.path), step, path.stat().st_mtime if path.is_file() else 0.0)
+    return load_pairs_at(str(run.path), step, run.pairs_mtime(step))
 
 
 def data_source_spec() -> dict:
@@ -125,3 +124,17 @@ def describe_source() -> str:
     if fields["dataset"] == "demo":
         return f"demo data ({fields['demo_size']} pairs, label noise {fields['demo_noise']:.0%})"
     return fields["dataset"] or "(no data source chosen yet: see the Data page)"
+
+
+def spec_widget(name: str, **overrides) -> dict:
+    """min_value, max_value and help for the widget that sets RunSpec field `name`, read from the field's own
+    metadata, so the app, the CLI and validation agree on what is allowed. Open ends are left to validation."""
+    field = spec_field(name)
+    meta = field.metadata
+    limits = {"help": f"{meta['help']} ({expected_text(field)})"}
+    if meta.get("low") is not None and not meta["low_open"]:
+        limits["min_value"] = meta["low"]
+    if meta.get("high") is not None and not meta["high_open"]:
+        limits["max_value"] = meta["high"]
+    limits.update(overrides)
+    return limits

@@ -1,0 +1,106 @@
+"""The command line in-process (`main(argv)`): bad input exits 2 with one line and leaves no run directory,
+and `--help` documents every RunSpec field with its choices."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from normbt_viz.cli import main
+from normbt_viz.model.backbones import resolve_backbone
+from normbt_viz.spec import RunSpec, flag_fields
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def weightless_backbone(tmp_path):
+    """A local model folder with MiniLM's config and tokenizer but no weight file."""
+    folder = tmp_path / "no_weights"
+    shutil.copytree(resolve_backbone("minilm"), folder, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.onnx", "onnx", "openvino", "*.h5"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backbone", "./no/such/model"], "no such backbone folder: ./no/such/model"),
+        (["--dataset", "missing.jsonl"], "no such file"),
+        (["--lr", "-1"], "lr=-1.0 is invalid"),
+        (["--lr", "nan"], "lr=nan is invalid"),
+        (["--batch-size", "0"], "batch_size=0 is invalid"),
+        (["--max-steps", "-3"], "max_steps=-3 is invalid"),
+        (["--scope", "middle"], "argument --scope: invalid choice: 'middle'"),
+        (["--epochs", "many"], "argument --epochs: invalid float value: 'many'"),
+        (["--spec", "nope.json"], "no such spec file: nope.json"),
+        (["--pooling", "weird"], "argument --pooling: invalid choice: 'weird'"),
+        (["--dtype", "float8"], "argument --dtype: invalid choice: 'float8'"),
+        (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--device", "tpu"], "device"),
+        (["--scope", "top-k", "--top-k", "99"], "top_k=99 is invalid: backbone 'minilm' has 6 blocks"),
+        (["--column-mapping", "{not json"], "argument --column-mapping: invalid JSON"),
+        (["--column-mapping", "[1, 2]"], "argument --column-mapping: expected a JSON object"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_run_directory(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(["train", *args, "--out", str(tmp_path / "runs")], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # no half-made run directory for bad input
+
+
+def test_backbone_folder_without_weights_is_one_line(tmp_path, monkeypatch, capsys, weightless_backbone):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(["train", "--backbone", str(weightless_backbone), "--out", str(tmp_path / "runs")], capsys)
+    assert code == 2, err
+    assert err.strip().count("\n") == 0 and "has a config but no weights" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_data_row_names_file_row_and_column(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "  ", "rejected": "b"}\n')
+    code, _, err = run_main(["train", "--dataset", str(data), "--out", str(tmp_path / "runs")], capsys)
+    assert code == 2
+    assert "pairs.jsonl" in err and "2" in err and "chosen" in err
+
+
+def test_help_documents_every_spec_field_with_choices(capsys):
+    code, out, _ = run_main(["train", "--help"], capsys)
+    assert code == 0
+    for spec_field in flag_fields():
+        flag = f"--{spec_field.name.replace('_', '-')}"
+        assert flag in out, flag
+        assert spec_field.metadata["help"], f"{spec_field.name} has no help text"
+    assert "--loss {bt,normbt,bt_smooth,bt_margin}" in out
+    for flag in ("--column-mapping", "--demo-seed", "--split-seed", "--n-distance-bins", "--diagnose-train-pairs", "--feature-batch-size"):
+        assert flag in out
+
+
+def test_every_field_but_bookkeeping_is_a_flag():
+    bookkeeping = {"schema_version", "created_at", "package_versions", "dataset_fingerprint"}
+    assert {f.name for f in dataclasses.fields(RunSpec)} - {f.name for f in flag_fields()} == bookkeeping
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("top_k", 1.5), ("batch_size", True), ("pooling", "weird"), ("dtype", "float8"), ("lr", float("nan")),
+     ("epochs", 0), ("seed", -1), ("device", "gpu"), ("n_distance_bins", 50), ("demo_noise", 0.9)],
+)
+def test_validate_checks_every_field(field, value):
+    from normbt_viz.errors import SpecError
+
+    with pytest.raises(SpecError, match=f"{field}="):
+        dataclasses.replace(RunSpec(), **{field: value}).validate()
