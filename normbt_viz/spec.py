@@ -22,6 +22,7 @@ SCOPES = ("head", "top-k", "full")
 # A linear head on frozen features tolerates a large step; transformer blocks need a fine-tuning rate.
 DEFAULT_LR = {"head": 5e-3, "top-k": 1e-4, "full": 2e-5}
 DISTANCES = ("l2", "cosine")
+DIAGNOSTICS = ("full", "eval", "off")
 # The losses registered in train/losses.py (a test keeps the two in step; the spec sits below the trainer).
 LOSS_NAMES = ("bt", "normbt", "bt_smooth", "bt_margin")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -112,10 +113,11 @@ class RunSpec:
     max_grad_norm: float | None = param(None, "clip the global gradient norm at this value", low=0.0, low_open=True, group="optimisation")
     seed: int = param(0, "seed of the head's initialisation and the pair order", low=0, group="optimisation")
     # diagnostics
-    eval_every: int | None = param(None, "steps between per-pair diagnostics (default: a tenth of the run)", low=1, group="diagnostics")
+    diagnostics: str = param("full", "what the run watches: full (eval slice, train sample, exact gradient norms, per-pair records of every step), eval (eval slice and records), off (eval slice at the start and the end only)", choices=DIAGNOSTICS, group="diagnostics")
+    eval_every: int | None = param(None, "steps between evaluations (default: a schedule denser early, whose cost stays a small share of training)", low=1, group="diagnostics")
     full_grad_sample: int = param(32, "eval pairs whose exact full gradient norm is computed at each evaluation", low=0, group="diagnostics")
     n_distance_bins: int = param(5, "distance bins (quantiles of the initial eval distances)", low=2, high=20, group="diagnostics")
-    diagnose_train_pairs: int = param(256, "train pairs re-scored at each evaluation", low=0, group="diagnostics")
+    diagnose_train_pairs: int | None = param(None, "train pairs re-scored at each evaluation (default 256 for head, 0 for backbone scopes, whose trained pairs are recorded from the training forward)", low=0, group="diagnostics")
     feature_batch_size: int = param(32, "sequences per forward when computing representations", low=1, group="diagnostics")
     num_threads: int | None = param(None, "torch CPU threads (default: torch's choice)", low=1, group="diagnostics")
     # bookkeeping
@@ -139,6 +141,10 @@ class RunSpec:
         """Fill defaults that depend on other fields, then validate; the result is what spec.json records."""
         if self.lr is None and self.scope in DEFAULT_LR:
             self.lr = DEFAULT_LR[self.scope]
+        if self.diagnose_train_pairs is None:
+            # With a frozen backbone re-scoring is nearly free; otherwise it is a second forward over pairs the
+            # loop already scored, and the per-pair record stream covers them.
+            self.diagnose_train_pairs = 256 if self.scope == "head" else 0
         if not self.name:
             self.name = f"{self.arm_name}-s{self.seed}"
         return self.validate()

@@ -67,7 +67,8 @@ def test_same_spec_twice_gives_the_same_numbers_and_losses_share_the_order(tmp_p
     first = train(tmp_path, loss="bt", seed=3)
     again = train(tmp_path, loss="bt", seed=3)
     normbt = train(tmp_path, loss="normbt", seed=3)
-    pd.testing.assert_frame_equal(first.metrics(), again.metrics())
+    timing = ["elapsed_s"]  # wall-clock seconds differ between runs; every computed number must not
+    pd.testing.assert_frame_equal(first.metrics().drop(columns=timing), again.metrics().drop(columns=timing))
     batch = lambda run: run.pairs(8).query("split == 'batch'")["pair_id"].tolist()  # noqa: E731
     assert batch(first) == batch(normbt)  # same pairs in the same order under both losses
     assert first.pairs(0)["pair_id"].tolist() == normbt.pairs(0)["pair_id"].tolist()

@@ -3,8 +3,9 @@
     <runs_root>/<run_name>/
         spec.json            the resolved RunSpec (the only input a training process needs)
         status.json          state, step, total_steps, timestamps, pid, host, error
-        metrics.jsonl        one JSON object per logged step
+        metrics.jsonl        one JSON object per logged step, appended (a torn last line is skipped on read)
         pairs/step_<N>.parquet   per-pair diagnostics at evaluation step N
+        records/steps_<A>-<B>.parquet   every trained pair's record at every step A..B, from the training forward
         bins.json            the distance-bin edges (fixed per pair from the initial model's eval distances)
         pair_texts.parquet   prompt, chosen and rejected of every pair the run saw, by pair_id
         projections/<method>_<view>.npy   cached 2-D maps for the Embeddings page
@@ -137,9 +138,19 @@ class RunDir:
     def mark_running(self) -> None:
         self.write_status(state="running", pid=os.getpid(), host=socket.gethostname(), started_at=time.time())
 
-    def write_metrics(self, rows: list[dict]) -> None:
-        """Rewrite the whole metrics file atomically: it stays small and never ends in half a line."""
-        atomic_write_text(self.metrics_path, "".join(json.dumps(_json_safe(r)) + "\n" for r in rows))
+    def append_metrics(self, rows: list[dict]) -> None:
+        """Append rows to metrics.jsonl. Not atomic and not fsynced (that made a run quadratic in its steps):
+        a kill mid-write can leave a torn last line, which `metrics()` skips."""
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics_path, "a") as handle:
+            handle.write("".join(json.dumps(_json_safe(r)) + "\n" for r in rows))
+
+    def write_records(self, frame: pd.DataFrame) -> None:
+        """One chunk of the per-pair record stream (rows of consecutive steps), as its own Parquet file."""
+        if frame.empty:
+            return
+        first, last = int(frame["step"].min()), int(frame["step"].max())
+        _write_parquet(frame, self.path / "records" / f"steps_{first:08d}-{last:08d}.parquet")
 
     def write_spec(self, spec: RunSpec) -> None:
         atomic_write_text(self.spec_path, spec.to_json())
@@ -198,8 +209,24 @@ class RunDir:
         rows = []
         for line in path.read_text().splitlines():
             if line.strip():
-                rows.append(json.loads(line))
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # the line a killed writer left half-written
+                    continue
         return pd.DataFrame(rows)
+
+    def records(self, pair_ids: list[str] | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        """The per-pair record stream (one row per trained pair per step), optionally for some pairs only.
+
+        Read with a filter pushed into Parquet, so one pair's history out of a long run reads only what it needs."""
+        files = sorted((self.path / "records").glob("steps_*.parquet"))
+        if not files:
+            return pd.DataFrame(columns=columns or ["step", "pair_id"])
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset([str(f) for f in files], format="parquet")
+        where = ds.field("pair_id").isin(list(pair_ids)) if pair_ids is not None else None
+        return dataset.to_table(columns=columns, filter=where).to_pandas()
 
     def pair_steps(self) -> list[int]:
         folder = self.path / "pairs"

@@ -81,3 +81,24 @@ def per_pair_full_grad_norms(head: ScoreHead, scope, indices: list[int], params:
         grads = torch.autograd.grad(-F.logsigmoid(margin).sum(), params, allow_unused=True)
         norms.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))))
     return np.array(norms)
+
+
+# A forward without gradient costs about a third of a training step per pair (no backward, no optimizer).
+EVAL_COST_PER_PAIR = 1 / 3
+
+
+def evaluation_steps(total_steps: int, pairs_per_step: int, n_eval_pairs: int, eval_every: int | None = None,
+                     budget: float = 0.1, most: int = 10, least: int = 3) -> list[int]:
+    """The steps after which the eval slice is diagnosed (always including 0 and the last step).
+
+    With `eval_every` given, every multiple of it. Otherwise as many evaluations as fit in `budget` (a share of
+    the training compute, counting an eval pair as EVAL_COST_PER_PAIR of a trained pair), between `least` and
+    `most`, spaced on a power curve so they come more often early, where the picture changes fastest.
+    """
+    if eval_every:
+        steps = list(range(eval_every, total_steps + 1, eval_every))
+    else:
+        affordable = budget * total_steps * pairs_per_step / max(1.0, n_eval_pairs * EVAL_COST_PER_PAIR)
+        n = int(min(most, max(least, affordable)))
+        steps = [max(1, round(total_steps * (i / n) ** 1.5)) for i in range(1, n + 1)]
+    return sorted({0, *steps, total_steps})

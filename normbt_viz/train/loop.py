@@ -1,8 +1,8 @@
 """The training loop: one spec in, one run directory out.
 
 Read top to bottom: load pairs, load the backbone, build the scope that produces h, then for each optimizer
-step: forward both sides, score, loss, backward, step, update the loss's state; every `eval_every` steps
-record per-pair diagnostics. BT and NormBT runs with the same seed see the same pairs in the same order.
+step: forward both sides, score, loss, backward, step, update the loss's state, record each pair; at the
+scheduled evaluation steps diagnose the eval slice. BT and NormBT runs with the same seed see the same pairs in the same order.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from normbt_viz.train.losses import build_loss, weighted_loss
 from normbt_viz.model.reward_model import FullScope, HeadScope, ScoreHead, TopKScope, save_reward_model
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
-from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, per_pair_full_grad_norms
+from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, evaluation_steps, per_pair_full_grad_norms
 from normbt_viz.data.run_data import load_run_data
 
 if TYPE_CHECKING:  # the loop writes through the RunDir it is handed; it never imports the runs part
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the loop writes through the RunDir it is handed; it never i
 
 ProgressFn = Callable[[str, int, int], None]
 DIAGNOSTIC_CHUNK = 64
+RECORD_FLUSH_STEPS = 500  # steps of per-pair records held in memory at most, so a killed run loses few
 
 
 class Cancelled(Exception):
@@ -69,6 +70,8 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 class Trainer:
     def __init__(self, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None):
         self.spec, self.run, self.progress = spec, run, progress or (lambda *_: None)
+        self.record_batches = spec.diagnostics != "off"
+        self.records: list[dict] = []  # per-pair records of the steps since the last flush, as tensors
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -151,10 +154,17 @@ class Trainer:
         self.warmup = int(spec.warmup_ratio * self.total_steps)
         per_step = spec.batch_size * spec.grad_accum
         self.order = self.trainable_index[batch_order(len(self.trainable_index), self.total_steps * per_step, spec.seed)]
-        self.eval_every = spec.eval_every or max(1, self.total_steps // 10)
+        if spec.diagnostics == "off":
+            self.eval_steps = {0, self.total_steps}
+        else:
+            # Under the head scope an evaluation reads cached features: nearly free, so the schedule may be dense.
+            budget = 1.0 if spec.scope == "head" else 0.1
+            self.eval_steps = set(evaluation_steps(self.total_steps, per_step, len(self.eval_index), spec.eval_every, budget))
+        watch_all = spec.diagnostics == "full"
         rng = np.random.default_rng(spec.seed + 1)
-        self.diag_train_index = sorted(rng.permutation(self.n_train)[: spec.diagnose_train_pairs].tolist())
-        self.grad_sample_index = self.eval_index[: spec.full_grad_sample]
+        n_sample = spec.diagnose_train_pairs if watch_all else 0
+        self.diag_train_index = sorted(rng.permutation(self.n_train)[:n_sample].tolist())
+        self.grad_sample_index = self.eval_index[: spec.full_grad_sample] if watch_all else []
 
     def _step_indices(self, step: int) -> list[list[int]]:
         per_step = self.spec.batch_size * self.spec.grad_accum
@@ -224,11 +234,14 @@ class Trainer:
             # forward over the whole train set, so only the diagnosed sample gets one (batch rows may lack it).
             known = list(range(self.n_train)) if self.spec.scope == "head" else self.diag_train_index
             self.initial_distance = np.full(len(self.pairs), np.nan)
-            self.initial_distance[known] = self.diagnose(known, "train", 0)["rep_distance"].to_numpy()
+            if known:
+                self.initial_distance[known] = self.diagnose(known, "train", 0)["rep_distance"].to_numpy()
             self.initial_distance[self.eval_index] = eval_rows["rep_distance"].to_numpy()
             self.run.write_bins(self.bin_edges.tolist(), "eval slice, initial model")
-        parts = [eval_rows, self.diagnose(self.diag_train_index, "train", step)]
-        if last_batch:
+        parts = [eval_rows]
+        if self.diag_train_index:
+            parts.append(self.diagnose(self.diag_train_index, "train", step))
+        if last_batch and self.record_batches:
             parts.append(self.diagnose(last_batch, "batch", step))
         frame = pd.concat(parts, ignore_index=True)
         index_of = {pid: i for i, pid in enumerate(self.pairs["pair_id"])}
@@ -278,6 +291,11 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------
     def train_step(self, step: int) -> dict:
+        """One optimizer step: forward both sides, score, loss, backward, clip, step, update the loss's state.
+
+        Each pair's record (rewards, distance, weight, update) comes from this very forward, so every trained
+        pair has a history without a second pass. Scalars are gathered into one tensor and read once, so the
+        step makes a single host sync."""
         spec = self.spec
         micro_batches = self._step_indices(step)
         n_pairs = sum(len(m) for m in micro_batches)
@@ -285,30 +303,43 @@ class Trainer:
             group["lr"] = spec.lr * lr_factor(step, self.total_steps, self.warmup)
         self.optimizer.zero_grad(set_to_none=True)
         mu_used = self.loss.scale
-        seen_c, seen_r, margins, rewards, losses = [], [], [], [], []
+        seen_c, seen_r, margins, rewards, losses, records = [], [], [], [], [], []
         for indices in micro_batches:
             in_c, in_r, r_c, r_r = self._score(indices)
-            per_pair, _ = weighted_loss(self.loss, r_c - r_r, in_c, in_r, self.target_margin[indices])
+            margin = r_c - r_r
+            per_pair, weight = weighted_loss(self.loss, margin, in_c, in_r, self.target_margin[indices])
+            if self.record_batches:
+                # ∂(w ℓ)/∂Δ per pair; every loss reaches the head only through Δ, so this times ‖h_c − h_r‖
+                # is the exact head-gradient norm of the update the pair received.
+                (dloss_dmargin,) = torch.autograd.grad(per_pair.sum(), margin, retain_graph=True)
+                records.append(torch.stack([r_c.detach(), r_r.detach(), pair_distance(in_c.detach(), in_r.detach()),
+                                            weight.float(), dloss_dmargin.abs()], dim=1))
             # Sum over the micro-batch / pairs in the step: the gradient equals one batch of k·b pairs.
             (per_pair.sum() / n_pairs).backward()
             seen_c.append(in_c.detach())
             seen_r.append(in_r.detach())
-            margins.append((r_c - r_r).detach())
+            margins.append(margin.detach())
             rewards.append(torch.cat([r_c, r_r]).detach())
             losses.append(per_pair.detach())
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, spec.max_grad_norm or float("inf"))
         self.optimizer.step()
         self.loss.end_step(torch.cat(seen_c), torch.cat(seen_r))
         margin, reward = torch.cat(margins), torch.cat(rewards)
+        loss, accuracy, mean_margin, mean_reward, min_reward, max_reward, grad_norm = torch.stack([
+            torch.cat(losses).mean(), (margin > 0).float().mean(), margin.mean(), reward.mean(), reward.min(), reward.max(),
+            grad_norm.float(),
+        ]).tolist()
+        if records:
+            self.records.append({"step": step + 1, "index": [i for m in micro_batches for i in m], "values": torch.cat(records)})
         row = {
             "step": step + 1,
-            "loss": float(torch.cat(losses).mean()),
-            "accuracy": float((margin > 0).float().mean()),
-            "margin": float(margin.mean()),
-            "mean_reward": float(reward.mean()),
-            "min_reward": float(reward.min()),
-            "max_reward": float(reward.max()),
-            "grad_norm": float(grad_norm),
+            "loss": loss,
+            "accuracy": accuracy,
+            "margin": mean_margin,
+            "mean_reward": mean_reward,
+            "min_reward": min_reward,
+            "max_reward": max_reward,
+            "grad_norm": grad_norm,
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             "epoch": (step + 1) * n_pairs / len(self.trainable_index),
         }
@@ -316,12 +347,36 @@ class Trainer:
             row["normbt_mu"] = mu_used
         return row
 
+    def flush_records(self) -> None:
+        """Write the buffered per-pair records as one chunk of the run's record stream."""
+        if not self.records:
+            return
+        values = torch.cat([r["values"] for r in self.records]).double().cpu().numpy()
+        index = np.concatenate([r["index"] for r in self.records])
+        steps = np.concatenate([np.full(len(r["index"]), r["step"]) for r in self.records])
+        self.records = []
+        reward_chosen, reward_rejected, rep_distance, weight, dloss_dmargin = values.T
+        margin = reward_chosen - reward_rejected
+        self.run.write_records(pd.DataFrame({
+            "step": steps.astype(np.int32),
+            "pair_id": self.pairs["pair_id"].to_numpy()[index],
+            "reward_chosen": reward_chosen.astype(np.float32),
+            "reward_rejected": reward_rejected.astype(np.float32),
+            "margin": margin.astype(np.float32),
+            "rep_distance": rep_distance.astype(np.float32),
+            "weight": weight.astype(np.float32),
+            "update_norm": (dloss_dmargin * rep_distance).astype(np.float32),
+            "head_grad_norm": (rep_distance / (1.0 + np.exp(margin))).astype(np.float32),
+        }))
+
     def fit(self) -> None:
         self.progress("setup", 0, 1)
         self.run.mark_running()
+        started = time.time()
         self._setup()
         self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
-                              n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit)
+                              n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit,
+                              eval_steps=sorted(self.eval_steps))
         self.run.write_pair_texts(
             self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]]
         )
@@ -329,18 +384,26 @@ class Trainer:
         with torch.no_grad():
             in_c, in_r, _, _ = self._score(first)
         self.loss.begin(in_c, in_r)
-        metrics = [self.evaluate(0, [])]
-        self.run.write_metrics(metrics)
+        self.run.append_metrics([{**self.evaluate(0, []), "elapsed_s": round(time.time() - started, 3)}])
+        last_status = time.time()
         for step in range(self.total_steps):
             if self.run.cancel_requested:
                 raise Cancelled("cancel requested")
-            metrics.append(self.train_step(step))
+            rows = [self.train_step(step)]
             done = step + 1
-            if done % self.eval_every == 0 or done == self.total_steps:
-                metrics.append(self.evaluate(done, [i for m in self._step_indices(step) for i in m]))
-            self.run.write_metrics(metrics)
-            self.run.write_status(step=done)
+            if done in self.eval_steps or len(self.records) >= RECORD_FLUSH_STEPS:
+                self.flush_records()
+            if done in self.eval_steps:
+                rows.append(self.evaluate(done, [i for m in self._step_indices(step) for i in m]))
+            for row in rows:
+                row["elapsed_s"] = round(time.time() - started, 3)
+            self.run.append_metrics(rows)
+            # status.json is rewritten atomically (with an fsync); once a second is enough for a progress bar.
+            if time.time() - last_status >= 1.0 or done == self.total_steps:
+                self.run.write_status(step=done)
+                last_status = time.time()
             self.progress("train", done, self.total_steps)
+        self.flush_records()
         self._save_model()
 
     def _save_model(self) -> None:
