@@ -7,6 +7,8 @@
         pairs/step_<N>.parquet   per-pair diagnostics at evaluation step N
         model/               the trained reward model (safetensors) and, where it reads the same h, an
                              AutoModelForSequenceClassification export
+        scores/<benchmark>.json            benchmark scores (`python -m normbt_viz rewardbench`)
+        scores/<benchmark>.examples.parquet   their per-example contributions (for paired bootstraps)
         cancel               present when a user asked the run to stop
 
 Every file is written to a temporary file and renamed, so a process killed at any moment leaves files
@@ -52,6 +54,12 @@ def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
     os.close(fd)
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, path)
+
+
+def score_examples_path(score_json: Path) -> Path:
+    """The per-example table stored beside a benchmark score file: `<stem>.examples.parquet`."""
+    score_json = Path(score_json)
+    return score_json.with_name(f"{score_json.stem}.examples.parquet")
 
 
 def _json_safe(value):
@@ -177,6 +185,25 @@ class RunDir:
     def read_json(self, name: str) -> dict:
         path = self.path / name
         return json.loads(path.read_text()) if path.is_file() else {}
+
+    def score_path(self, benchmark: str) -> Path:
+        """Where the benchmark's scores of this run's model go: scores/<benchmark>.json."""
+        return self.path / "scores" / f"{benchmark}.json"
+
+    def read_scores(self) -> dict[str, dict]:
+        """{benchmark: result} for every scores/*.json; a file that does not parse reads as {"error": one line}."""
+        results = {}
+        for path in sorted((self.path / "scores").glob("*.json")):
+            try:
+                results[path.stem] = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                results[path.stem] = {"error": f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        return results
+
+    def score_examples(self, benchmark: str) -> pd.DataFrame:
+        """The per-example contributions stored beside scores/<benchmark>.json (empty when there are none)."""
+        path = score_examples_path(self.score_path(benchmark))
+        return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
 
 
 def list_runs(runs_root: str | Path) -> list[RunDir]:
