@@ -258,3 +258,21 @@ def benchmark_paired_diffs(scores_by_run: dict[str, dict[str, dict]], examples_b
             frames.append(diffs.assign(benchmark=benchmark, run=run))
     columns = ["benchmark", "run", "section", "a", "b", "diff", "low", "high", "n", "p_two_sided"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def runs_benchmark_view(runs: list, arms: dict[str, str], n_boot: int = 2000, seed: int = 0) -> dict:
+    """Everything the Runs page shows about benchmark scores of `runs` (RunDirs; `arms` maps run name to arm):
+    {"scores": `benchmark_scores_table` (empty when no run has scores), "baseline": the first run whose arm is
+    "bt" among those with scores (None if none), "diffs": `benchmark_paired_diffs` against it, "errors": one line
+    per score file that could not be read}."""
+    scores = {run.name: run.read_scores() for run in runs}
+    scores = {name: results for name, results in scores.items() if results}
+    errors = [result["error"] for results in scores.values() for result in results.values() if "error" in result]
+    baseline = next((name for name in scores if arms.get(name) == "bt"), None)
+    diffs = pd.DataFrame()
+    if baseline is not None and len(scores) > 1:
+        by_name = {run.name: run for run in runs}
+        examples = {name: {benchmark: by_name[name].score_examples(benchmark) for benchmark, result in results.items()
+                           if "error" not in result} for name, results in scores.items()}
+        diffs = benchmark_paired_diffs(scores, examples, baseline, n_boot=n_boot, seed=seed)
+    return {"scores": benchmark_scores_table(scores), "baseline": baseline, "diffs": diffs, "errors": errors}
