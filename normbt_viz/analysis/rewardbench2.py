@@ -134,11 +134,12 @@ def best_of_n(scores) -> float:
 
 
 def _ties_id(prompt_id: str) -> tuple[str, int]:
+    """("ref" or "tied", question number) from a Ties id "<kind>:<n>"; as upstream, any kind but "ref" is tied."""
     parts = str(prompt_id).split(":")
-    if len(parts) != 2 or parts[0] not in ("ref", "tied"):
+    if len(parts) != 2:
         raise DataError(f"scores: Ties id {prompt_id!r} is not 'ref:<n>' or 'tied:<n>'")
     try:
-        return parts[0], int(parts[1])
+        return ("ref" if parts[0] == "ref" else "tied"), int(parts[1])
     except ValueError:
         raise DataError(f"scores: Ties id {prompt_id!r} does not end in an integer") from None
 
@@ -215,7 +216,8 @@ def score_rewardbench2(scored: pd.DataFrame, missing_sections: str = "zero") -> 
     """RewardBench 2 scores from per-completion rewards (see the module docstring for the rules).
 
     `scored` has one row per prompt with prompt_id, subset, num_correct and scores (rewards, chosen first), as
-    `attach_scores` makes it. Returns {"benchmark", "subsets": {subset: {"n", "accuracy"}}, "sections",
+    `attach_scores` makes it. Returns {"benchmark", "subsets": {subset: {"n", "accuracy"}} (for Ties, "accuracy"
+    is the Ties score), "sections",
     "ties": the Ties components, "sections_present", "sections_missing", "missing_sections", "score", "notes"}.
     A section with no prompts scores 0 in the mean by default ("zero"); "omit" leaves it out instead.
     """
