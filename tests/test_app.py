@@ -120,6 +120,7 @@ def test_runs_page_curves_and_comparison(trained_runs):
 
 def test_runs_page_shows_benchmark_scores_side_by_side_with_paired_differences(trained_runs, tmp_path):
     import shutil
+    import zlib
 
     import pandas as pd
 
@@ -134,7 +135,7 @@ def test_runs_page_shows_benchmark_scores_side_by_side_with_paired_differences(t
         copy = RunDir(tmp_path / run.name)
         shutil.copytree(run.path, copy.path)
         shift = 0.5 if arm == "normbt" else 0.0  # NormBT gets more pairs right
-        scorer = lambda prompts, texts, shift=shift: [(hash(t) % 7) / 7 + (shift if t.startswith("good") else 0.0) for t in texts]
+        scorer = lambda prompts, texts, shift=shift: [(zlib.crc32(t.encode()) % 7) / 7 + (shift if t.startswith("good") else 0.0) for t in texts]
         write_scores(copy.score_path("rewardbench"), *score_benchmark("rewardbench", rows, scorer))
     at = AppTest.from_file(str(ROOT / "pages" / "3_Runs.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
