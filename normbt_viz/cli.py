@@ -185,30 +185,26 @@ def cmd_report(args) -> int:
 
 
 def cmd_rewardbench(args) -> int:
-    """Score a trained reward model on RewardBench v1 (hub id or a local file shaped like it)."""
-    import json
-
-    import pandas as pd
-
+    """Score a trained reward model on RewardBench v1, RewardBench 2 or RM-Bench (hub id or a local file shaped
+    like it); writes <run>/scores/<benchmark>.json and the per-example table beside it."""
+    from normbt_viz.analysis.benchmarks import (
+        OVERALL, load_benchmark, resolve_benchmark, score_benchmark, summary_lines, write_scores,
+    )
     from normbt_viz.model.reward_model import RewardModel
-    from normbt_viz.analysis.rewardbench import load_rewardbench, score_rewardbench
 
+    benchmark = resolve_benchmark(args.benchmark, args.version)
     model_dir = Path(args.model)
     if not (model_dir / "reward_model.json").is_file():
         raise SpecError(f"--model {model_dir}: not a reward model folder (no reward_model.json); pass <run>/model")
-    pairs = load_rewardbench(args.data, split=args.split)
-    if args.limit:
-        pairs = pairs.groupby("subset", group_keys=False).head(args.limit)
+    rows = load_benchmark(benchmark, args.data, args.split, args.limit)
     model = RewardModel.load(model_dir, device=args.device)
-    scored = pairs.assign(
-        score_chosen=model.score(pairs["prompt"].tolist(), pairs["chosen"].tolist(), args.batch_size),
-        score_rejected=model.score(pairs["prompt"].tolist(), pairs["rejected"].tolist(), args.batch_size),
+    result, examples = score_benchmark(
+        benchmark, rows, lambda prompts, responses: model.score(prompts, responses, args.batch_size), args.missing_sections
     )
-    result = score_rewardbench(scored)
-    out = Path(args.out) if args.out else model_dir.parent / "rewardbench.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(pd.Series(result["sections"]).to_string())
-    print(f"score: {result['score']:.4f} -> {out}")
+    out = Path(args.out) if args.out else RunDir(model_dir.parent).score_path(benchmark)
+    out, examples_path = write_scores(out, result, examples)
+    print("\n".join(summary_lines(result)))
+    print(f"{benchmark}: {OVERALL[benchmark]} -> {out} (per-example: {examples_path.name})")
     return 0
 
 
@@ -234,14 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=None, help="report folder (default ./report)")
     report.add_argument("--runs", type=Path, default=None, help="runs root for the report's runs")
     report.add_argument("--quick", action="store_true", help="a minimal configuration (for tests)")
-    bench = sub.add_parser("rewardbench", help="score a trained reward model on RewardBench v1")
+    bench = sub.add_parser("rewardbench", help="score a trained reward model on RewardBench v1 / 2 or RM-Bench")
     bench.add_argument("--model", required=True, help="a run's model folder (<run>/model)")
-    bench.add_argument("--data", default="allenai/reward-bench", help="hub id or a local .jsonl/.json/.parquet shaped like it")
-    bench.add_argument("--split", default="filtered")
-    bench.add_argument("--limit", type=int, default=None, help="at most N pairs per subset (a quick look)")
+    bench.add_argument("--benchmark", choices=("rewardbench", "rewardbench-2", "rm-bench"), default=None,
+                       help="which benchmark (default rewardbench, i.e. v1)")
+    bench.add_argument("--version", type=int, choices=(1, 2), default=None, help="RewardBench 1 or 2 (same as --benchmark rewardbench / rewardbench-2)")
+    bench.add_argument("--data", default=None, help="hub id or a local .jsonl/.json/.parquet shaped like it (default: the benchmark's hub id)")
+    bench.add_argument("--split", default=None, help="hub split (default filtered / test / train for v1 / v2 / RM-Bench)")
+    bench.add_argument("--limit", type=int, default=None, help="at most N rows per subset (per domain for RM-Bench): a quick look")
+    bench.add_argument("--missing-sections", choices=("zero", "omit"), default="zero",
+                       help="a section with no data scores 0 in the overall mean, as upstream does (default), or is left out")
     bench.add_argument("--batch-size", type=int, default=16)
     bench.add_argument("--device", default="auto")
-    bench.add_argument("--out", default=None, help="result JSON (default <run>/rewardbench.json)")
+    bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("run_dirs", nargs="+")
     return parser

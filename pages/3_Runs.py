@@ -1,8 +1,9 @@
-"""Runs: training curves of several runs overlaid, what differs in their configs, and accuracy per category
-and per distance bin with intervals over seeds."""
+"""Runs: training curves of several runs overlaid, what differs in their configs, benchmark scores side by side
+with paired differences against BT, and accuracy per category and per distance bin with intervals over seeds."""
 
 import streamlit as st
 
+from normbt_viz.analysis.benchmarks import OVERALL, runs_benchmark_view
 from normbt_viz.analysis.outliers import config_diff, metrics_long
 from normbt_viz.analysis.comparison import compare_runs
 from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
@@ -44,6 +45,20 @@ if diff.shape[1] > 1:
     st.caption("Only the run-spec fields whose values differ are shown.")
 else:
     st.caption("The selected runs share every setting.")
+
+benchmark_view = runs_benchmark_view(selected, dict(zip(table["run"], table["arm"])) if "arm" in table else {})
+for error in benchmark_view["errors"]:
+    st.warning(error)
+if not benchmark_view["scores"].empty:
+    st.subheader("Benchmark scores")
+    st.dataframe(benchmark_view["scores"], hide_index=True)
+    st.caption("Points (x100), as the benchmarks print them, from `python -m normbt_viz rewardbench` "
+               "(`<run>/scores/<benchmark>.json`). " + "; ".join(f"{name}: {how}" for name, how in OVERALL.items()) + ".")
+    if not benchmark_view["diffs"].empty:
+        st.markdown(f"**Paired difference against BT** (`{benchmark_view['baseline']}`; 95% bootstrap over prompts)")
+        st.dataframe(benchmark_view["diffs"], hide_index=True)
+        st.caption("a = the BT run, b = the other run, diff = b − a in points, over the n prompts both scored. "
+                   "RewardBench 2's Ties is resampled by question; its overall score shows the point difference only.")
 
 finished = [by_name[name] for name in chosen if name in done]
 st.subheader("Accuracy with intervals over seeds")

@@ -118,6 +118,42 @@ def test_runs_page_curves_and_comparison(trained_runs):
     assert at.get("download_button")
 
 
+def test_runs_page_shows_benchmark_scores_side_by_side_with_paired_differences(trained_runs, tmp_path):
+    import shutil
+    import zlib
+
+    import pandas as pd
+
+    from normbt_viz.analysis.benchmarks import score_benchmark, write_scores
+    from normbt_viz.runs.rundir import RunDir
+
+    rows = pd.DataFrame(
+        {"pair_id": [f"p{i}" for i in range(40)], "prompt": ["q"] * 40, "chosen": [f"good {i}" for i in range(40)],
+         "rejected": [f"bad {i}" for i in range(40)], "subset": ["alpacaeval-easy", "math-prm"] * 20}
+    )
+    for arm, run in trained_runs.items():
+        copy = RunDir(tmp_path / run.name)
+        shutil.copytree(run.path, copy.path)
+        shift = 0.5 if arm == "normbt" else 0.0  # NormBT gets more pairs right
+        scorer = lambda prompts, texts, shift=shift: [(zlib.crc32(t.encode()) % 7) / 7 + (shift if t.startswith("good") else 0.0) for t in texts]
+        write_scores(copy.score_path("rewardbench"), *score_benchmark("rewardbench", rows, scorer))
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Runs.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(tmp_path)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.exception]
+    assert "Benchmark scores" in [h.value for h in at.subheader]
+    frames = [frame.value for frame in at.dataframe]
+    scores = next(f for f in frames if "section" in f.columns and "benchmark" in f.columns and "diff" not in f.columns)
+    assert {trained_runs["bt"].name, trained_runs["normbt"].name} <= set(scores.columns)
+    assert set(scores["section"]) >= {"Chat", "Reasoning", "score", "score_with_prior_sets"}
+    diffs = next(f for f in frames if "diff" in f.columns and "benchmark" in f.columns)
+    assert set(diffs["run"]) == {trained_runs["normbt"].name}
+    # Chat Hard and Safety have no data: 0 in both runs (upstream's rule), so no interval.
+    assert diffs.loc[diffs["low"].isna(), "section"].tolist() == ["Chat Hard", "Safety"]
+    bootstrapped = diffs.dropna(subset=["low"])
+    assert (bootstrapped["low"] <= bootstrapped["diff"]).all() and (bootstrapped["diff"] <= bootstrapped["high"]).all()
+
+
 def test_gradients_page_renders_side_by_side_charts(trained_runs):
     at = page("4_Gradients.py")
     assert at.selectbox(key="grad_run_a").value == trained_runs["bt"].name

@@ -11,6 +11,8 @@
         projections/<method>_<view>.npy   cached 2-D maps for the Embeddings page
         model/               the trained reward model (safetensors) and, where it reads the same h, an
                              AutoModelForSequenceClassification export
+        scores/<benchmark>.json            benchmark scores (`python -m normbt_viz rewardbench`)
+        scores/<benchmark>.examples.parquet   their per-example contributions (for paired bootstraps)
         cancel               present when a user asked the run to stop
 
 `RunDir` is the only code that knows these names: everything else asks it for a path or a table. Every file
@@ -43,6 +45,12 @@ def default_runs_root() -> Path:
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def score_examples_path(score_json: Path) -> Path:
+    """The per-example table stored beside a benchmark score file: `<stem>.examples.parquet`."""
+    score_json = Path(score_json)
+    return score_json.with_name(f"{score_json.stem}.examples.parquet")
 
 
 def _json_safe(value):
@@ -263,6 +271,25 @@ class RunDir:
 
         path = self.projection_path(method, view)
         return np.load(path) if path.is_file() else None
+
+    def score_path(self, benchmark: str) -> Path:
+        """Where the benchmark's scores of this run's model go: scores/<benchmark>.json."""
+        return self.path / "scores" / f"{benchmark}.json"
+
+    def read_scores(self) -> dict[str, dict]:
+        """{benchmark: result} for every scores/*.json; a file that does not parse reads as {"error": one line}."""
+        results = {}
+        for path in sorted((self.path / "scores").glob("*.json")):
+            try:
+                results[path.stem] = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                results[path.stem] = {"error": f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        return results
+
+    def score_examples(self, benchmark: str) -> pd.DataFrame:
+        """The per-example contributions stored beside scores/<benchmark>.json (empty when there are none)."""
+        path = score_examples_path(self.score_path(benchmark))
+        return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
 
 
 def list_runs(runs_root: str | Path) -> list[RunDir]:
