@@ -25,7 +25,8 @@ from normbt_viz.analysis import rewardbench2 as rb2
 from normbt_viz.analysis import rmbench
 from normbt_viz.analysis.stats import paired_bootstrap_diff
 from normbt_viz.errors import SpecError
-from normbt_viz.runs.rundir import atomic_write_parquet, atomic_write_text, score_examples_path
+from normbt_viz.atomic import atomic_write, atomic_write_text
+from normbt_viz.runs.rundir import score_examples_path
 
 BENCHMARKS: tuple[str, ...] = ("rewardbench", "rewardbench-2", "rm-bench")
 DEFAULT_DATA: dict[str, tuple[str, str]] = {
@@ -119,7 +120,7 @@ def write_scores(out: str | Path, result: dict, contributions: pd.DataFrame) -> 
     both written atomically. Returns both paths."""
     out = Path(out)
     examples = score_examples_path(out)
-    atomic_write_parquet(contributions, examples)
+    atomic_write(examples, lambda tmp: contributions.to_parquet(tmp, index=False))
     atomic_write_text(out, json.dumps(_json_ready(result), indent=2))
     return out, examples
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from normbt_viz.atomic import atomic_write, atomic_write_text
+from normbt_viz.errors import first_line
 from normbt_viz.spec import RunSpec
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -283,7 +284,7 @@ class RunDir:
             try:
                 results[path.stem] = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError) as exc:
-                results[path.stem] = {"error": f"{path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+                results[path.stem] = {"error": f"{path}: {type(exc).__name__}: {first_line(exc)}"}
         return results
 
     def score_examples(self, benchmark: str) -> pd.DataFrame:
