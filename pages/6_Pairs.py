@@ -4,6 +4,7 @@ them), BT-vs-NormBT disagreements, and length bias."""
 import streamlit as st
 
 from normbt_viz.analysis.outliers import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
+from normbt_viz.ui.figures import pair_history
 from normbt_viz.ui.common import latest_of_arm, pairs_at, pick_run, run_and_step_header, runs_with_pairs
 from normbt_viz.ui.state import init_state
 
@@ -72,4 +73,11 @@ if pair_id:
     left, right = st.columns(2)
     left.text_area("Chosen", text["chosen"], height=220, disabled=True, key=f"chosen_{pair_id}")
     right.text_area("Rejected", text["rejected"], height=220, disabled=True, key=f"rejected_{pair_id}")
+    history = run.records([pair_id])
+    if len(history):
+        st.plotly_chart(pair_history(history), key="pair_history")
+        st.caption(f"Read from the run's per-pair record stream: every step at which this pair was in a training batch "
+                   f"({len(history)} here), with the margin and the update it got in that very forward.")
+    elif row.get("split") == "train":
+        st.caption("No training record for this pair (it was never in a batch, or the run had diagnostics off).")
 st.download_button("Download these pairs (CSV)", frame.to_csv(index=False), f"pairs_{run.name}_step{step}.csv", "text/csv")

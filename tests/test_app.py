@@ -189,3 +189,49 @@ def test_learn_page_has_live_toy():
     at.slider(key="toy_hr_y").set_value(0.55).run()
     assert at.metric[2].value != before
     assert len(at.get("plotly_chart")) == 2
+
+
+@pytest.fixture(scope="module")
+def top_k_runs(tmp_path_factory, feature_cache):
+    """A BT and a NormBT run that train MiniLM's top block, so their h moves and is recorded at each evaluation."""
+    from normbt_viz.runs.launcher import train_inline
+    from normbt_viz.spec import RunSpec
+
+    root = tmp_path_factory.mktemp("top_k_runs")
+    base = RunSpec(scope="top-k", top_k=1, demo_size=80, max_steps=4, eval_every=2, batch_size=8, lr=1e-3)
+    runs = {}
+    for arm in ("bt", "normbt"):
+        run, status = train_inline(base.with_arm(arm), root)
+        assert status["state"] == "done", status
+        runs[arm] = run
+    return runs
+
+
+def test_embeddings_page_maps_bt_and_normbt_as_training_moves_them(top_k_runs, monkeypatch):
+    from normbt_viz.analysis.projection import shared_projection
+
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(top_k_runs["bt"].path.parent))
+    assert top_k_runs["bt"].representation_steps() == [0, 2, 4]
+    at = page("5_Embeddings.py")
+    assert len(at.get("plotly_chart")) == 2  # BT and NormBT side by side
+    at.select_slider(key="emb_step").set_value(0).run()
+    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 2
+    runs = [top_k_runs["bt"], top_k_runs["normbt"]]
+    start, end = shared_projection(runs, 0, "pca"), shared_projection(runs, 4, "pca")
+    # Both runs start from the same backbone: identical h at step 0, then training moves them apart.
+    first, second = (start[start["run"] == r.name][["x", "y"]].to_numpy() for r in runs)
+    assert first == pytest.approx(second, abs=1e-4)
+    first, second = (end[end["run"] == r.name][["x", "y"]].to_numpy() for r in runs)
+    assert abs(first - second).max() > 1e-3
+
+
+def test_pairs_page_shows_a_trained_pairs_history_from_the_record_stream(trained_runs):
+    at = page("6_Pairs.py")
+    at.radio(key="pairs_split").set_value("train").run()
+    assert not at.exception and not at.error
+    options = at.selectbox(key="pairs_inspect").options
+    trained = set(trained_runs["bt"].records(columns=["pair_id"])["pair_id"])
+    pair_id = next(p for p in options if p in trained)  # the near-identical ones listed first were never trained
+    at.selectbox(key="pairs_inspect").set_value(pair_id).run()
+    assert not at.exception and len(trained_runs["bt"].records([pair_id])) >= 1
+    assert any(c.proto.spec and "This pair during training" in c.proto.spec for c in at.get("plotly_chart"))

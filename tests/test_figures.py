@@ -221,3 +221,10 @@ def test_metrics_long_and_length_stats():
     texts = pd.DataFrame({"category": ["x", "x"], "chosen": ["a b c", "a"], "rejected": ["a", "a b"]})
     stats = analysis.length_stats(texts)
     assert stats.loc[0, "share_chosen_longer"] == 0.5 and stats.loc[0, "pairs"] == 2
+
+
+def test_pair_history_draws_margin_and_update_per_step():
+    records = pd.DataFrame({"step": [3, 1, 2], "margin": [0.5, -0.2, 0.1], "update_norm": [0.1, 0.4, 0.2]})
+    fig = figures.pair_history(records)
+    assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [-0.2, 0.1, 0.5]
+    assert fig.data[1].yaxis == "y2"

@@ -2,7 +2,9 @@
 
 The vectors are the frozen backbone's pooled h, read back through the feature cache the run built (so a
 head-scope run costs no backbone pass): for head-scope runs these are exactly the h the head was trained
-on; for top-k and full runs they are the pre-training h.
+on; for top-k and full runs they are the pre-training h. Backbone-scope runs also record the h the head read
+at each evaluation, and `shared_projection` maps two such runs at one step in one projection, so BT's and
+NormBT's representations can be set side by side as training moves them.
 """
 
 from __future__ import annotations
@@ -102,3 +104,37 @@ def projection_frame(run: RunDir, step: int, method: str = "pca", what: str = "d
     if what == "pairs":
         frame["x_rejected"], frame["y_rejected"] = coords[len(ids):, 0], coords[len(ids):, 1]
     return frame
+
+
+def shared_projection(runs: list[RunDir], step: int, method: str = "pca", what: str = "diff") -> pd.DataFrame:
+    """One projection fitted once on the recorded h of every run in `runs` at `step` (the eval pairs all of
+    them recorded), returned as one frame with a `run` column, the run's diagnostics at that step and the
+    texts, so the maps share their axes and a move in one run's map is a move in h, not in the projection."""
+    if what not in WHATS:
+        raise ValueError(f"what={what!r} is invalid: expected one of {', '.join(WHATS)}")
+    recorded = {}
+    for run in runs:
+        if step not in run.representation_steps():
+            raise ValueError(f"run {run.name} recorded no representations at step {step} (steps: {run.representation_steps()})")
+        recorded[run.name] = run.representations(step)
+    common = sorted(set.intersection(*(set(ids) for ids, _, _ in recorded.values())))
+    if len(common) < 3:
+        raise ValueError(f"the runs share {len(common)} recorded eval pairs at step {step}; a map needs at least 3")
+    blocks = []
+    for ids, h_c, h_r in recorded.values():
+        rows = pd.Index(ids).get_indexer(common)
+        blocks.append(h_c[rows] - h_r[rows] if what == "diff" else np.concatenate([h_c[rows], h_r[rows]]))
+    coords = project(np.concatenate(blocks), method, seed=0)
+    frames, size = [], len(blocks[0])
+    for k, run in enumerate(runs):
+        mine = coords[k * size : (k + 1) * size]
+        pairs = run.pairs(step)
+        pairs = pairs[pairs["split"] == "eval"].drop_duplicates("pair_id").set_index("pair_id").loc[common]
+        frame = pairs.join(run.pair_texts().set_index("pair_id")[["prompt", "chosen", "rejected"]]).reset_index()
+        frame["run"] = run.name
+        n = len(common)
+        frame["x"], frame["y"] = mine[:n, 0], mine[:n, 1]
+        if what == "pairs":
+            frame["x_rejected"], frame["y_rejected"] = mine[n:, 0], mine[n:, 1]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

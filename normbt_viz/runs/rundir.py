@@ -9,6 +9,7 @@
         bins.json            the distance-bin edges (fixed per pair from the initial model's eval distances)
         pair_texts.parquet   prompt, chosen and rejected of every pair the run saw, by pair_id
         projections/<method>_<view>.npy   cached 2-D maps for the Embeddings page
+        representations/step_<N>.npz  the h the head read for a sample of eval pairs at step N (backbone scopes)
         model/               the trained reward model (safetensors) and, where it reads the same h, an
                              AutoModelForSequenceClassification export
         scores/<benchmark>.json            benchmark scores (`python -m normbt_viz rewardbench`)
@@ -181,6 +182,29 @@ class RunDir:
                 np.save(handle, coords)
 
         atomic_write(self.projection_path(method, view), write)
+
+    def representations_path(self, step: int) -> Path:
+        return self.path / "representations" / f"step_{step}.npz"
+
+    def write_representations(self, step: int, pair_ids, h_chosen, h_rejected) -> None:
+        import numpy as np
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:  # a file object: np.savez would append ".npz" to a bare path
+                np.savez(handle, pair_id=np.asarray(pair_ids, dtype=str), h_chosen=h_chosen, h_rejected=h_rejected)
+
+        atomic_write(self.representations_path(step), write)
+
+    def representation_steps(self) -> list[int]:
+        folder = self.path / "representations"
+        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("step_*.npz")) if folder.is_dir() else []
+
+    def representations(self, step: int) -> tuple[list[str], "np.ndarray", "np.ndarray"]:
+        """(pair ids, h_chosen, h_rejected) recorded at `step`, as float32."""
+        import numpy as np
+
+        with np.load(self.representations_path(step)) as data:
+            return data["pair_id"].tolist(), data["h_chosen"].astype(np.float32), data["h_rejected"].astype(np.float32)
 
     def request_cancel(self) -> None:
         atomic_write_text(self.cancel_path, str(time.time()))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the loop writes through the RunDir it is handed; it never i
 
 ProgressFn = Callable[[str, int, int], None]
 DIAGNOSTIC_CHUNK = 64
+MAP_SAMPLE = 1000  # eval pairs whose h is kept at each evaluation of a backbone scope (fp16)
 RECORD_FLUSH_STEPS = 500  # steps of per-pair records held in memory at most, so a killed run loses few
 
 
@@ -177,14 +178,20 @@ class Trainer:
         return in_chosen, in_rejected, self.head(in_chosen), self.head(in_rejected)
 
     # -- diagnostics -------------------------------------------------------------------------------
-    def diagnose(self, indices: list[int], split: str, step: int) -> pd.DataFrame:
-        """Per-pair diagnostics for `indices` with the current model (see the README's column list)."""
+    def diagnose(self, indices: list[int], split: str, step: int, keep_h: int = 0) -> pd.DataFrame:
+        """Per-pair diagnostics for `indices` with the current model (see the README's column list).
+
+        With `keep_h`, the h the head read for the first `keep_h` pairs is kept in `self.kept_h` (for maps)."""
         columns: dict[str, list] = {k: [] for k in ("reward_chosen", "reward_rejected", "rep_distance", "weight", "update_norm")}
+        kept_c, kept_r = [], []
         for start in range(0, len(indices), DIAGNOSTIC_CHUNK):
             chunk = indices[start : start + DIAGNOSTIC_CHUNK]
             with torch.no_grad():
                 in_c, in_r, r_c, r_r = self._score(chunk)
                 rep_distance = pair_distance(in_c, in_r)
+            if start < keep_h:
+                kept_c.append(in_c[: keep_h - start].half().cpu())
+                kept_r.append(in_r[: keep_h - start].half().cpu())
             margin = (r_c - r_r).detach().requires_grad_(True)
             per_pair, weight = weighted_loss(self.loss, margin, in_c, in_r, self.target_margin[chunk])
             # Every loss depends on h only through Δ, so ‖∂(w ℓ)/∂w_head‖ = |∂(w ℓ)/∂Δ| · ‖h_c - h_r‖ exactly.
@@ -194,6 +201,8 @@ class Trainer:
             columns["rep_distance"].append(rep_distance.cpu())
             columns["weight"].append(weight.cpu())
             columns["update_norm"].append((dloss_dmargin.abs() * rep_distance).detach().cpu())
+        if keep_h:
+            self.kept_h = (torch.cat(kept_c).numpy(), torch.cat(kept_r).numpy())
         values = {k: torch.cat(v).double().numpy() for k, v in columns.items()}
         margin = values["reward_chosen"] - values["reward_rejected"]
         pred_error = 1.0 / (1.0 + np.exp(margin))
@@ -226,7 +235,11 @@ class Trainer:
 
     def evaluate(self, step: int, last_batch: list[int]) -> dict:
         spec = self.spec
-        eval_rows = self.diagnose(self.eval_index, "eval", step)
+        # Backbone scopes move h: keep the eval slice's h (a fixed sample, fp16) so maps can follow training.
+        keep_h = MAP_SAMPLE if spec.scope != "head" and spec.diagnostics != "off" else 0
+        eval_rows = self.diagnose(self.eval_index, "eval", step, keep_h=keep_h)
+        if keep_h:
+            self.run.write_representations(step, eval_rows["pair_id"].to_numpy()[:keep_h], *self.kept_h)
         if step == 0:
             # Bins are a property of each pair, fixed from the initial model's distances on the eval slice.
             self.bin_edges = distance_bin_edges(eval_rows["rep_distance"].to_numpy(), spec.n_distance_bins)

@@ -247,3 +247,17 @@ def toy_distance_figure(n_pairs: int = 200, seed: int = 0, w=(1.0, 0.5), mu: flo
     fig.update_xaxes(type="log")
     return _layout(fig, f"{n_pairs} random 2-D pairs: update norm against distance", "distance ‖h_c − h_r‖ (log)",
                    "head-gradient norm")
+
+
+def pair_history(records: pd.DataFrame, title: str = "") -> go.Figure:
+    """One pair's course through training, from the per-pair record stream: its margin r_c − r_r at each step
+    it was trained on (left axis) and the update it received there (right axis)."""
+    records = records.sort_values("step")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=records["step"], y=records["margin"], mode="lines+markers", name="margin r_c − r_r",
+                             line={"color": _color(0)}))
+    fig.add_trace(go.Bar(x=records["step"], y=records["update_norm"], name="update (head-gradient norm)", yaxis="y2",
+                         marker={"color": _color(1)}, opacity=0.5))
+    fig.add_hline(y=0, line={"dash": "dot", "color": "grey"})
+    return _layout(fig, title or "This pair during training", "step", "margin",
+                   yaxis2={"title": "update", "overlaying": "y", "side": "right", "showgrid": False})
