@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -106,25 +107,81 @@ def _tqdm_progress():
     return update
 
 
-def _train_one(spec: RunSpec, runs_root: Path) -> RunDir:
+def _distributed() -> bool:
+    """Started by torchrun or accelerate launch with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _main_process_decides(decide):
+    """Run `decide()` on the main process only and hand its result (or its one-line error) to every process,
+    so under torchrun / accelerate launch one run directory is made and bad input stops all of them alike."""
+    if not _distributed():
+        return decide()
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    from normbt_viz.model.backbones import accelerate_on_cpu
+
+    state = PartialState(cpu=accelerate_on_cpu())
+    box = [None]
+    if state.is_main_process:
+        try:
+            box[0] = ("ok", decide())
+        except NormBTError as exc:
+            box[0] = ("error", str(exc))
+    broadcast_object_list(box, from_process=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise SpecError(value)
+    return value
+
+
+def _train_one(spec: RunSpec, runs_root: Path, resume_from: RunDir | None = None) -> RunDir:
     from normbt_viz.runs.launcher import new_run_dir
     from normbt_viz.train.loop import run_training
     from normbt_viz.train.preflight import preflight
 
-    preflight(spec)
-    run = new_run_dir(runs_root, spec)
-    print(f"run directory: {run.path}", file=sys.stderr)
-    status = run_training(spec, run, _progress_bar())
+    def make_run_dir() -> str:
+        if resume_from is not None:
+            return str(resume_from.path)
+        preflight(spec)
+        return str(new_run_dir(runs_root, spec).path)
+
+    run = RunDir(_main_process_decides(make_run_dir))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run directory: {run.path}", file=sys.stderr)
+    progress = _progress_bar() if int(os.environ.get("RANK", "0")) == 0 else None
+    status = run_training(spec, run, progress, resume=resume_from is not None)
     if status["state"] != "done":
         raise SpecError(f"run {run.name} ended {status['state']}: {status.get('error')}")
     return run
 
 
+def _resumable(path: Path) -> tuple[RunSpec, RunDir]:
+    run = RunDir(path)
+    if not run.spec_path.is_file():
+        raise SpecError(f"--resume {path}: not a run directory (no spec.json)")
+    state = run.status().get("state")
+    if state == "done":
+        raise SpecError(f"--resume {path}: the run is already done")
+    if state in ("running", "queued"):
+        raise SpecError(f"--resume {path}: the run is still {state} (pid {run.status().get('pid')})")
+    if not run.checkpoint_steps():
+        raise SpecError(f"--resume {path}: no checkpoint to resume from (the run was started without --save-every)")
+    return run.spec(), run
+
+
 def cmd_train(args) -> int:
     runs_root = args.out or default_runs_root()
-    spec = spec_from_args(args).resolve()
     started = time.time()
-    run = _train_one(spec, runs_root)
+    if args.resume:
+        spec, previous = _resumable(args.resume)
+        run = _train_one(spec, runs_root, resume_from=previous)
+    else:
+        spec = spec_from_args(args).resolve()
+        run = _train_one(spec, runs_root)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     last = run.metrics().dropna(subset=["eval_accuracy"]).iloc[-1]
     status = run.status()
     for count, what in ((status.get("n_truncated"), f"truncated to {spec.max_length} tokens from the prompt's start"),
@@ -217,8 +274,10 @@ def cmd_worker(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m normbt_viz", description="Train and compare BT / NormBT reward models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    train = sub.add_parser("train", help="train one reward model")
+    train = sub.add_parser("train", help="train one reward model (also under torchrun / accelerate launch)")
     add_spec_flags(train)
+    train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                       help="continue an interrupted or cancelled run from its last checkpoint, in the same directory")
     compare = sub.add_parser("compare", help="one run per (arm, seed) and a comparison summary")
     add_spec_flags(compare)
     compare.add_argument("--losses", default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)}")

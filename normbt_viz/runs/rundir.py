@@ -10,6 +10,7 @@
         pair_texts.parquet   prompt, chosen and rejected of every pair the run saw, by pair_id
         projections/<method>_<view>.npy   cached 2-D maps for the Embeddings page
         representations/step_<N>.npz  the h the head read for a sample of eval pairs at step N (backbone scopes)
+        checkpoints/step_<N>/   resumable state (Accelerate's save_state + trainer_state.json), the last few kept
         model/               the trained reward model (safetensors) and, where it reads the same h, an
                              AutoModelForSequenceClassification export
         scores/<benchmark>.json            benchmark scores (`python -m normbt_viz rewardbench`)
@@ -205,6 +206,43 @@ class RunDir:
 
         with np.load(self.representations_path(step)) as data:
             return data["pair_id"].tolist(), data["h_chosen"].astype(np.float32), data["h_rejected"].astype(np.float32)
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.path / "checkpoints" / f"step_{step}"
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps with a complete checkpoint (a folder still being written ends in .tmp and is not one)."""
+        folder = self.path / "checkpoints"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name.split("_")[1]) for p in folder.iterdir() if p.is_dir() and p.name.startswith("step_")
+                      and p.name.split("_")[1].isdigit())
+
+    def prune_checkpoints(self, keep: int) -> None:
+        import shutil
+
+        for step in self.checkpoint_steps()[:-keep]:
+            shutil.rmtree(self.checkpoint_path(step), ignore_errors=True)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop what a run wrote after `step` (metrics rows, snapshots, record chunks, maps), before it resumes
+        from its checkpoint at `step`, so the resumed run's files read as one uninterrupted run."""
+        if self.metrics_path.is_file():
+            kept = []
+            for line in self.metrics_path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line + "\n")
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a torn last line
+            atomic_write_text(self.metrics_path, "".join(kept))
+        for later in [s for s in self.pair_steps() if s > step]:
+            self.pairs_path(later).unlink(missing_ok=True)
+        for later in [s for s in self.representation_steps() if s > step]:
+            self.representations_path(later).unlink(missing_ok=True)
+        for chunk in (self.path / "records").glob("steps_*.parquet"):
+            if int(chunk.stem.split("_")[1].split("-")[0]) > step:
+                chunk.unlink()
 
     def request_cancel(self) -> None:
         atomic_write_text(self.cancel_path, str(time.time()))

@@ -7,6 +7,7 @@ scheduled evaluation steps diagnose the eval slice. BT and NormBT runs with the 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -20,12 +21,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from normbt_viz.model.backbones import load_backbone
+from normbt_viz.model.backbones import accelerate_on_cpu, load_backbone
 from normbt_viz.errors import SpecError, first_line
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.train.losses import build_loss, weighted_loss
-from normbt_viz.model.reward_model import FullScope, HeadScope, ScoreHead, TopKScope, save_reward_model
+from normbt_viz.model.reward_model import FullScope, HeadScope, PairScorer, ScoreHead, TopKScope, save_reward_model
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, evaluation_steps, per_pair_full_grad_norms
@@ -68,9 +69,23 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+class _MainWritesOnly:
+    """The run directory as a non-main process sees it: reads pass through, writes do nothing, so only the
+    main process writes the run directory, its status and its metrics."""
+
+    def __init__(self, run: RunDir):
+        self._run = run
+
+    def __getattr__(self, name):
+        if name.startswith(("write", "append", "mark", "request")):
+            return lambda *args, **kwargs: None
+        return getattr(self._run, name)
+
+
 class Trainer:
-    def __init__(self, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None):
-        self.spec, self.run, self.progress = spec, run, progress or (lambda *_: None)
+    def __init__(self, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None, resume: bool = False):
+        self.spec, self.run, self.progress, self.resume = spec, run, progress or (lambda *_: None), resume
+        self.start_step = 0
         self.record_batches = spec.diagnostics != "off"
         self.records: list[dict] = []  # per-pair records of the steps since the last flush, as tensors
 
@@ -81,15 +96,51 @@ class Trainer:
             torch.set_num_threads(spec.num_threads)
         torch.manual_seed(spec.seed)
         self._load_data()
-        self.backbone = load_backbone(spec.backbone, pooling=spec.pooling, device=spec.device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code)
+        device = str(self.accelerator.device) if spec.device == "auto" else spec.device
+        self.backbone = load_backbone(spec.backbone, pooling=spec.pooling, device=device, dtype=spec.dtype, trust_remote_code=spec.trust_remote_code)
         tokenized = self._tokenize()
-        self.scope, self.cache_hit = self._build_scope(tokenized)
+        with self.accelerator.main_process_first():  # one process fills the feature cache, the others read it
+            self.scope, self.cache_hit = self._build_scope(tokenized)
+        if spec.gradient_checkpointing and self.scope.trainable_parameters():
+            enable_gradient_checkpointing(self.backbone.model)
         torch.manual_seed(spec.seed)
         self.head = ScoreHead(self.backbone.hidden_size, spec.head_layernorm).to(self.backbone.device)
         self.params = list(self.head.parameters()) + self.scope.trainable_parameters()
-        self.optimizer = self._build_optimizer()
+        # One module holding every trainable parameter: Accelerate wraps it for data parallelism and autocast.
+        self.model, self.optimizer = self.accelerator.prepare(PairScorer(self.scope, self.head), self._build_optimizer())
         self.loss = build_loss(spec)
+        self.loss.global_mean = self._global_mean
         self._plan_steps()
+
+    def _start_accelerator(self) -> None:
+        """Accelerate decides the device and the process group (one process, torchrun, or accelerate launch)."""
+        from accelerate import Accelerator
+
+        spec = self.spec
+        self.accelerator = Accelerator(mixed_precision=spec.mixed_precision, cpu=accelerate_on_cpu(spec.device))
+        self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
+        self.is_main = self.accelerator.is_main_process
+        if not self.is_main:
+            self.run = _MainWritesOnly(self.run)
+        if spec.batch_size % self.world:
+            raise SpecError(f"batch_size={spec.batch_size} is invalid: it is the global batch and must divide among the {self.world} processes")
+        if torch.cuda.is_available():
+            # TF32 matmuls on GPUs that have them: the master weights, the distance and the loss stay fp32.
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+    def _global_mean(self, values: torch.Tensor) -> float:
+        """Mean over every process's pairs (sum and count all-reduced), so mu is the same on every rank."""
+        if self.world == 1:
+            return float(values.float().mean())
+        total = torch.stack([values.float().sum(), torch.tensor(float(values.numel()), device=values.device)])
+        total = self.accelerator.reduce(total, reduction="sum")
+        return float(total[0] / total[1])
+
+    def _local(self, indices: list[int]) -> list[int]:
+        """This process's share of a micro-batch: the same global order, cut into `world` equal pieces."""
+        share = len(indices) // self.world
+        return indices[self.rank * share : (self.rank + 1) * share]
 
     def _load_data(self) -> None:
         """The run's pairs (train rows first, then eval rows), recorded with the dataset fingerprint in spec.json."""
@@ -144,8 +195,11 @@ class Trainer:
     def _build_optimizer(self) -> torch.optim.Optimizer:
         decay = [p for p in self.params if p.ndim >= 2]
         no_decay = [p for p in self.params if p.ndim < 2]
+        # Fused AdamW (as TRL uses): one kernel over all tensors instead of a loop per tensor, 15x faster on a
+        # 2-core CPU for MiniLM's 105 tensors (benchmarks/profile_train_step.py).
         return torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=self.spec.lr
+            [{"params": decay, "weight_decay": self.spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=self.spec.lr,
+            fused=True,
         )
 
     def _plan_steps(self) -> None:
@@ -173,9 +227,38 @@ class Trainer:
         return [chunk[i : i + self.spec.batch_size] for i in range(0, len(chunk), self.spec.batch_size)]
 
     def _score(self, indices: list[int]):
-        h_chosen, h_rejected = self.scope.represent(indices)
-        in_chosen, in_rejected = self.head.head_input(h_chosen), self.head.head_input(h_rejected)
-        return in_chosen, in_rejected, self.head(in_chosen), self.head(in_rejected)
+        """The unwrapped model (no data-parallel hooks, so one process may call it alone), under the run's autocast."""
+        with self.accelerator.autocast():
+            return self.accelerator.unwrap_model(self.model)(indices)
+
+    def _diagnose_all(self, indices: list[int], split: str, step: int, keep_h: int = 0) -> pd.DataFrame:
+        """`diagnose` over `indices`, sharded across the processes and gathered back in the order of `indices`."""
+        if self.world == 1 or not indices:
+            return self.diagnose(indices, split, step, keep_h)
+        from accelerate.utils import gather_object
+
+        positions = list(range(self.rank, len(indices), self.world))
+        local = self.diagnose([indices[i] for i in positions], split, step, keep_h).assign(_position=positions)
+        kept = [(positions, self.kept_h)] if keep_h else []
+        frame = pd.concat(gather_object([local]), ignore_index=True).sort_values("_position").drop(columns="_position")
+        if keep_h:
+            order = np.argsort(np.concatenate([p for p, _ in gather_object(kept)]))
+            pieces = [h for _, h in gather_object(kept)]
+            self.kept_h = tuple(np.concatenate([piece[side] for piece in pieces])[order][:keep_h] for side in (0, 1))
+        return frame.reset_index(drop=True)
+
+    def _grad_norms_all(self, indices: list[int]) -> np.ndarray:
+        """Exact per-pair gradient norms of `indices`, sharded across the processes like `_diagnose_all`."""
+        model = self.accelerator.unwrap_model(self.model)
+        if self.world == 1 or not indices:
+            return per_pair_full_grad_norms(model.head, model.scope, indices, self.params)
+        from accelerate.utils import gather_object
+
+        positions = list(range(self.rank, len(indices), self.world))
+        norms = per_pair_full_grad_norms(model.head, model.scope, [indices[i] for i in positions], self.params)
+        gathered = gather_object([(positions, norms)])
+        order = np.argsort(np.concatenate([p for p, _ in gathered]))
+        return np.concatenate([n for _, n in gathered])[order]
 
     # -- diagnostics -------------------------------------------------------------------------------
     def diagnose(self, indices: list[int], split: str, step: int, keep_h: int = 0) -> pd.DataFrame:
@@ -237,7 +320,7 @@ class Trainer:
         spec = self.spec
         # Backbone scopes move h: keep the eval slice's h (a fixed sample, fp16) so maps can follow training.
         keep_h = MAP_SAMPLE if spec.scope != "head" and spec.diagnostics != "off" else 0
-        eval_rows = self.diagnose(self.eval_index, "eval", step, keep_h=keep_h)
+        eval_rows = self._diagnose_all(self.eval_index, "eval", step, keep_h=keep_h)
         if keep_h:
             self.run.write_representations(step, eval_rows["pair_id"].to_numpy()[:keep_h], *self.kept_h)
         if step == 0:
@@ -248,14 +331,14 @@ class Trainer:
             known = list(range(self.n_train)) if self.spec.scope == "head" else self.diag_train_index
             self.initial_distance = np.full(len(self.pairs), np.nan)
             if known:
-                self.initial_distance[known] = self.diagnose(known, "train", 0)["rep_distance"].to_numpy()
+                self.initial_distance[known] = self._diagnose_all(known, "train", 0)["rep_distance"].to_numpy()
             self.initial_distance[self.eval_index] = eval_rows["rep_distance"].to_numpy()
             self.run.write_bins(self.bin_edges.tolist(), "eval slice, initial model")
         parts = [eval_rows]
         if self.diag_train_index:
-            parts.append(self.diagnose(self.diag_train_index, "train", step))
+            parts.append(self._diagnose_all(self.diag_train_index, "train", step))
         if last_batch and self.record_batches:
-            parts.append(self.diagnose(last_batch, "batch", step))
+            parts.append(self._diagnose_all(last_batch, "batch", step))
         frame = pd.concat(parts, ignore_index=True)
         index_of = {pid: i for i, pid in enumerate(self.pairs["pair_id"])}
         positions = frame["pair_id"].map(index_of).to_numpy()
@@ -263,7 +346,7 @@ class Trainer:
         known = np.isfinite(frame["rep_distance_init"].to_numpy())
         frame["distance_bin"] = -1  # -1: initial distance not computed (a batch pair outside the diagnosed sample)
         frame.loc[known, "distance_bin"] = assign_bins(frame.loc[known, "rep_distance_init"].to_numpy(), self.bin_edges)
-        sampled = per_pair_full_grad_norms(self.head, self.scope, self.grad_sample_index, self.params)
+        sampled = self._grad_norms_all(self.grad_sample_index)
         sample_mask = (frame["split"] == "eval") & frame["pair_id"].isin(self.pairs["pair_id"].iloc[self.grad_sample_index])
         frame.loc[sample_mask, "full_grad_norm"] = sampled
         self.run.write_pairs(step, frame)
@@ -306,9 +389,13 @@ class Trainer:
     def train_step(self, step: int) -> dict:
         """One optimizer step: forward both sides, score, loss, backward, clip, step, update the loss's state.
 
-        Each pair's record (rewards, distance, weight, update) comes from this very forward, so every trained
-        pair has a history without a second pass. Scalars are gathered into one tensor and read once, so the
-        step makes a single host sync."""
+        Each process takes its share of every micro-batch of the global batch; gradients are averaged across
+        processes (synchronised once, at the last micro-batch), so a run's numbers do not depend on how many
+        processes share it. Each pair's record (rewards, distance, weight, update) comes from this very forward,
+        so every trained pair has a history without a second pass. Scalars are gathered into one tensor and read
+        once, so the step makes a single host sync."""
+        from contextlib import nullcontext
+
         spec = self.spec
         micro_batches = self._step_indices(step)
         n_pairs = sum(len(m) for m in micro_batches)
@@ -316,34 +403,40 @@ class Trainer:
             group["lr"] = spec.lr * lr_factor(step, self.total_steps, self.warmup)
         self.optimizer.zero_grad(set_to_none=True)
         mu_used = self.loss.scale
-        seen_c, seen_r, margins, rewards, losses, records = [], [], [], [], [], []
-        for indices in micro_batches:
-            in_c, in_r, r_c, r_r = self._score(indices)
-            margin = r_c - r_r
-            per_pair, weight = weighted_loss(self.loss, margin, in_c, in_r, self.target_margin[indices])
-            if self.record_batches:
-                # ∂(w ℓ)/∂Δ per pair; every loss reaches the head only through Δ, so this times ‖h_c − h_r‖
-                # is the exact head-gradient norm of the update the pair received.
-                (dloss_dmargin,) = torch.autograd.grad(per_pair.sum(), margin, retain_graph=True)
-                records.append(torch.stack([r_c.detach(), r_r.detach(), pair_distance(in_c.detach(), in_r.detach()),
-                                            weight.float(), dloss_dmargin.abs()], dim=1))
-            # Sum over the micro-batch / pairs in the step: the gradient equals one batch of k·b pairs.
-            (per_pair.sum() / n_pairs).backward()
+        seen_c, seen_r, margins, rewards, losses, records, trained = [], [], [], [], [], [], []
+        for k, indices in enumerate(micro_batches):
+            local = self._local(indices)
+            last = k == len(micro_batches) - 1
+            with nullcontext() if last else self.accelerator.no_sync(self.model):
+                in_c, in_r, r_c, r_r = self.model(local)
+                margin = r_c - r_r
+                per_pair, weight = weighted_loss(self.loss, margin, in_c, in_r, self.target_margin[local])
+                if self.record_batches:
+                    # ∂(w ℓ)/∂Δ per pair; every loss reaches the head only through Δ, so this times ‖h_c − h_r‖
+                    # is the exact head-gradient norm of the update the pair received.
+                    (dloss_dmargin,) = torch.autograd.grad(per_pair.sum(), margin, retain_graph=True)
+                    records.append(torch.stack([r_c.detach(), r_r.detach(), pair_distance(in_c.detach(), in_r.detach()),
+                                                weight.float(), dloss_dmargin.abs()], dim=1))
+                    trained.append(torch.tensor(local, device=margin.device))
+                # Sum over the pairs of the whole step (all processes, all micro-batches), times the number of
+                # processes because data parallelism averages their gradients: the gradient of one batch of k·b.
+                self.accelerator.backward(per_pair.sum() * self.world / n_pairs)
             seen_c.append(in_c.detach())
             seen_r.append(in_r.detach())
             margins.append(margin.detach())
             rewards.append(torch.cat([r_c, r_r]).detach())
             losses.append(per_pair.detach())
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, spec.max_grad_norm or float("inf"))
+        grad_norm = self.accelerator.clip_grad_norm_(self.params, spec.max_grad_norm or float("inf"))
         self.optimizer.step()
         self.loss.end_step(torch.cat(seen_c), torch.cat(seen_r))
-        margin, reward = torch.cat(margins), torch.cat(rewards)
+        gather = self.accelerator.gather if self.world > 1 else (lambda t: t)
+        margin, reward, loss_values = gather(torch.cat(margins)), gather(torch.cat(rewards)), gather(torch.cat(losses))
         loss, accuracy, mean_margin, mean_reward, min_reward, max_reward, grad_norm = torch.stack([
-            torch.cat(losses).mean(), (margin > 0).float().mean(), margin.mean(), reward.mean(), reward.min(), reward.max(),
-            grad_norm.float(),
+            loss_values.mean(), (margin > 0).float().mean(), margin.mean(), reward.mean(), reward.min(), reward.max(),
+            torch.as_tensor(grad_norm, device=margin.device).float(),
         ]).tolist()
         if records:
-            self.records.append({"step": step + 1, "index": [i for m in micro_batches for i in m], "values": torch.cat(records)})
+            self.records.append({"step": step + 1, "index": gather(torch.cat(trained)).cpu().numpy(), "values": gather(torch.cat(records))})
         row = {
             "step": step + 1,
             "loss": loss,
@@ -365,7 +458,7 @@ class Trainer:
         if not self.records:
             return
         values = torch.cat([r["values"] for r in self.records]).double().cpu().numpy()
-        index = np.concatenate([r["index"] for r in self.records])
+        index = np.concatenate([r["index"] for r in self.records]).astype(int)
         steps = np.concatenate([np.full(len(r["index"]), r["step"]) for r in self.records])
         self.records = []
         reward_chosen, reward_rejected, rep_distance, weight, dloss_dmargin = values.T
@@ -384,23 +477,27 @@ class Trainer:
 
     def fit(self) -> None:
         self.progress("setup", 0, 1)
-        self.run.mark_running()
         started = time.time()
+        self._start_accelerator()
+        self.run.mark_running()
         self._setup()
         self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
                               n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit,
-                              eval_steps=sorted(self.eval_steps))
+                              eval_steps=sorted(self.eval_steps), n_processes=self.world)
         self.run.write_pair_texts(
             self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]]
         )
-        first = [i for m in self._step_indices(0) for i in m]
-        with torch.no_grad():
-            in_c, in_r, _, _ = self._score(first)
-        self.loss.begin(in_c, in_r)
-        self.run.append_metrics([{**self.evaluate(0, []), "elapsed_s": round(time.time() - started, 3)}])
+        if self.resume:
+            self._load_checkpoint()
+        else:
+            first = self._local([i for m in self._step_indices(0) for i in m])
+            with torch.no_grad():
+                in_c, in_r, _, _ = self._score(first)
+            self.loss.begin(in_c, in_r)
+            self.run.append_metrics([{**self.evaluate(0, []), "elapsed_s": round(time.time() - started, 3)}])
         last_status = time.time()
-        for step in range(self.total_steps):
-            if self.run.cancel_requested:
+        for step in range(self.start_step, self.total_steps):
+            if self._cancel_requested():
                 raise Cancelled("cancel requested")
             rows = [self.train_step(step)]
             done = step + 1
@@ -411,13 +508,64 @@ class Trainer:
             for row in rows:
                 row["elapsed_s"] = round(time.time() - started, 3)
             self.run.append_metrics(rows)
+            if self.spec.save_every and done % self.spec.save_every == 0 and done < self.total_steps:
+                self._save_checkpoint(done)
             # status.json is rewritten atomically (with an fsync); once a second is enough for a progress bar.
             if time.time() - last_status >= 1.0 or done == self.total_steps:
                 self.run.write_status(step=done)
                 last_status = time.time()
             self.progress("train", done, self.total_steps)
         self.flush_records()
-        self._save_model()
+        if self.is_main:
+            self._save_model()
+        self.accelerator.wait_for_everyone()
+
+    def _cancel_requested(self) -> bool:
+        """Every process stops at the same step: the cancel file is read once and the answer all-reduced."""
+        asked = self.run.cancel_requested
+        if self.world == 1:
+            return asked
+        flag = torch.tensor([1.0 if asked else 0.0], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def _save_checkpoint(self, step: int) -> None:
+        """Model, optimizer and RNG states through Accelerate's save_state, plus what the loop itself carries
+        (the step, the loss's state such as mu, the distance bins), written to a temporary folder and renamed,
+        so a checkpoint folder either is complete or does not exist. The last `save_total_limit` are kept."""
+        self.flush_records()  # record chunks end at the checkpoint, so a resume can drop what came after
+        final = self.run.checkpoint_path(step)
+        staging = final.with_name(final.name + ".tmp")
+        if self.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(staging))
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            state = {"step": step, "loss": self.loss.state_dict(), "bin_edges": self.bin_edges.tolist()}
+            (staging / "trainer_state.json").write_text(json.dumps(state))
+            np.save(staging / "initial_distance.npy", self.initial_distance)
+            os.replace(staging, final)
+            self.run.prune_checkpoints(self.spec.save_total_limit)
+            self.run.write_status(last_checkpoint=step)
+        self.accelerator.wait_for_everyone()
+
+    def _load_checkpoint(self) -> None:
+        """Continue from the newest complete checkpoint; what the run wrote after it is dropped first."""
+        steps = self.run.checkpoint_steps()
+        if not steps:
+            raise SpecError(f"run {self.run.name} has no checkpoint to resume from (train with --save-every N)")
+        folder = self.run.checkpoint_path(steps[-1])
+        self.accelerator.load_state(str(folder))
+        state = json.loads((folder / "trainer_state.json").read_text())
+        self.start_step = int(state["step"])
+        self.loss.load_state_dict(state["loss"])
+        self.bin_edges = np.array(state["bin_edges"])
+        self.initial_distance = np.load(folder / "initial_distance.npy")
+        if self.is_main:
+            self.run.truncate_after(self.start_step)
+            self.run.write_status(resumed_from=self.start_step)
+        self.accelerator.wait_for_everyone()
 
     def _save_model(self) -> None:
         from normbt_viz.model.export import export_sequence_classifier
@@ -434,23 +582,53 @@ class Trainer:
         os.replace(staging, final)
 
 
-def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None) -> dict:
-    """Train `spec` into `run`, recording the outcome in status.json; returns the final status."""
+OOM_ADVICE = ("out of GPU memory: try a smaller --batch-size (with --grad-accum to keep the batch), a shorter "
+              "--max-length, --gradient-checkpointing, --mixed-precision bf16, or --scope lora")
+
+
+def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None, resume: bool = False) -> dict:
+    """Train `spec` into `run` (or continue it from its last checkpoint), recording the outcome in status.json;
+    returns the final status."""
     previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
     started = time.time()
+    trainer = None
     try:
         spec.resolve()
-        Trainer(spec, run, progress).fit()
-        return run.write_status(state="done", finished_at=time.time(), wall_s=round(time.time() - started, 2))
+        trainer = Trainer(spec, run, progress, resume=resume)
+        trainer.fit()
+        # A non-main process writes nothing; it answers with the state it reached.
+        return trainer.run.write_status(state="done", finished_at=time.time(), wall_s=round(time.time() - started, 2)) or {"state": "done"}
     except Cancelled as exc:
-        return run.write_status(state="cancelled", finished_at=time.time(), error=str(exc))
+        return _writer(trainer, run).write_status(state="cancelled", finished_at=time.time(), error=str(exc)) or {"state": "cancelled", "error": str(exc)}
+    except torch.OutOfMemoryError as exc:
+        _writer(trainer, run).write_status(state="failed", finished_at=time.time(), error=OOM_ADVICE)
+        raise SpecError(f"run {run.name}: {OOM_ADVICE}") from exc
     except Exception as exc:
-        message = first_line(exc)
-        run.write_status(state="failed", finished_at=time.time(), error=f"{type(exc).__name__}: {message}")
+        _writer(trainer, run).write_status(state="failed", finished_at=time.time(), error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _writer(trainer: "Trainer | None", run: RunDir):
+    """The run as the trainer's process may write it (only the main process writes under data parallelism)."""
+    return trainer.run if trainer is not None else run
+
+
+def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    """Turn on Hugging Face gradient checkpointing without turning dropout on.
+
+    Transformers recompute activations only in training mode, which would also enable dropout; this tool
+    trains with dropout off (deterministic runs), so every dropout is set to zero first."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name in ("attention_dropout", "dropout_prob", "dropout_p"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
 
 
 def _main_thread() -> bool:

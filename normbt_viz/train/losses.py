@@ -33,6 +33,9 @@ class PairLoss:
 
     def __init__(self, spec=None):
         self.spec = spec
+        # The mean of a per-pair tensor over every pair of the step: under data parallelism the trainer replaces
+        # it with one that all-reduces (sum, count), so state such as NormBT's mu is the same on every rank.
+        self.global_mean = lambda values: float(values.mean())
 
     def per_pair(self, margin: torch.Tensor, target_margin: torch.Tensor | None = None) -> torch.Tensor:
         return -F.logsigmoid(margin)
@@ -52,6 +55,9 @@ class PairLoss:
 
     def state_dict(self) -> dict:
         return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict returned (a resumed run continues with the same state)."""
 
 
 class LabelSmoothedBT(PairLoss):
@@ -92,7 +98,7 @@ class NormBT(PairLoss):
         return pair_distance(h_chosen.detach(), h_rejected.detach(), self.metric)
 
     def begin(self, h_chosen, h_rejected):
-        self.mu = float(self._distance(h_chosen, h_rejected).mean())
+        self.mu = self.global_mean(self._distance(h_chosen, h_rejected))
 
     def weights(self, h_chosen, h_rejected):
         if self.mu is None:
@@ -103,7 +109,7 @@ class NormBT(PairLoss):
         return weight
 
     def end_step(self, h_chosen, h_rejected):
-        batch_mean = float(self._distance(h_chosen, h_rejected).mean())
+        batch_mean = self.global_mean(self._distance(h_chosen, h_rejected))
         self.mu = self.beta * self.mu + (1.0 - self.beta) * batch_mean
 
     @property
@@ -112,6 +118,9 @@ class NormBT(PairLoss):
 
     def state_dict(self):
         return {"mu": self.mu}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mu = state["mu"]
 
 
 LOSSES: dict[str, type[PairLoss]] = {cls.name: cls for cls in (PairLoss, NormBT, LabelSmoothedBT, MarginBT)}
