@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny configuration for a smoke test (figures meaningless)")
     parser.add_argument("--check", action="store_true", help="exit 1 when any measured target is missed")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {', '.join(PARTS)}")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 2; 1 with --quick, which is faster on a busy machine)")
     parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per part (default 3; 1 with --quick)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed training steps per repeat (default 2; 1 with --quick)")
     parser.add_argument("--steps", type=int, default=None, help="timed training steps per repeat (default 8; 1 with --quick)")
@@ -382,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     quick = args.quick
     args.repeats = args.repeats or (1 if quick else 3)
+    args.threads = args.threads or (1 if quick else 2)
     args.warmup = args.warmup or (1 if quick else 2)
     args.steps = args.steps or (1 if quick else 8)
     args.batch = 4 if quick else 16
