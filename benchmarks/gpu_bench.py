@@ -406,8 +406,12 @@ def run_ours(loss: str, diagnostics: str, *, folder: Path, data_path: Path, runs
                   seed=0, name=f"{loss}-{diagnostics}", num_threads=cfg.threads)
     precision = cfg.dtype_name
     if "mixed_precision" in fields and cfg.dtype_name == "bfloat16":
-        choices = fields["mixed_precision"].metadata.get("choices") or ("bf16",)
-        wanted["mixed_precision"] = next((c for c in choices if "bf" in str(c)), "bf16")
+        field = fields["mixed_precision"]
+        if isinstance(field.default, bool):
+            wanted["mixed_precision"] = True
+        else:
+            choices = field.metadata.get("choices") or ("bf16",)
+            wanted["mixed_precision"] = next((c for c in choices if "bf" in str(c)), "bf16")
         wanted["dtype"] = "float32"
         precision = f"mixed_precision={wanted['mixed_precision']}"
     else:
@@ -426,7 +430,8 @@ def run_ours(loss: str, diagnostics: str, *, folder: Path, data_path: Path, runs
     return out
 
 
-def run_trl(*, folder: Path, chosen_ids, rejected_ids, cfg: SimpleNamespace, steps: int, work: Path, precision: str) -> dict:
+def run_trl(*, folder: Path, chosen_ids, rejected_ids, cfg: SimpleNamespace, steps: int, work: Path, precision: str,
+            deadline: float = math.inf) -> dict:
     try:
         import datasets
         import trl
@@ -442,6 +447,8 @@ def run_trl(*, folder: Path, chosen_ids, rejected_ids, cfg: SimpleNamespace, ste
         def on_step_end(self, args, state, control, **kwargs):
             sync(device)
             times.append(time.perf_counter())
+            if time.time() > deadline:  # the budget's backstop, as the watchdog is for our runs
+                control.should_training_stop = True
 
     need = steps * cfg.batch_size
     dataset = datasets.Dataset.from_dict({"chosen_ids": (chosen_ids * math.ceil(need / len(chosen_ids)))[:need],
@@ -474,7 +481,7 @@ def run_trl(*, folder: Path, chosen_ids, rejected_ids, cfg: SimpleNamespace, ste
 
 
 def _loop_norms(head, scope, indices, params) -> np.ndarray:
-    """One backward per pair: the exact ‖∇θ ℓ_i‖ of the unweighted BT loss, accumulated in fp32."""
+    """One backward per pair: the exact ‖∇θ ℓ_i‖ of the unweighted BT loss, each square summed in fp32 (no fp32 copy)."""
     import torch.nn.functional as F
 
     norms = []
@@ -482,7 +489,7 @@ def _loop_norms(head, scope, indices, params) -> np.ndarray:
         h_chosen, h_rejected = scope.represent([i])
         margin = head(head.head_input(h_chosen)) - head(head.head_input(h_rejected))
         grads = torch.autograd.grad(-F.logsigmoid(margin).sum(), params, allow_unused=True)
-        norms.append(float(torch.sqrt(sum(g.float().pow(2).sum() for g in grads if g is not None))))
+        norms.append(float(torch.sqrt(sum(g.pow(2).sum(dtype=torch.float32) for g in grads if g is not None))))
     return np.array(norms)
 
 
@@ -542,6 +549,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="steps per training part at most (default 80; tiny 4)")
     parser.add_argument("--seq-len", type=int, default=None, help="tokens per sequence at most (default 512; tiny 64)")
     parser.add_argument("--norm-pairs", type=int, default=None, help="pairs for the per-pair norms (default 32; tiny 8)")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto", help="training dtype (auto: bfloat16 on a GPU, float32 on CPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (the spec's num_threads too)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the accelerator's dense bf16 peak, overriding detection")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: ours,trl,norms,normbt,full")
@@ -567,7 +575,7 @@ def configure(args) -> SimpleNamespace:
         skip=1 if tiny else 5,  # warm-up steps left out of steady-state rates
         n_eval=8 if tiny else 32,
         full_grad_sample=4 if tiny else 8,
-        dtype_name="bfloat16" if on_gpu else "float32",
+        dtype_name=args.dtype if args.dtype != "auto" else ("bfloat16" if on_gpu else "float32"),
         skip_parts={s.strip() for s in args.skip.split(",") if s.strip()},
         threads=args.threads,
     )
@@ -624,9 +632,10 @@ def main(argv=None) -> int:
     log(f"peak: {peak_note}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.on_gpu:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    if cfg.on_gpu:  # TF32 stays at torch's default (off for matmuls), so the fp32 norm check is plain fp32
+        data["gpu"] = {"name": torch.cuda.get_device_name(torch.device(cfg.device)),
+                       "memory_gib": round(torch.cuda.get_device_properties(torch.device(cfg.device)).total_memory / 2**30, 1),
+                       "capability": ".".join(map(str, torch.cuda.get_device_capability(torch.device(cfg.device))))}
 
     folder = work / "model"
     setup = SimpleNamespace(ok=False)
@@ -703,7 +712,8 @@ def main(argv=None) -> int:
             with results.part(name):
                 precision = parts.get("ours/bt/off", {}).get("precision", cfg.dtype_name)
                 result = run_trl(folder=folder, chosen_ids=chosen_ids, rejected_ids=rejected_ids, cfg=cfg, steps=steps,
-                                 work=work, precision="bfloat16" if precision == "bfloat16" else ("float32" if precision == "float32" else "mixed"))
+                                 work=work, precision="bfloat16" if precision == "bfloat16" else ("float32" if precision == "float32" else "mixed"),
+                                 deadline=watchdog.deadline)
                 result.update(mfu_fields(result.get("pairs_per_s"), mean_tokens, params, peak))
                 parts[name] = result
                 log(f"   {name}: {_brief(result)}")
