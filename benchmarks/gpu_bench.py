@@ -73,7 +73,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 # Dense bf16 peaks (no sparsity), by a substring of torch.cuda.get_device_name(); first match wins.
-PEAK_BF16 = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("H800", 989e12), ("GH200", 989e12),
+PEAK_BF16 = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("H800", 989e12), ("GH200", 989e12),
              ("B200", 2250e12), ("A100", 312e12), ("L40S", 362e12), ("A10G", 70e12)]
 
 SHAPES = {
@@ -621,7 +621,10 @@ def main(argv=None) -> int:
     runs_root.mkdir()
     watchdog = Watchdog(runs_root, budget.start + args.budget_s + 20)
     watchdog.start()
-    peak, peak_note = detect_peak(cfg, args.peak_tflops)
+    try:
+        peak, peak_note = detect_peak(cfg, args.peak_tflops)
+    except Exception as exc:
+        peak, peak_note = None, f"peak detection failed: {one_line(exc)}"
     data = results.data
     data["config"] = {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(cfg).items()}
     data["versions"] = versions()
@@ -633,9 +636,14 @@ def main(argv=None) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.on_gpu:  # TF32 stays at torch's default (off for matmuls), so the fp32 norm check is plain fp32
-        data["gpu"] = {"name": torch.cuda.get_device_name(torch.device(cfg.device)),
-                       "memory_gib": round(torch.cuda.get_device_properties(torch.device(cfg.device)).total_memory / 2**30, 1),
-                       "capability": ".".join(map(str, torch.cuda.get_device_capability(torch.device(cfg.device))))}
+        try:
+            gpu = torch.device(cfg.device)
+            data["gpu"] = {"name": torch.cuda.get_device_name(gpu),
+                           "memory_gib": round(torch.cuda.get_device_properties(gpu).total_memory / 2**30, 1),
+                           "capability": ".".join(map(str, torch.cuda.get_device_capability(gpu)))}
+            log(f"gpu: {json.dumps(data['gpu'])}")
+        except Exception as exc:
+            log(f"!! gpu properties: {one_line(exc)}")
 
     folder = work / "model"
     setup = SimpleNamespace(ok=False)
