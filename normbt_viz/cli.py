@@ -136,14 +136,14 @@ def _main_process_decides(decide):
     return value
 
 
-def _train_one(spec: RunSpec, runs_root: Path, resume_from: RunDir | None = None) -> RunDir:
+def _train_one(spec: RunSpec, runs_root: Path, resume_from: RunDir | None = None, into: RunDir | None = None) -> RunDir:
     from normbt_viz.runs.launcher import new_run_dir
     from normbt_viz.train.loop import run_training
     from normbt_viz.train.preflight import preflight
 
     def make_run_dir() -> str:
-        if resume_from is not None:
-            return str(resume_from.path)
+        if resume_from is not None or into is not None:
+            return str((resume_from or into).path)
         preflight(spec)
         return str(new_run_dir(runs_root, spec).path)
 
@@ -177,6 +177,10 @@ def cmd_train(args) -> int:
     if args.resume:
         spec, previous = _resumable(args.resume)
         run = _train_one(spec, runs_root, resume_from=previous)
+    elif args.run_dir:
+        queued = RunDir(args.run_dir)
+        spec = queued.spec()
+        run = _train_one(spec, runs_root, into=queued)
     else:
         spec = spec_from_args(args).resolve()
         run = _train_one(spec, runs_root)
@@ -268,7 +272,7 @@ def cmd_rewardbench(args) -> int:
 def cmd_worker(args) -> int:
     from normbt_viz.runs.launcher import work
 
-    return work(args.run_dirs)
+    return work(args.run_dirs, args.processes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_flags(train)
     train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue an interrupted or cancelled run from its last checkpoint, in the same directory")
+    train.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # a queued run the launcher made
     compare = sub.add_parser("compare", help="one run per (arm, seed) and a comparison summary")
     add_spec_flags(compare)
     compare.add_argument("--losses", default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)}")
@@ -303,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
+    worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("run_dirs", nargs="+")
     return parser
 

@@ -34,8 +34,9 @@ def train_inline(spec: RunSpec, runs_root: str | Path) -> tuple[RunDir, dict]:
     return run, run_training(run.spec(), run)
 
 
-def launch(specs: list[RunSpec], runs_root: str | Path) -> list[RunDir]:
-    """Queue `specs` as new runs and start one background worker that trains them in order.
+def launch(specs: list[RunSpec], runs_root: str | Path, processes: int = 1) -> list[RunDir]:
+    """Queue `specs` as new runs and start one background worker that trains them in order, each run on
+    `processes` data-parallel processes (one per local GPU; a torchrun group started by the worker).
 
     Every spec is checked first (its data loads, its backbone resolves), so bad input is reported here, in
     one line, rather than as a run that fails in the background."""
@@ -53,7 +54,7 @@ def launch(specs: list[RunSpec], runs_root: str | Path) -> list[RunDir]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "normbt_viz", "worker", *[str(r.path) for r in runs]],
+            [sys.executable, "-m", "normbt_viz", "worker", "--processes", str(processes), *[str(r.path) for r in runs]],
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -73,8 +74,11 @@ def cancel(run: RunDir) -> None:
         run.write_status(state="cancelled", error="cancelled before it started", finished_at=time.time())
 
 
-def work(run_paths: list[str]) -> int:
-    """The worker's loop: train each queued run in turn; a failure is recorded and the queue goes on."""
+def work(run_paths: list[str], processes: int = 1) -> int:
+    """The worker's loop: train each queued run in turn; a failure is recorded and the queue goes on.
+
+    With several processes each run is one torchrun group (`train --run-dir`), all in the worker's session,
+    so ending that session ends every process of the run."""
     from normbt_viz.train.loop import run_training
 
     failures = 0
@@ -82,9 +86,39 @@ def work(run_paths: list[str]) -> int:
         run = RunDir(path)
         if run.cancel_requested or run.read_raw_status().get("state") != "queued":
             continue
+        if processes > 1:
+            failures += subprocess.call(distributed_command(run.path, processes)) != 0
+            continue
         try:
             run_training(run.spec(), run)
         except Exception as exc:  # recorded in status.json by run_training; keep going with the queue
             print(f"{run.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             failures += 1
     return 1 if failures else 0
+
+
+def distributed_command(run_path: str | Path, processes: int) -> list[str]:
+    """The torchrun command that trains an existing queued run directory on `processes` local processes."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "normbt_viz", "train", "--run-dir", str(run_path)]
+
+
+def cluster_commands(spec_path: str | Path, gpus: int = 8, runs_root: str = "/shared/runs") -> dict[str, str]:
+    """The commands that train a written spec elsewhere, as the README gives them: one GPU, every GPU of a box
+    (accelerate launch), and a Slurm job whose run directory on shared storage the app then reads."""
+    spec = f"--spec {spec_path} --out {runs_root}"
+    return {
+        "one GPU": f"python -m normbt_viz train {spec}",
+        "every GPU of one box": f"accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz train {spec}",
+        "Slurm": f"srun --nodes 1 --ntasks-per-node 1 --gpus-per-node {gpus} accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz train {spec}",
+    }
+
+
+def resume(run: RunDir) -> None:
+    """Continue an interrupted or cancelled run from its last checkpoint, in a background process."""
+    log = run.path.parent / "_logs" / f"resume-{run.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as handle:
+        subprocess.Popen([sys.executable, "-m", "normbt_viz", "train", "--resume", str(run.path)], stdout=handle,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
