@@ -88,10 +88,11 @@ def cmd_train(args) -> int:
     run = _train_one(spec, runs_root)
     last = run.metrics().dropna(subset=["eval_accuracy"]).iloc[-1]
     status = run.status()
-    for count, what in ((status.get("n_truncated"), f"truncated to {spec.max_length} tokens from the prompt's start"),
-                        (status.get("n_identical_input"), "identical inputs for this backbone (evaluated, not trained on)")):
+    for count, what in ((status.get("n_truncated"), f"pair(s) truncated to {spec.max_length} tokens from the prompt's start"),
+                        (status.get("n_identical_input"), "pair(s) with identical inputs for this backbone (evaluated, not trained on)"),
+                        (status.get("n_skipped_rows"), "row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)")):
         if count:
-            print(f"note: {count} pair(s) {what}", file=sys.stderr)
+            print(f"note: {count} {what}", file=sys.stderr)
     print(f"done in {time.time() - started:.1f} s: eval_accuracy={last['eval_accuracy']:.3f} eval_loss={last['eval_loss']:.4f} -> {run.path}")
     return 0
 

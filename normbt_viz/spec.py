@@ -61,6 +61,7 @@ class RunSpec:
     limit: int | None = None
     eval_fraction: float = 0.2
     split_seed: int = 0
+    strict: bool = False  # False: rows that fail validation are skipped and counted; True: the first one is an error
     # backbone
     backbone: str = "minilm"
     pooling: str = "auto"

@@ -46,6 +46,22 @@ def data_error(*args, **kwargs) -> str:
     return message
 
 
+def row_error(*args, **kwargs) -> str:
+    """A bad row: `strict=True` raises its one-line message; the default lenient load leaves that row out and
+    lists the same message in `skipped` (or, when no valid row remains, raises a message starting with it)."""
+    message = data_error(*args, strict=True, **kwargs)
+    try:
+        table = load_pairs(*args, **kwargs)
+    except DataError as exc:
+        assert str(exc).startswith(message) and "no valid row" in str(exc), str(exc)
+        return message
+    skipped = table.skipped
+    assert message in skipped["message"].tolist()
+    assert not set(skipped["row"].dropna().astype(int)) & set(table.pairs["source_row"])
+    assert table.n_skipped == len(skipped) >= 1
+    return message
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Formats
 
@@ -258,7 +274,7 @@ def test_hub_failure_is_one_line_naming_the_id(monkeypatch):
 def test_hub_rows_are_named_in_errors(monkeypatch):
     rows = [dict(EXPLICIT_ROWS[0]), dict(EXPLICIT_ROWS[1], chosen=" ")]
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: datasets.Dataset.from_list(rows))
-    assert data_error("org/prefs") == "org/prefs[train] row 2, column 'chosen': empty or whitespace-only response"
+    assert row_error("org/prefs") == "org/prefs[train] row 2, column 'chosen': empty or whitespace-only response"
 
 
 def test_demo_source(monkeypatch):
@@ -387,13 +403,13 @@ def test_malformed_jsonl_line(tmp_path):
     path = tmp_path / "pairs.jsonl"
     lines = [json.dumps(row) for row in EXPLICIT_ROWS] * 2 + ['{"prompt": "p" "chosen": "c"}']
     path.write_text("\n".join(lines) + "\n")
-    assert data_error(path) == "pairs.jsonl line 7: malformed JSON (Expecting ',' delimiter)"
+    assert row_error(path) == "pairs.jsonl line 7: malformed JSON (Expecting ',' delimiter)"
 
 
 def test_jsonl_line_that_is_not_an_object(tmp_path):
     path = tmp_path / "pairs.jsonl"
     path.write_text(json.dumps(EXPLICIT_ROWS[0]) + "\n[1, 2]\n")
-    assert data_error(path) == "pairs.jsonl line 2: expected a JSON object, got [1, 2]"
+    assert row_error(path) == "pairs.jsonl line 2: expected a JSON object, got [1, 2]"
 
 
 def test_malformed_json_file(tmp_path):
@@ -433,18 +449,18 @@ def test_nan_in_a_text_column(tmp_path):
     frame.loc[4, "prompt"] = float("nan")
     frame.to_parquet(tmp_path / "pairs.parquet")
     expected = "row 5, column 'prompt': NaN or missing (expected text)"
-    assert data_error(tmp_path / "pairs.parquet") == f"pairs.parquet {expected}"
-    assert data_error(frame) == f"uploaded table {expected}"
+    assert row_error(tmp_path / "pairs.parquet") == f"pairs.parquet {expected}"
+    assert row_error(frame) == f"uploaded table {expected}"
 
 
 def test_number_in_a_text_column(tmp_path):
     rows = [dict(row) for row in EXPLICIT_ROWS]
     rows[1]["chosen"] = 42
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    assert data_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 2, column 'chosen': expected text, got int 42"
+    assert row_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 2, column 'chosen': expected text, got int 42"
     frame = pd.DataFrame({"prompt": ["p", "q"], "chosen": [1, 42], "rejected": [2, 3]})
     frame.to_parquet(tmp_path / "numbers.parquet")
-    assert data_error(tmp_path / "numbers.parquet") == (
+    assert row_error(tmp_path / "numbers.parquet") == (
         "numbers.parquet row 1, column 'chosen': expected text, got int 1")
 
 
@@ -452,10 +468,10 @@ def test_none_in_a_text_column(tmp_path):
     rows = [dict(row) for row in EXPLICIT_ROWS]
     rows[2]["rejected"] = None
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    assert data_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 3, column 'rejected': expected text, got None"
+    assert row_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 3, column 'rejected': expected text, got None"
     del rows[2]["rejected"]
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    assert data_error(tmp_path / "pairs.jsonl") == (
+    assert row_error(tmp_path / "pairs.jsonl") == (
         "pairs.jsonl line 3, column 'rejected': NaN or missing (expected text)")
 
 
@@ -465,24 +481,24 @@ def test_empty_or_whitespace_response(tmp_path, response):
     rows = [dict(row) for row in EXPLICIT_ROWS]
     rows[2]["chosen"] = response
     pd.DataFrame(rows).to_csv(path, index=False)
-    assert data_error(path) == "pairs.csv row 3, column 'chosen': empty or whitespace-only response"
+    assert row_error(path) == "pairs.csv row 3, column 'chosen': empty or whitespace-only response"
 
 
 def test_implicit_response_empty_after_the_prompt_is_split_off():
     frame = pd.DataFrame({"chosen": [HH_CHOSEN, "\n\nHuman: Hi\n\nAssistant:"],
                           "rejected": [HH_REJECTED, "\n\nHuman: Hi\n\nAssistant: Hello"]})
-    assert data_error(frame) == ("uploaded table row 2, column 'chosen': empty or whitespace-only response "
+    assert row_error(frame) == ("uploaded table row 2, column 'chosen': empty or whitespace-only response "
                                  "after splitting off the shared prompt")
 
 
 def test_bad_conversational_messages():
     good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
     no_content = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}]
-    assert data_error(pd.DataFrame({"chosen": [good, good], "rejected": [good, no_content]})) == (
+    assert row_error(pd.DataFrame({"chosen": [good, good], "rejected": [good, no_content]})) == (
         "uploaded table row 2, column 'rejected', message 2: expected text, got None")
-    assert data_error(pd.DataFrame({"chosen": [good, "plain"], "rejected": [good, 7]})) == (
+    assert row_error(pd.DataFrame({"chosen": [good, "plain"], "rejected": [good, 7]})) == (
         "uploaded table row 2, column 'rejected': expected a list of messages, got int 7")
-    assert data_error(pd.DataFrame({"chosen": [good], "rejected": [[{"content": "x"}]]})) == (
+    assert row_error(pd.DataFrame({"chosen": [good], "rejected": [[{"content": "x"}]]})) == (
         "uploaded table row 1, column 'rejected', message 1: no 'role' (or 'from') in {'content': 'x'}")
 
 
@@ -502,20 +518,55 @@ def test_margin_that_is_not_a_number(tmp_path):
     path = tmp_path / "pairs.csv"
     pd.DataFrame({"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["c", "d"],
                   "margin": ["1.0", "high"]}).to_csv(path, index=False)
-    assert data_error(path) == "pairs.csv row 2, column 'margin': expected a number, got str 'high'"
+    assert row_error(path) == "pairs.csv row 2, column 'margin': expected a number, got str 'high'"
 
 
 def test_duplicate_ids_name_both_rows(tmp_path):
     rows = [dict(row, id=pair_id) for row, pair_id in zip(EXPLICIT_ROWS, ["a", "b", "a"])]
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    message = data_error(tmp_path / "pairs.jsonl")
+    message = data_error(tmp_path / "pairs.jsonl", strict=True)
     assert message.startswith("pairs.jsonl: duplicate id 'a' in column 'id' (lines 1 and 3)")
+    lenient = load_pairs(tmp_path / "pairs.jsonl")
+    assert lenient.pairs["pair_id"].tolist() == ["a", "b"]
+    assert lenient.skipped["message"].tolist() == ["pairs.jsonl line 3, column 'id': duplicate id 'a' (first at line 1)"]
     assert len(load_pairs(tmp_path / "pairs.jsonl", mapping={"pair_id": ""}).pairs) == 3
+
+
+def test_skipped_rows_name_file_row_column_and_value(tmp_path):
+    """HH-RLHF has rows whose last assistant turn is empty, and real files have the odd broken line: the
+    lenient default keeps every other row and lists each skipped one in a table and a short summary."""
+    path = tmp_path / "hh.jsonl"
+    rows = [{"chosen": HH_CHOSEN.replace("4", str(i)), "rejected": HH_REJECTED} for i in range(6)]
+    rows[2] = {"chosen": "\n\nHuman: Hi\n\nAssistant:", "rejected": "\n\nHuman: Hi\n\nAssistant: Hello"}
+    lines = [json.dumps(row) for row in rows]
+    lines[4] = '{"chosen": "broken'
+    path.write_text("\n".join(lines) + "\n")
+    table = load_pairs(path)
+    assert table.pairs["source_row"].tolist() == [1, 2, 4, 6]
+    assert table.n_skipped == 2
+    first, second = table.skipped.to_dict("records")
+    assert (first["file"], first["row"], first["column"], first["value"]) == (
+        "hh.jsonl", 3, "chosen", repr("\n\nHuman: Hi\n\nAssistant:").replace("\n", " "))
+    assert first["reason"] == "empty or whitespace-only response after splitting off the shared prompt"
+    assert (second["row"], second["column"], second["reason"]) == (5, "", "malformed JSON (Unterminated string starting at)")
+    assert table.skipped_summary(1) == [first["message"], "... and 1 more skipped row(s)"]
+    assert table.notes == ["skipped 2 invalid row(s) of hh.jsonl"]
+    # Strict reads the file before it validates rows, so the broken line is the first problem it meets.
+    assert data_error(path, strict=True) == second["message"]
+
+
+def test_a_file_with_no_valid_row_is_still_an_error(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "p", "chosen": "", "rejected": "r"}\n{"oops\n')
+    assert data_error(path) == ("bad.jsonl line 1, column 'chosen': empty or whitespace-only response "
+                                "(and no valid row in bad.jsonl: all 2 skipped)")
+    path.write_text('{"oops\n[1]\n')
+    assert data_error(path).startswith("bad.jsonl line 1: malformed JSON (")
 
 
 def test_long_values_are_truncated():
     frame = pd.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejected": [["x" * 200]]})
-    message = data_error(frame)
+    message = row_error(frame)
     assert message == "uploaded table row 1, column 'rejected': expected text, got list ['" + "x" * 35 + "..."
 
 

@@ -86,9 +86,26 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
 def test_cli_rejects_a_bad_data_file_naming_row_and_column(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "  ", "rejected": "b"}\n')
-    result = cli("train", "--dataset", str(data), "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"strict": True}))
+    result = cli("train", "--spec", str(spec), "--dataset", str(data), "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 2
     assert "pairs.jsonl" in result.stderr and "2" in result.stderr and "chosen" in result.stderr
+
+
+def test_cli_train_skips_invalid_rows_and_says_how_many(tmp_path):
+    rows = [{"prompt": f"Question {i}?", "chosen": f"A careful answer number {i}.", "rejected": f"No idea {i}."} for i in range(8)]
+    lines = [json.dumps(row) for row in rows]
+    lines.insert(3, json.dumps({"prompt": "p", "chosen": "  ", "rejected": "b"}))
+    lines.insert(5, '{"prompt": "broken')
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    result = cli("train", "--dataset", str(data), "--max-steps", "2", "--batch-size", "4", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:") and "skipped" in line]
+    assert notes == ["note: 2 row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)"]
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.status()["n_skipped_rows"] == 2
 
 
 def test_same_spec_twice_gives_the_same_numbers_and_losses_share_the_order(tmp_path):

@@ -2,8 +2,11 @@
 detect their format (explicit prompt, implicit prompt, conversational, ShareGPT), validate them and
 return one canonical table of (prompt, chosen, rejected) pairs with stable ids.
 
-Validation happens here, once, at the boundary: every problem is a one-line `DataError` naming the
-source, the row (the line for JSON lines), the column and the value, so nothing downstream re-checks.
+Validation happens here, once, at the boundary: every problem is one line naming the source, the row (the
+line for JSON lines), the column and the value, so nothing downstream re-checks. Loading is lenient by
+default: a row that fails validation (or a JSON line that does not parse) is skipped and listed in
+`PairTable.skipped`; `strict=True` raises the first such problem as a `DataError` instead. Problems with the
+file as a whole (unknown format, missing column, no valid row at all) are always errors.
 
 Row numbers count data rows from 1 as a user sees them: the line number in a JSONL file, the item in a
 JSON list, the data row of a CSV (header not counted), the row of a Parquet file, table or dataset.
@@ -49,6 +52,7 @@ _PLAIN_LABELS = {"user": "User", "assistant": "Assistant", "system": "System"}
 _HH_ASSISTANT_MARKER = "\n\nAssistant:"
 _DEFAULT_CATEGORY = "all"
 _FINGERPRINT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "category", "margin")
+SKIPPED_COLUMNS = ("file", "row", "column", "value", "reason", "message")
 
 
 @dataclass
@@ -85,6 +89,22 @@ class PairTable:
     mapping: ColumnMapping
     source: str
     n_identical: int
+    # Rows that failed validation and were left out (lenient loading): one row each with file, row, column,
+    # value, reason and the full one-line message.
+    skipped: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=list(SKIPPED_COLUMNS)))
+    # One-line notes on what the load assumed (a recognised judgment convention, rows dropped as ties).
+    notes: list = dataclasses.field(default_factory=list)
+
+    @property
+    def n_skipped(self) -> int:
+        return len(self.skipped)
+
+    def skipped_summary(self, n: int = 3) -> list[str]:
+        """One line per skipped row for the first `n`, then a count of the rest: what a CLI prints."""
+        lines = self.skipped["message"].head(n).tolist()
+        if self.n_skipped > n:
+            lines.append(f"... and {self.n_skipped - n} more skipped row(s)")
+        return lines
 
     def fingerprint(self) -> str:
         """First 16 hex chars of a sha256 over the pairs' ids, texts, categories and margins: the same data
@@ -112,6 +132,49 @@ class _Origin:
         return place if column is None else f"{place}, column {column!r}"
 
 
+class _Skips:
+    """Collects the rows a lenient load leaves out; a strict load raises the first one instead."""
+
+    def __init__(self, strict: bool):
+        self.strict = strict
+        self.records: list[dict] = []
+        self.rows: set[int] = set()
+
+    def add(self, origin: _Origin, row: int | None, column: str | None, value, reason: str) -> None:
+        message = f"{origin.at(row, column)}: {reason}"
+        if self.strict:
+            raise DataError(message)
+        self.records.append({"file": origin.name, "row": row, "column": column or "", "value": value,
+                             "reason": reason, "message": message})
+        if row is not None:
+            self.rows.add(row)
+
+    def add_error(self, origin: _Origin, row: int, exc: DataError, raw: pd.DataFrame, columns) -> None:
+        """Record a row's DataError, recovering the column it names (one of `columns`) and that cell's value."""
+        if self.strict:
+            raise exc
+        message = str(exc)
+        column, rest = None, message[len(origin.at(row)):]
+        for candidate in columns:
+            if candidate and rest.startswith(f", column {candidate!r}"):
+                column = candidate
+                break
+        reason = message.split(": ", 1)[1] if ": " in message else message
+        if column is not None:
+            where = message[len(origin.at(row, column)):]
+            reason = where[2:] if where.startswith(": ") else where.lstrip(", ")
+        value = _show(_plain(raw.at[row, column])) if column is not None and row in raw.index else ""
+        self.records.append({"file": origin.name, "row": row, "column": column or "", "value": value,
+                             "reason": reason, "message": message})
+        self.rows.add(row)
+
+    def frame(self) -> pd.DataFrame:
+        records = sorted(self.records, key=lambda record: -1 if record["row"] is None else record["row"])
+        frame = pd.DataFrame(records, columns=list(SKIPPED_COLUMNS))
+        frame["row"] = frame["row"].astype("Int64")
+        return frame
+
+
 def _show(value) -> str:
     """Short single-line repr of an offending value."""
     text = repr(value).replace("\n", " ")
@@ -126,8 +189,10 @@ def _columns_text(columns) -> str:
 # Reading local files
 
 
-def _read_file(path: Path) -> tuple[pd.DataFrame, str]:
-    """The table and the word its rows are counted in ("line" for JSON lines, else "row")."""
+def _read_file(path: Path, skips: _Skips | None = None) -> tuple[pd.DataFrame, str]:
+    """The table and the word its rows are counted in ("line" for JSON lines, else "row"). JSON lines that
+    do not parse, and JSON items that are not objects, go to `skips` (a strict collector raises)."""
+    skips = skips if skips is not None else _Skips(strict=True)
     suffix = path.suffix.lower()
     name = path.name
     if suffix not in FILE_FORMATS:
@@ -135,17 +200,20 @@ def _read_file(path: Path) -> tuple[pd.DataFrame, str]:
     if not path.is_file():
         raise DataError(f"no such file: {path}")
     if suffix in (".jsonl", ".json"):
-        table, row_word = _read_json(path, suffix)
+        table, row_word = _read_json(path, suffix, skips)
     elif suffix == ".csv":
         table, row_word = _read_csv(path), "row"
     else:
         table, row_word = _read_parquet(path), "row"
     if len(table) == 0:
+        if skips.records:
+            raise DataError(f"{skips.records[0]['message']} (and no valid row in the file: "
+                            f"{len(skips.records)} skipped)")
         raise DataError(f"{name}: empty file, no rows")
     return table, row_word
 
 
-def _read_json(path: Path, suffix: str) -> tuple[pd.DataFrame, str]:
+def _read_json(path: Path, suffix: str, skips: _Skips) -> tuple[pd.DataFrame, str]:
     name = path.name
     raw = path.read_bytes()
     try:
@@ -165,10 +233,16 @@ def _read_json(path: Path, suffix: str) -> tuple[pd.DataFrame, str]:
                 data = [data]
             if not isinstance(data, list):
                 raise DataError(f"{name}: expected a list of JSON objects or JSON lines, got {type(data).__name__}")
+            origin = _Origin(name)
+            records, rows = [], []
             for number, record in enumerate(data, start=1):
                 if not isinstance(record, dict):
-                    raise DataError(f"{name} row {number}: expected a JSON object, got {_show(record)}")
-            return pd.DataFrame(data, index=range(1, len(data) + 1), dtype=object), "row"
+                    skips.add(origin, number, None, _show(record), f"expected a JSON object, got {_show(record)}")
+                    continue
+                records.append(record)
+                rows.append(number)
+            return pd.DataFrame(records, index=rows, dtype=object), "row"
+    origin = _Origin(name, "line")
     records, lines = [], []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -176,9 +250,11 @@ def _read_json(path: Path, suffix: str) -> tuple[pd.DataFrame, str]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{name} line {number}: malformed JSON ({exc.msg})") from None
+            skips.add(origin, number, None, _show(line), f"malformed JSON ({exc.msg})")
+            continue
         if not isinstance(record, dict):
-            raise DataError(f"{name} line {number}: expected a JSON object, got {_show(record)}")
+            skips.add(origin, number, None, _show(record), f"expected a JSON object, got {_show(record)}")
+            continue
         records.append(record)
         lines.append(number)
     return pd.DataFrame(records, index=lines, dtype=object), "line"
@@ -218,6 +294,7 @@ def load_pairs(
     demo_size: int = 1000,
     demo_noise: float = 0.0,
     demo_seed: int = 0,
+    strict: bool = False,
 ) -> PairTable:
     """Load and validate preference pairs.
 
@@ -235,20 +312,23 @@ def load_pairs(
     if isinstance(source, pd.DataFrame):
         raw = source.reset_index(drop=True)
         raw.index = range(1, len(raw) + 1)
-        return _build(raw, _Origin("uploaded table"), "uploaded table", given, chat_template_tokenizer)
+        return _build(raw, _Origin("uploaded table"), "uploaded table", given, chat_template_tokenizer, _Skips(strict))
     if isinstance(source, str) and source == "demo":
         return _load_demo(demo_size, demo_noise, demo_seed)
     if isinstance(source, Path) or (isinstance(source, str) and _looks_local(source)):
         path = Path(source).expanduser()
         if path.is_dir():
             raw, origin = _load_from_disk(path, split)
-            return _build(raw, origin, f"local dataset {str(path)!r} (split {split!r})", given, chat_template_tokenizer)
-        raw, row_word = _read_file(path)
-        return _build(raw, _Origin(path.name, row_word), str(path), given, chat_template_tokenizer)
+            return _build(raw, origin, f"local dataset {str(path)!r} (split {split!r})", given, chat_template_tokenizer,
+                          _Skips(strict))
+        skips = _Skips(strict)
+        raw, row_word = _read_file(path, skips)
+        return _build(raw, _Origin(path.name, row_word), str(path), given, chat_template_tokenizer, skips)
     if isinstance(source, str):
         raw = _load_hub(source, config, split)
         return _build(raw, _Origin(f"{source}[{split}]"),
-                      f"Hugging Face dataset {source!r} ({_hub_where(config, split)})", given, chat_template_tokenizer)
+                      f"Hugging Face dataset {source!r} ({_hub_where(config, split)})", given, chat_template_tokenizer,
+                      _Skips(strict))
     raise DataError(f"unsupported data source of type {type(source).__name__}: expected a path, a dataset id, "
                     "'demo' or a DataFrame")
 
@@ -273,7 +353,7 @@ def _load_demo(demo_size: int, demo_noise: float, demo_seed: int) -> PairTable:
     source = f"demo ({demo_size} pairs, noise {demo_noise}, seed {demo_seed})"
     demo_mapping = ColumnMapping(prompt="prompt", chosen="chosen", rejected="rejected", category="category",
                                  margin="", pair_id="pair_id")
-    table = _build(raw, _Origin("demo data"), source, demo_mapping, None)
+    table = _build(raw, _Origin("demo data"), source, demo_mapping, None, _Skips(strict=True))
     table.pairs["flipped"] = raw["flipped"].to_numpy(dtype=bool)
     table.format = "demo"
     return table
@@ -320,20 +400,35 @@ def _dataset_to_frame(dataset) -> pd.DataFrame:
 # Format detection
 
 
-def _build(raw: pd.DataFrame, origin: _Origin, source: str, given: ColumnMapping, tokenizer) -> PairTable:
+def _build(raw: pd.DataFrame, origin: _Origin, source: str, given: ColumnMapping, tokenizer, skips: _Skips) -> PairTable:
     raw = raw.rename(columns=str)
     if len(raw) == 0:
         raise DataError(f"{origin.name}: no rows")
     mapping = _resolve_mapping(raw, given, origin)
-    first_chosen = _plain(raw[mapping.chosen].iloc[0])
-    first_prompt = _plain(raw[mapping.prompt].iloc[0]) if mapping.prompt else None
+    # The first present value decides the layout, so one broken first row does not misread the whole file.
+    first_chosen = _first_present(raw[mapping.chosen])
+    first_prompt = _first_present(raw[mapping.prompt]) if mapping.prompt else None
     if _is_messages(first_chosen) or _is_messages(first_prompt):
         sharegpt = _uses_sharegpt_keys(first_chosen) or _uses_sharegpt_keys(first_prompt)
         fmt = "sharegpt" if sharegpt else "conversational"
     else:
         fmt = "explicit" if mapping.prompt else "implicit"
-    pairs = _convert(raw, mapping, fmt, origin, tokenizer)
-    return PairTable(pairs=pairs, format=fmt, mapping=mapping, source=source, n_identical=int(pairs["identical"].sum()))
+    pairs = _convert(raw, mapping, fmt, origin, tokenizer, skips)
+    if len(pairs) == 0:
+        first = skips.frame()["message"].iloc[0] if skips.records else f"{origin.name}: no rows"
+        raise DataError(f"{first} (and no valid row in {origin.name}: all {len(skips.records)} skipped)")
+    skipped = skips.frame()
+    notes = [f"skipped {len(skipped)} invalid row(s) of {origin.name}"] if len(skipped) else []
+    return PairTable(pairs=pairs, format=fmt, mapping=mapping, source=source, n_identical=int(pairs["identical"].sum()),
+                     skipped=skipped, notes=notes)
+
+
+def _first_present(column: pd.Series):
+    for value in column.tolist():
+        value = _plain(value)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            return value
+    return None
 
 
 def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -> ColumnMapping:
@@ -400,52 +495,50 @@ def _uses_sharegpt_keys(value) -> bool:
 # Row conversion
 
 
-def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origin, tokenizer) -> pd.DataFrame:
+def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origin, tokenizer,
+             skips: _Skips) -> pd.DataFrame:
     rows = [int(row) for row in raw.index]
+    n = len(rows)
     chosen_values = raw[mapping.chosen].tolist()
     rejected_values = raw[mapping.rejected].tolist()
-    prompt_values = raw[mapping.prompt].tolist() if mapping.prompt else [None] * len(rows)
+    prompt_values = raw[mapping.prompt].tolist() if mapping.prompt else [None] * n
+    margin_values = raw[mapping.margin].tolist() if mapping.margin else [None] * n
+    id_values = raw[mapping.pair_id].tolist() if mapping.pair_id else [None] * n
+    row_columns = (mapping.chosen, mapping.rejected, mapping.prompt, mapping.margin, mapping.pair_id)
 
-    prompts, chosens, rejecteds, prompt_jsons, hash_keys = [], [], [], [], []
-    for row, prompt_value, chosen_value, rejected_value in zip(rows, prompt_values, chosen_values, rejected_values):
-        if fmt in ("explicit", "implicit"):
-            chosen = _text(chosen_value, origin.at(row, mapping.chosen))
-            rejected = _text(rejected_value, origin.at(row, mapping.rejected))
-            _check_response(chosen, origin.at(row, mapping.chosen))
-            _check_response(rejected, origin.at(row, mapping.rejected))
-            if fmt == "explicit":
-                prompt = _text(prompt_value, origin.at(row, mapping.prompt))
-            else:
-                prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected)
-                after = " after splitting off the shared prompt"
-                _check_response(chosen, origin.at(row, mapping.chosen), after)
-                _check_response(rejected, origin.at(row, mapping.rejected), after)
-            prompt_json = ""
-            hash_key = prompt
-        else:
-            prompt_messages, chosen, rejected = _conversation_pair(row, prompt_value, chosen_value, rejected_value,
-                                                                   mapping, origin)
-            try:
-                prompt = render_messages(prompt_messages, tokenizer)
-            except Exception as exc:  # a chat template rejecting these roles is a data problem for this row
-                raise DataError(f"{origin.at(row, mapping.prompt or mapping.chosen)}: the tokenizer's chat "
-                                f"template failed on the prompt ({first_line(exc)})") from None
-            prompt_json = json.dumps(prompt_messages, ensure_ascii=False) if prompt_messages else ""
-            # Ids hash the messages, not their rendering, so they do not change with the tokenizer.
-            hash_key = prompt_json
+    kept, prompts, chosens, rejecteds, prompt_jsons, hash_keys, margins, given_ids = ([] for _ in range(8))
+    for i, row in enumerate(rows):
+        if row in skips.rows:  # already left out by the reader
+            continue
+        try:
+            prompt, chosen, rejected, prompt_json, hash_key = _convert_row(
+                row, prompt_values[i], chosen_values[i], rejected_values[i], mapping, fmt, origin, tokenizer)
+            margin = _margin(margin_values[i], origin.at(row, mapping.margin)) if mapping.margin else math.nan
+            pair_id = _given_id(id_values[i], origin.at(row, mapping.pair_id)) if mapping.pair_id else None
+        except DataError as exc:
+            skips.add_error(origin, row, exc, raw, row_columns)
+            continue
+        kept.append(i)
         prompts.append(prompt)
         chosens.append(chosen)
         rejecteds.append(rejected)
         prompt_jsons.append(prompt_json)
         hash_keys.append(hash_key)
+        margins.append(margin)
+        given_ids.append(pair_id)
 
-    pair_ids = (_given_ids(raw, mapping.pair_id, rows, origin) if mapping.pair_id
-                else _generated_ids(hash_keys, chosens, rejecteds))
-    categories = ([_category(value) for value in raw[mapping.category].tolist()] if mapping.category
-                  else [_DEFAULT_CATEGORY] * len(rows))
-    margins = ([_margin(value, origin.at(row, mapping.margin))
-                for row, value in zip(rows, raw[mapping.margin].tolist())]
-               if mapping.margin else [math.nan] * len(rows))
+    kept_rows = [rows[i] for i in kept]
+    if mapping.pair_id:
+        keep = _unique_ids(given_ids, kept_rows, mapping.pair_id, origin, skips)
+        kept = [kept[j] for j in keep]
+        kept_rows = [kept_rows[j] for j in keep]
+        prompts, chosens, rejecteds, prompt_jsons, margins, pair_ids = (
+            [values[j] for j in keep] for values in (prompts, chosens, rejecteds, prompt_jsons, margins, given_ids))
+    else:
+        pair_ids = _generated_ids(hash_keys, chosens, rejecteds)
+    category_values = raw[mapping.category].tolist() if mapping.category else None
+    categories = ([_category(category_values[i]) for i in kept] if mapping.category
+                  else [_DEFAULT_CATEGORY] * len(kept))
     return pd.DataFrame({
         "pair_id": pair_ids,
         "prompt": prompts,
@@ -453,10 +546,38 @@ def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origi
         "rejected": rejecteds,
         "category": categories,
         "margin": np.asarray(margins, dtype=float),
-        "source_row": np.asarray(rows, dtype=np.int64),
+        "source_row": np.asarray(kept_rows, dtype=np.int64),
         "identical": np.asarray([c == r for c, r in zip(chosens, rejecteds)], dtype=bool),
         "prompt_messages": prompt_jsons,
     }, columns=list(CANONICAL_COLUMNS))
+
+
+def _convert_row(row: int, prompt_value, chosen_value, rejected_value, mapping: ColumnMapping, fmt: str,
+                 origin: _Origin, tokenizer) -> tuple[str, str, str, str, str]:
+    """(prompt, chosen, rejected, prompt messages as JSON, the text ids hash) for one row, or a DataError."""
+    if fmt in ("explicit", "implicit"):
+        chosen = _text(chosen_value, origin.at(row, mapping.chosen))
+        rejected = _text(rejected_value, origin.at(row, mapping.rejected))
+        _check_response(chosen, origin.at(row, mapping.chosen))
+        _check_response(rejected, origin.at(row, mapping.rejected))
+        if fmt == "explicit":
+            prompt = _text(prompt_value, origin.at(row, mapping.prompt))
+        else:
+            prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected)
+            after = " after splitting off the shared prompt"
+            _check_response(chosen, origin.at(row, mapping.chosen), after)
+            _check_response(rejected, origin.at(row, mapping.rejected), after)
+        return prompt, chosen, rejected, "", prompt
+    prompt_messages, chosen, rejected = _conversation_pair(row, prompt_value, chosen_value, rejected_value,
+                                                           mapping, origin)
+    try:
+        prompt = render_messages(prompt_messages, tokenizer)
+    except Exception as exc:  # a chat template rejecting these roles is a data problem for this row
+        raise DataError(f"{origin.at(row, mapping.prompt or mapping.chosen)}: the tokenizer's chat "
+                        f"template failed on the prompt ({first_line(exc)})") from None
+    prompt_json = json.dumps(prompt_messages, ensure_ascii=False) if prompt_messages else ""
+    # Ids hash the messages, not their rendering, so they do not change with the tokenizer.
+    return prompt, chosen, rejected, prompt_json, prompt_json
 
 
 def _text(value, where: str) -> str:
@@ -629,21 +750,29 @@ def _margin(value, where: str) -> float:
     raise DataError(f"{where}: expected a number, got {type(value).__name__} {_show(value)}")
 
 
-def _given_ids(raw: pd.DataFrame, column: str, rows: list[int], origin: _Origin) -> list[str]:
-    ids: list[str] = []
+def _given_id(value, where: str) -> str:
+    value = _plain(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        raise DataError(f"{where}: missing id {_show(value)}")
+    return str(value)
+
+
+def _unique_ids(ids: list[str], rows: list[int], column: str, origin: _Origin, skips: _Skips) -> list[int]:
+    """Positions to keep: a repeated id is an error when strict, else its later rows are skipped."""
+    keep: list[int] = []
     first_row: dict[str, int] = {}
-    for row, value in zip(rows, raw[column].tolist()):
-        value = _plain(value)
-        if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
-            raise DataError(f"{origin.at(row, column)}: missing id {_show(value)}")
-        pair_id = str(value)
+    for position, (pair_id, row) in enumerate(zip(ids, rows)):
         if pair_id in first_row:
-            raise DataError(f"{origin.name}: duplicate id {_show(pair_id)} in column {column!r} "
-                            f"({origin.row_word}s {first_row[pair_id]} and {row}); ids must be unique, "
-                            "or map pair_id to '' to generate ids")
+            if skips.strict:
+                raise DataError(f"{origin.name}: duplicate id {_show(pair_id)} in column {column!r} "
+                                f"({origin.row_word}s {first_row[pair_id]} and {row}); ids must be unique, "
+                                "or map pair_id to '' to generate ids")
+            skips.add(origin, row, column, _show(pair_id),
+                      f"duplicate id {_show(pair_id)} (first at {origin.row_word} {first_row[pair_id]})")
+            continue
         first_row[pair_id] = row
-        ids.append(pair_id)
-    return ids
+        keep.append(position)
+    return keep
 
 
 def _generated_ids(prompts: list[str], chosens: list[str], rejecteds: list[str]) -> list[str]:

@@ -43,7 +43,7 @@ def launch(specs: list[RunSpec], runs_root: str | Path) -> list[RunDir]:
 
     checked = set()
     for spec in specs:
-        key = (spec.dataset, spec.dataset_config, spec.dataset_split, str(spec.column_mapping), spec.demo_size,
+        key = (spec.dataset, spec.dataset_config, spec.dataset_split, str(spec.column_mapping), spec.strict, spec.demo_size,
                spec.demo_noise, spec.limit, spec.backbone, spec.loss)
         if key not in checked:
             preflight(spec)

@@ -296,7 +296,8 @@ class Trainer:
         self.run.mark_running()
         self._setup()
         self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
-                              n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit)
+                              n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit,
+                              n_skipped_rows=int(self.train_pairs.attrs.get("n_skipped_rows", 0)))
         self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]].to_parquet(
             self.run.path / "pair_texts.parquet", index=False
         )
