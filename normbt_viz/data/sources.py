@@ -13,6 +13,12 @@ JSON list, the data row of a CSV (header not counted), the row of a Parquet file
 
 Column mappings: a field left `None` is auto-detected; the empty string `""` means "this dataset has no
 such column" (for example `pair_id=""` to ignore an id column and generate ids instead).
+
+Judgment files (two responses and a verdict, as in AlpacaEval, Chatbot Arena, MT-Bench, PKU-SafeRLHF, SHP,
+HelpSteer2 or Unified-Feedback) become pairs through `response_a`, `response_b` and `winner` (with the values
+`a_wins` and `b_wins` that mean each side won), or `rating_a`/`rating_b` (the higher rating wins). The
+conventions of those datasets are recognised from their column names; the load says in one line what it
+assumed (`PairTable.notes`). Ties and other verdicts are dropped and counted there.
 """
 
 from __future__ import annotations
@@ -65,9 +71,21 @@ class ColumnMapping:
     category: str | None = None
     margin: str | None = None
     pair_id: str | None = None
+    # Judgments: two responses and a verdict column, or two rating columns.
+    response_a: str | None = None
+    response_b: str | None = None
+    winner: str | None = None
+    a_wins: str | int | float | list | None = None  # value(s) of `winner` meaning response_a won; "<0"/">0" = by sign
+    b_wins: str | int | float | list | None = None
+    rating_a: str | None = None
+    rating_b: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def is_judgment(self) -> bool:
+        return bool(self.response_a and self.response_b)
 
     @classmethod
     def from_dict(cls, d) -> ColumnMapping:
@@ -75,7 +93,12 @@ class ColumnMapping:
         for key, value in dict(d).items():
             if key not in names:
                 raise SpecError(f"column mapping: unknown key {key!r} (expected {', '.join(names)})")
-            if value is not None and not isinstance(value, str):
+            if key in ("a_wins", "b_wins"):
+                values = value if isinstance(value, list) else [value]
+                if value is not None and not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                                 for v in values):
+                    raise SpecError(f"column mapping: {key} must be a value or a list of values, got {_show(value)}")
+            elif value is not None and not isinstance(value, str):
                 raise SpecError(f"column mapping: {key} must be a column name or None, got {_show(value)}")
         return cls(**dict(d))
 
@@ -404,21 +427,29 @@ def _build(raw: pd.DataFrame, origin: _Origin, source: str, given: ColumnMapping
     raw = raw.rename(columns=str)
     if len(raw) == 0:
         raise DataError(f"{origin.name}: no rows")
-    mapping = _resolve_mapping(raw, given, origin)
+    notes: list[str] = []
+    judgment = _judgment_mapping(raw, given, origin)
+    if judgment is not None:
+        mapping, convention = judgment
+        raw, sides, note = _judge(raw, mapping, convention, origin)
+        notes.append(note)
+    else:
+        mapping, sides = _resolve_mapping(raw, given, origin), None
     # The first present value decides the layout, so one broken first row does not misread the whole file.
-    first_chosen = _first_present(raw[mapping.chosen])
+    first_chosen = _first_present(raw[mapping.response_a if sides is not None else mapping.chosen])
     first_prompt = _first_present(raw[mapping.prompt]) if mapping.prompt else None
     if _is_messages(first_chosen) or _is_messages(first_prompt):
         sharegpt = _uses_sharegpt_keys(first_chosen) or _uses_sharegpt_keys(first_prompt)
         fmt = "sharegpt" if sharegpt else "conversational"
     else:
         fmt = "explicit" if mapping.prompt else "implicit"
-    pairs = _convert(raw, mapping, fmt, origin, tokenizer, skips)
+    pairs = _convert(raw, mapping, fmt, origin, tokenizer, skips, sides)
     if len(pairs) == 0:
         first = skips.frame()["message"].iloc[0] if skips.records else f"{origin.name}: no rows"
         raise DataError(f"{first} (and no valid row in {origin.name}: all {len(skips.records)} skipped)")
     skipped = skips.frame()
-    notes = [f"skipped {len(skipped)} invalid row(s) of {origin.name}"] if len(skipped) else []
+    if len(skipped):
+        notes.append(f"skipped {len(skipped)} invalid row(s) of {origin.name}")
     return PairTable(pairs=pairs, format=fmt, mapping=mapping, source=source, n_identical=int(pairs["identical"].sum()),
                      skipped=skipped, notes=notes)
 
@@ -431,7 +462,7 @@ def _first_present(column: pd.Series):
     return None
 
 
-def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -> ColumnMapping:
+def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin, judgment: bool = False) -> ColumnMapping:
     """The columns to use: those the user named, else the first alias present; `None` when absent."""
     columns = list(raw.columns)
 
@@ -452,14 +483,17 @@ def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -
 
     chosen = pick("chosen", _CHOSEN_ALIASES)
     rejected = pick("rejected", _REJECTED_ALIASES)
-    if chosen is None and rejected is None:
+    if judgment:
+        pass
+    elif chosen is None and rejected is None:
         raise DataError(f"{origin.name}: cannot recognise the format (columns: {_columns_text(columns)}); "
                         "give a column mapping with prompt/chosen/rejected")
-    for role, column in (("chosen", chosen), ("rejected", rejected)):
-        if column is None:
-            raise DataError(f"{origin.name}: missing column {role!r} (found columns: {_columns_text(columns)})")
-    if chosen == rejected:
-        raise DataError(f"{origin.name}: column {chosen!r} is mapped to both chosen and rejected")
+    else:
+        for role, column in (("chosen", chosen), ("rejected", rejected)):
+            if column is None:
+                raise DataError(f"{origin.name}: missing column {role!r} (found columns: {_columns_text(columns)})")
+        if chosen == rejected:
+            raise DataError(f"{origin.name}: column {chosen!r} is mapped to both chosen and rejected")
     prompt = pick("prompt", _PROMPT_ALIASES)
     if prompt is None and given.prompt is None and _SHAREGPT_PROMPT in columns:
         prompt = _SHAREGPT_PROMPT
@@ -471,6 +505,160 @@ def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -
         margin=pick("margin", _MARGIN_ALIASES),
         pair_id=pick("pair_id", _ID_ALIASES),
     )
+
+
+# Conventions of public judgment datasets: (name, columns that identify it, mapping it implies). Checked in
+# order; the first whose columns are all present applies unless the user's mapping says otherwise.
+_JUDGMENT_CONVENTIONS = (
+    ("AlpacaEval annotations", ("output_1", "output_2", "preference"),
+     dict(response_a="output_1", response_b="output_2", winner="preference", a_wins=[1], b_wins=[2])),
+    ("Chatbot Arena / MT-Bench judgments", ("conversation_a", "conversation_b", "winner"),
+     dict(response_a="conversation_a", response_b="conversation_b", winner="winner", a_wins=["model_a"],
+          b_wins=["model_b"])),
+    ("PKU-SafeRLHF", ("response_0", "response_1", "better_response_id"),
+     dict(response_a="response_0", response_b="response_1", winner="better_response_id", a_wins=[0], b_wins=[1])),
+    ("SHP", ("human_ref_A", "human_ref_B", "labels"),
+     dict(response_a="human_ref_A", response_b="human_ref_B", winner="labels", a_wins=[1], b_wins=[0],
+          prompt="history", category="domain")),
+    ("HelpSteer2 preferences", ("response_1", "response_2", "preference_strength"),
+     dict(response_a="response_1", response_b="response_2", winner="preference_strength", a_wins="<0", b_wins=">0")),
+    ("Unified-Feedback ratings", ("conv_A", "conv_B", "conv_A_rating", "conv_B_rating"),
+     dict(response_a="conv_A", response_b="conv_B", rating_a="conv_A_rating", rating_b="conv_B_rating")),
+    ("generic judgment", ("response_a", "response_b", "winner"),
+     dict(response_a="response_a", response_b="response_b", winner="winner")),
+)
+# Unambiguous verdict spellings, tried when a winner column is given without a_wins/b_wins.
+_WINNER_SPELLINGS = (("model_a", "model_b"), ("a", "b"), ("response_a", "response_b"), ("1", "2"),
+                     ("first", "second"), ("left", "right"))
+_JUDGMENT_FIELDS = ("response_a", "response_b", "winner", "a_wins", "b_wins", "rating_a", "rating_b")
+
+
+def _judgment_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -> tuple[ColumnMapping, str] | None:
+    """The full mapping and the convention's name when the rows are judgments, else None."""
+    columns = set(raw.columns)
+    named = {name: getattr(given, name) for name in _JUDGMENT_FIELDS if getattr(given, name) not in (None, "")}
+    convention, implied = None, {}
+    if not (given.chosen or given.rejected):
+        for name, needed, defaults in _JUDGMENT_CONVENTIONS:
+            if set(needed) <= columns:
+                convention, implied = name, defaults
+                break
+    if not named and convention is None:
+        return None
+    if named and convention is None:
+        convention = "judgment by column mapping"
+    merged = {**implied, **named}
+    for role in ("prompt", "category", "margin", "pair_id"):
+        if getattr(given, role) is not None:  # the user's choice, "" included, beats the convention's
+            merged.pop(role, None)
+    if not (merged.get("response_a") and merged.get("response_b")):
+        raise DataError(f"{origin.name}: a judgment mapping needs both response_a and response_b")
+    if not merged.get("winner") and not (merged.get("rating_a") and merged.get("rating_b")):
+        raise DataError(f"{origin.name}: a judgment mapping needs winner (or rating_a and rating_b)")
+    for role in ("response_a", "response_b", "winner", "rating_a", "rating_b", "prompt", "category"):
+        column = merged.get(role)
+        if column and column not in columns:
+            if role in ("prompt", "category") and role not in named and getattr(given, role) is None:
+                merged.pop(role)  # a convention's optional column the file lacks
+                continue
+            raise DataError(f"{origin.name}: mapped column {column!r} for {role} not found "
+                            f"(found columns: {_columns_text(raw.columns)})")
+    rest = dataclasses.replace(given, chosen="", rejected="", **{k: v for k, v in merged.items()
+                                                                  if k in ("prompt", "category")})
+    base = _resolve_mapping(raw, rest, origin, judgment=True)
+    judged = {k: v for k, v in merged.items() if k in _JUDGMENT_FIELDS}
+    return dataclasses.replace(base, chosen=None, rejected=None, **judged), convention
+
+
+def _winner_key(value) -> str | None:
+    """A verdict as a comparable key: numbers (also numbers stored as text) by value, text case-insensitively."""
+    value = _plain(value)
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            return text.lower()
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return _show(value)
+
+
+def _as_keys(values) -> set[str]:
+    values = values if isinstance(values, list) else [values]
+    return {key for key in (_winner_key(v) for v in values) if key is not None}
+
+
+def _number(value) -> float | None:
+    key = _winner_key(value)
+    try:
+        return None if key is None else float(key)
+    except ValueError:
+        return None
+
+
+def _judge(raw: pd.DataFrame, mapping: ColumnMapping, convention: str, origin: _Origin
+           ) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """(the rows with a winner, +1 where response_a won and -1 where response_b won, a one-line note)."""
+    a, b = mapping.response_a, mapping.response_b
+    if mapping.winner:
+        keys = [_winner_key(v) for v in raw[mapping.winner].tolist()]
+        a_wins, b_wins = mapping.a_wins, mapping.b_wins
+        if a_wins is None or b_wins is None:
+            a_wins, b_wins = _infer_winner_values(set(k for k in keys if k is not None), mapping, origin)
+            mapping.a_wins, mapping.b_wins = a_wins, b_wins
+        if a_wins in ("<0", ">0") or b_wins in ("<0", ">0"):
+            signs = {"<0": -1.0, ">0": 1.0}
+            if a_wins not in signs or b_wins not in signs or a_wins == b_wins:
+                raise DataError(f"{origin.name}: a_wins and b_wins must be '<0' and '>0' (or the reverse) together")
+            values = [_number(v) for v in raw[mapping.winner].tolist()]
+            sides = np.array([0 if v is None or v == 0 else (1 if np.sign(v) == signs[a_wins] else -1) for v in values])
+            rule = f"{mapping.winner} {a_wins} = {a} wins, {b_wins} = {b} wins"
+        else:
+            a_keys, b_keys = _as_keys(a_wins), _as_keys(b_wins)
+            if a_keys & b_keys:
+                raise DataError(f"{origin.name}: value(s) {', '.join(sorted(a_keys & b_keys))} given for both a_wins "
+                                "and b_wins")
+            sides = np.array([1 if k in a_keys else (-1 if k in b_keys else 0) for k in keys])
+            rule = (f"{mapping.winner} {'/'.join(sorted(a_keys))} = {a} wins, "
+                    f"{'/'.join(sorted(b_keys))} = {b} wins")
+        dropped_values = [("missing" if k is None else k) for k, side in zip(keys, sides) if side == 0]
+    else:
+        ra = [_number(v) for v in raw[mapping.rating_a].tolist()]
+        rb = [_number(v) for v in raw[mapping.rating_b].tolist()]
+        sides = np.array([0 if x is None or y is None or x == y else (1 if x > y else -1) for x, y in zip(ra, rb)])
+        rule = f"the higher of {mapping.rating_a} and {mapping.rating_b} wins"
+        dropped_values = [("missing" if x is None or y is None else "tie") for x, y, side in zip(ra, rb, sides)
+                          if side == 0]
+    note = f"read as judgments ({convention}): {a} vs {b}, {rule}"
+    if dropped_values:
+        counts = pd.Series(dropped_values).value_counts()
+        shown = ", ".join(f"{value}: {count}" for value, count in counts.head(4).items())
+        more = ", ..." if len(counts) > 4 else ""
+        note += f"; dropped {len(dropped_values)} row(s) with no winner ({shown}{more})"
+    keep = sides != 0
+    if not keep.any():
+        raise DataError(f"{origin.name}: no row has a winner ({rule}); check a_wins and b_wins in the column mapping")
+    return raw[keep], sides[keep], note
+
+
+def _infer_winner_values(present: set[str], mapping: ColumnMapping, origin: _Origin) -> tuple[list, list]:
+    """a_wins/b_wins from the verdicts present: the response columns' own names, else an unambiguous pair of
+    spellings. 0/1 alone is ambiguous (an index in PKU-SafeRLHF, "A preferred" in SHP), so it is refused."""
+    for a_value, b_value in ((mapping.response_a.lower(), mapping.response_b.lower()), *_WINNER_SPELLINGS):
+        if (a_value, b_value) == ("1", "2") and "2" not in present:
+            continue  # 0/1 (and 1 alone) could be an index or a flag
+        if a_value in present or b_value in present:
+            return [a_value], [b_value]
+    shown = ", ".join(sorted(present)[:6]) or "none"
+    raise DataError(f"{origin.name}: cannot tell which values of column {mapping.winner!r} mean "
+                    f"{mapping.response_a} or {mapping.response_b} won (found: {shown}); give a_wins and b_wins "
+                    "in the column mapping")
 
 
 def _plain(value):
@@ -496,15 +684,25 @@ def _uses_sharegpt_keys(value) -> bool:
 
 
 def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origin, tokenizer,
-             skips: _Skips) -> pd.DataFrame:
+             skips: _Skips, sides: np.ndarray | None = None) -> pd.DataFrame:
     rows = [int(row) for row in raw.index]
     n = len(rows)
-    chosen_values = raw[mapping.chosen].tolist()
-    rejected_values = raw[mapping.rejected].tolist()
+    if sides is None:
+        chosen_values = raw[mapping.chosen].tolist()
+        rejected_values = raw[mapping.rejected].tolist()
+        row_mappings = [mapping] * n
+    else:  # judgments: the winning side is chosen; errors name the column the text came from
+        a_values, b_values = raw[mapping.response_a].tolist(), raw[mapping.response_b].tolist()
+        chosen_values = [x if side > 0 else y for x, y, side in zip(a_values, b_values, sides)]
+        rejected_values = [y if side > 0 else x for x, y, side in zip(a_values, b_values, sides)]
+        a_won = dataclasses.replace(mapping, chosen=mapping.response_a, rejected=mapping.response_b)
+        b_won = dataclasses.replace(mapping, chosen=mapping.response_b, rejected=mapping.response_a)
+        row_mappings = [a_won if side > 0 else b_won for side in sides]
     prompt_values = raw[mapping.prompt].tolist() if mapping.prompt else [None] * n
     margin_values = raw[mapping.margin].tolist() if mapping.margin else [None] * n
     id_values = raw[mapping.pair_id].tolist() if mapping.pair_id else [None] * n
-    row_columns = (mapping.chosen, mapping.rejected, mapping.prompt, mapping.margin, mapping.pair_id)
+    row_columns = (mapping.chosen, mapping.rejected, mapping.response_a, mapping.response_b, mapping.prompt,
+                   mapping.margin, mapping.pair_id)
 
     kept, prompts, chosens, rejecteds, prompt_jsons, hash_keys, margins, given_ids = ([] for _ in range(8))
     for i, row in enumerate(rows):
@@ -512,7 +710,7 @@ def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origi
             continue
         try:
             prompt, chosen, rejected, prompt_json, hash_key = _convert_row(
-                row, prompt_values[i], chosen_values[i], rejected_values[i], mapping, fmt, origin, tokenizer)
+                row, prompt_values[i], chosen_values[i], rejected_values[i], row_mappings[i], fmt, origin, tokenizer)
             margin = _margin(margin_values[i], origin.at(row, mapping.margin)) if mapping.margin else math.nan
             pair_id = _given_id(id_values[i], origin.at(row, mapping.pair_id)) if mapping.pair_id else None
         except DataError as exc:
@@ -683,10 +881,28 @@ def _message(message, where: str) -> dict:
         raise DataError(f"{where}: no 'role' (or 'from') in {_show(message)}")
     if not isinstance(role, str):
         raise DataError(f"{where}: role must be text, got {_show(role)}")
-    content = message.get("content")
+    content = _plain(message.get("content"))
     if content is None:
         content = message.get("value")
+    if isinstance(content, (list, dict)):
+        content = _text_parts(content, where)
     return {"role": role, "content": _text(content, where)}
+
+
+def _text_parts(content, where: str) -> str:
+    """OpenAI-style content parts ([{"type": "text", "text": ...}, {"type": "image_url", ...}]) as their text
+    parts joined by newlines; other parts (images, audio) carry no text a reward model here could read."""
+    parts = content if isinstance(content, list) else [content]
+    texts = []
+    for part in parts:
+        part = _plain(part)
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and isinstance(part.get("text"), str) and part.get("type", "text") == "text":
+            texts.append(part["text"])
+    if not texts:
+        raise DataError(f"{where}: no text part in content {_show(content)}")
+    return "\n".join(texts)
 
 
 def _drop_prefix(response: str | list[dict], prompt: list[dict]) -> str | list[dict]:
