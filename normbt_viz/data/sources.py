@@ -117,6 +117,7 @@ class PairTable:
     skipped: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=list(SKIPPED_COLUMNS)))
     # One-line notes on what the load assumed (a recognised judgment convention, rows dropped as ties).
     notes: list = dataclasses.field(default_factory=list)
+    source_path: str | None = None  # the local file the pairs came from, for writing a cleaned copy like it
 
     @property
     def n_skipped(self) -> int:
@@ -346,7 +347,9 @@ def load_pairs(
                           _Skips(strict))
         skips = _Skips(strict)
         raw, row_word = _read_file(path, skips)
-        return _build(raw, _Origin(path.name, row_word), str(path), given, chat_template_tokenizer, skips)
+        table = _build(raw, _Origin(path.name, row_word), str(path), given, chat_template_tokenizer, skips)
+        table.source_path = str(path)
+        return table
     if isinstance(source, str):
         raw = _load_hub(source, config, split)
         return _build(raw, _Origin(f"{source}[{split}]"),
@@ -1001,6 +1004,84 @@ def _generated_ids(prompts: list[str], chosens: list[str], rejecteds: list[str])
         seen[base] = seen.get(base, 0) + 1
         ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return ids
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing a cleaned copy
+
+
+def write_like_source(table: PairTable, keep_rows, flip_rows, stem: str | Path, like_source: bool = True) -> Path:
+    """Write the pairs from source rows `keep_rows`, with the labels of `flip_rows` reversed, to `stem` plus
+    an extension. `like_source` with a local file source: the file's own layout and extension, every column
+    kept (the preferred side swapped for a pair table; the verdict, or the ratings, swapped for judgments).
+    Otherwise, or for other sources: JSON lines with prompt (a message list for chat data), chosen,
+    rejected, category, pair_id and margin. Rows the load skipped are never written."""
+    keep_rows, flip_rows = set(int(r) for r in keep_rows), set(int(r) for r in flip_rows)
+    stem = Path(stem)
+    if like_source and table.source_path:
+        source = Path(table.source_path)
+        raw, _ = _read_file(source, _Skips(strict=False))
+        raw = raw.rename(columns=str)
+        raw = raw[raw.index.isin(list(keep_rows))].copy()
+        flip = raw.index.isin(list(flip_rows))
+        if flip.any():
+            _flip_raw(raw, flip, table.mapping)
+        path = stem.with_suffix(source.suffix.lower())
+        if path.suffix == ".csv":
+            raw.to_csv(path, index=False)
+        elif path.suffix == ".parquet":
+            raw.reset_index(drop=True).to_parquet(path, index=False)
+        elif path.suffix == ".json" and not _is_json_lines(source):
+            path.write_text(raw.to_json(orient="records", force_ascii=False, indent=1))
+        else:
+            path.write_text(raw.to_json(orient="records", lines=True, force_ascii=False))
+        return path
+    pairs = table.pairs[table.pairs["source_row"].isin(list(keep_rows))]
+    path = stem.with_suffix(".jsonl")
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in pairs.itertuples(index=False):
+            chosen, rejected = (row.rejected, row.chosen) if int(row.source_row) in flip_rows else (row.chosen, row.rejected)
+            record = {"prompt": json.loads(row.prompt_messages) if row.prompt_messages else row.prompt,
+                      "chosen": chosen, "rejected": rejected, "category": row.category, "pair_id": row.pair_id}
+            if not pd.isna(row.margin):
+                record["margin"] = float(row.margin)
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def _is_json_lines(path: Path) -> bool:
+    return path.read_text(encoding="utf-8-sig").lstrip()[:1] != "["
+
+
+def _flip_raw(raw: pd.DataFrame, flip: np.ndarray, mapping: ColumnMapping) -> None:
+    """Reverse the label of the rows in `flip`, in the source's own columns."""
+    def swap(first: str, second: str) -> None:
+        a_values, b_values = raw.loc[flip, first].copy(), raw.loc[flip, second].copy()
+        raw[first] = raw[first].astype(object)
+        raw[second] = raw[second].astype(object)
+        raw.loc[flip, first], raw.loc[flip, second] = b_values.to_numpy(), a_values.to_numpy()
+
+    if not mapping.is_judgment:
+        swap(mapping.chosen, mapping.rejected)
+    elif not mapping.winner:
+        swap(mapping.rating_a, mapping.rating_b)
+    elif mapping.a_wins in ("<0", ">0"):
+        raw[mapping.winner] = raw[mapping.winner].astype(object)
+        raw.loc[flip, mapping.winner] = [-_number(v) for v in raw.loc[flip, mapping.winner]]
+    else:
+        a_keys, b_keys = _as_keys(mapping.a_wins), _as_keys(mapping.b_wins)
+        # Write the other side's verdict as the file spells it (7 stays a number, "model_b" stays text).
+        spelled = {}
+        for value in raw[mapping.winner].tolist():
+            key = _winner_key(value)
+            for keys, side in ((a_keys, "a"), (b_keys, "b")):
+                if key in keys:
+                    spelled.setdefault(side, value)
+        spelled.setdefault("a", (mapping.a_wins if isinstance(mapping.a_wins, list) else [mapping.a_wins])[0])
+        spelled.setdefault("b", (mapping.b_wins if isinstance(mapping.b_wins, list) else [mapping.b_wins])[0])
+        raw[mapping.winner] = raw[mapping.winner].astype(object)
+        raw.loc[flip, mapping.winner] = [spelled["b"] if _winner_key(v) in a_keys else spelled["a"]
+                                         for v in raw.loc[flip, mapping.winner]]
 
 
 # ---------------------------------------------------------------------------------------------------------
