@@ -529,3 +529,57 @@ def write_cleaned(table, frame: pd.DataFrame, out: Path, config: AuditConfig, wr
     path = writer(table, frame["source_row"].to_numpy()[keep], frame["source_row"].to_numpy()[flip & keep],
                   out / "cleaned", like_source=config.clean_format == "source")
     return {"file": path.name, "description": description, "n_pairs": int(keep.sum()), "n_flipped": int((flip & keep).sum())}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading an audit folder back (for the app)
+
+DISPLAY_LIMIT = 2000
+TEXT_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def list_audits(root: str | Path) -> list[Path]:
+    """Audit folders under `root` (those with progress.json or audit.parquet), newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and ((p / "progress.json").is_file() or (p / "audit.parquet").is_file())]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def read_audit(folder: str | Path, with_texts: bool = False) -> pd.DataFrame:
+    """audit.parquet, without the text columns unless asked (they dominate its size)."""
+    import pyarrow.parquet as pq
+
+    path = Path(folder) / "audit.parquet"
+    columns = [c for c in pq.read_schema(path).names if with_texts or c not in TEXT_COLUMNS]
+    return pd.read_parquet(path, columns=columns)
+
+
+def read_pair_texts(folder: str | Path, pair_id: str) -> dict:
+    frame = pd.read_parquet(Path(folder) / "audit.parquet", columns=["pair_id", *TEXT_COLUMNS],
+                            filters=[("pair_id", "==", pair_id)])
+    return frame.iloc[0].to_dict() if len(frame) else {}
+
+
+SORTS = {
+    "label-issue score (highest first)": ("label_issue_score", False),
+    "representation distance (smallest first)": ("rep_distance", True),
+    "out-of-fold margin (most negative first)": ("oof_margin", True),
+    "margin spread across seeds (largest first)": ("oof_margin_std", False),
+    "length ratio (largest first)": ("length_ratio", False),
+}
+
+
+def audit_view(frame: pd.DataFrame, flags: list[str], categories: list[str] | None, sort: str,
+               limit: int = DISPLAY_LIMIT) -> tuple[pd.DataFrame, int]:
+    """(the first `limit` pairs with any of `flags` (all pairs for none) in `categories`, sorted; how many
+    matched before the limit)."""
+    mask = np.ones(len(frame), dtype=bool)
+    if flags:
+        mask = frame[[f"flag_{f}" for f in flags]].any(axis=1).to_numpy()
+    if categories:
+        mask &= frame["category"].isin(categories).to_numpy()
+    column, ascending = SORTS[sort]
+    matched = frame[mask].sort_values(column, ascending=ascending, kind="stable")
+    return matched.head(limit).reset_index(drop=True), len(matched)
