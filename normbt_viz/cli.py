@@ -195,6 +195,7 @@ def cmd_audit(args) -> int:
     config = AuditConfig(
         backbone=args.backbone, max_length=args.max_length, device=args.device, folds=args.folds, seeds=args.seeds,
         label_issue_threshold=args.label_issue_threshold, chunk_size=args.chunk_size, batch_size=args.batch_size,
+        prune_refit=args.refit,
         clean=args.clean, clean_format=args.clean_format,
         **({"remove_flags": remove} if remove is not None else {}),
     )
@@ -242,6 +243,7 @@ def add_audit_parser(sub) -> None:
     audit.add_argument("--folds", type=int, default=defaults.folds)
     audit.add_argument("--seeds", type=int, default=defaults.seeds)
     audit.add_argument("--label-issue-threshold", type=float, default=defaults.label_issue_threshold)
+    audit.add_argument("--refit", action="store_true", help="refit once without the pairs the first pass misranks")
     audit.add_argument("--chunk-size", type=int, default=defaults.chunk_size, help="pairs per cached feature chunk")
     audit.add_argument("--batch-size", type=int, default=defaults.batch_size)
     audit.add_argument("--clean", choices=CLEAN_MODES, default=defaults.clean,
