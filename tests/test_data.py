@@ -805,3 +805,10 @@ def test_content_parts_in_chat_messages():
     image_only = [parts[0], {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]
     assert row_error(pd.DataFrame({"chosen": [parts, image_only], "rejected": [other, other]})).startswith(
         "uploaded table row 2, column 'chosen', message 2: no text part in content")
+
+
+def test_chosen_and_rejected_columns_win_over_a_judgment_convention():
+    frame = pd.DataFrame({"prompt": ["p"], "chosen": ["good"], "rejected": ["bad"], "response_0": ["x"],
+                          "response_1": ["y"], "better_response_id": [1]})
+    table = load_pairs(frame)
+    assert table.format == "explicit" and table.notes == [] and table.pairs.loc[0, "chosen"] == "good"

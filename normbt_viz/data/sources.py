@@ -541,7 +541,8 @@ def _judgment_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) 
     columns = set(raw.columns)
     named = {name: getattr(given, name) for name in _JUDGMENT_FIELDS if getattr(given, name) not in (None, "")}
     convention, implied = None, {}
-    if not (given.chosen or given.rejected):
+    has_pairs = any(alias in columns for alias in _CHOSEN_ALIASES + _REJECTED_ALIASES)
+    if not (given.chosen or given.rejected or has_pairs):  # chosen/rejected columns win over a convention
         for name, needed, defaults in _JUDGMENT_CONVENTIONS:
             if set(needed) <= columns:
                 convention, implied = name, defaults
