@@ -24,6 +24,7 @@ pages = {
         st.Page("pages/4_Gradients.py", title="Gradients", icon=":material/explore:", url_path="gradients"),
         st.Page("pages/5_Embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
         st.Page("pages/6_Pairs.py", title="Pairs", icon=":material/search:", url_path="pairs"),
+        st.Page("pages/8_Audit.py", title="Audit", icon=":material/fact_check:", url_path="audit"),
     ],
     "Understand": [
         st.Page("pages/7_Learn.py", title="Learn", icon=":material/school:", url_path="learn"),

@@ -1,4 +1,4 @@
-"""Command line: `python -m normbt_viz train | compare | runs | report | worker`.
+"""Command line: `python -m normbt_viz train | compare | runs | report | audit | worker`.
 
 Bad input (unknown backbone, missing file, invalid value) exits with code 2 and one line on stderr.
 """
@@ -188,10 +188,11 @@ def cmd_train(args) -> int:
         return 0
     last = run.metrics().dropna(subset=["eval_accuracy"]).iloc[-1]
     status = run.status()
-    for count, what in ((status.get("n_truncated"), f"truncated to {spec.max_length} tokens from the prompt's start"),
-                        (status.get("n_identical_input"), "identical inputs for this backbone (evaluated, not trained on)")):
+    for count, what in ((status.get("n_truncated"), f"pair(s) truncated to {spec.max_length} tokens from the prompt's start"),
+                        (status.get("n_identical_input"), "pair(s) with identical inputs for this backbone (evaluated, not trained on)"),
+                        (status.get("n_skipped_rows"), "row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)")):
         if count:
-            print(f"note: {count} pair(s) {what}", file=sys.stderr)
+            print(f"note: {count} {what}", file=sys.stderr)
     print(f"done in {time.time() - started:.1f} s: eval_accuracy={last['eval_accuracy']:.3f} eval_loss={last['eval_loss']:.4f} -> {run.path}")
     return 0
 
@@ -269,6 +270,75 @@ def cmd_rewardbench(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """Audit every pair of a dataset: out-of-fold margins, label-issue scores, flags, a cleaned copy."""
+    from normbt_viz.analysis.audit import AuditConfig, FLAGS, run_audit
+
+    mapping = args.column_mapping
+    remove = tuple(f.strip() for f in args.remove_flags.split(",") if f.strip()) if args.remove_flags else None
+    config = AuditConfig(
+        backbone=args.backbone, max_length=args.max_length, device=args.device, folds=args.folds, seeds=args.seeds,
+        label_issue_threshold=args.label_issue_threshold, chunk_size=args.chunk_size, batch_size=args.batch_size,
+        prune_refit=args.refit,
+        clean=args.clean, clean_format=args.clean_format,
+        **({"remove_flags": remove} if remove is not None else {}),
+    )
+    load_options = {"config": args.dataset_config, "split": args.dataset_split, "mapping": mapping,
+                    "strict": args.strict, "demo_size": args.demo_size, "demo_noise": args.demo_noise}
+    if args.num_threads:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
+    out = Path(args.out)
+    print(f"auditing {args.dataset} into {out}", file=sys.stderr)
+    meta = run_audit(args.dataset, out, config, load_options=load_options, progress=_progress_bar())
+    for note in meta["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    if meta["n_skipped_rows"]:
+        print(f"note: the skipped rows are listed in {out / 'skipped_rows.csv'}", file=sys.stderr)
+    counts = ", ".join(f"{name} {meta['flag_counts'][name]}" for name in FLAGS)
+    print(f"audited {meta['n_pairs']} pairs in {meta['wall_s']:.1f} s (peak memory {meta['peak_rss_mb']:.0f} MB): {counts}")
+    if meta.get("detection"):
+        d = meta["detection"]
+        print(f"known flips: AUROC {d['auroc']:.3f}, precision@{d['n_flipped']} {d['precision_at_k']:.3f}")
+    if meta.get("cleaned"):
+        print(f"cleaned copy: {out / meta['cleaned']['file']} ({meta['cleaned']['description']})")
+    print(f"-> {out / 'audit.parquet'}, {out / 'summary.md'}")
+    return 0
+
+
+def add_audit_parser(sub) -> None:
+    from normbt_viz.analysis.audit import CLEAN_FORMATS, CLEAN_MODES, DEFAULT_REMOVE, AuditConfig
+
+    defaults = AuditConfig()
+    audit = sub.add_parser("audit", help="score every pair of a dataset for label issues and outliers")
+    audit.add_argument("--dataset", required=True, help="a local file or folder, a hub id, or 'demo'")
+    audit.add_argument("--dataset-config", default=None)
+    audit.add_argument("--dataset-split", default="train")
+    audit.add_argument("--column-mapping", type=_json_object, default=None,
+                       help='JSON object, e.g. \'{"response_a": "left", "response_b": "right", "winner": "verdict", '
+                            '"a_wins": "L", "b_wins": "R"}\'')
+    audit.add_argument("--strict", action="store_true", help="fail on the first invalid row instead of skipping it")
+    audit.add_argument("--demo-size", type=int, default=1000)
+    audit.add_argument("--demo-noise", type=float, default=0.0)
+    audit.add_argument("--backbone", default=defaults.backbone)
+    audit.add_argument("--max-length", type=int, default=defaults.max_length)
+    audit.add_argument("--device", default=defaults.device)
+    audit.add_argument("--folds", type=int, default=defaults.folds)
+    audit.add_argument("--seeds", type=int, default=defaults.seeds)
+    audit.add_argument("--label-issue-threshold", type=float, default=defaults.label_issue_threshold)
+    audit.add_argument("--refit", action="store_true", help="refit once without the pairs the first pass misranks")
+    audit.add_argument("--chunk-size", type=int, default=defaults.chunk_size, help="pairs per cached feature chunk")
+    audit.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    audit.add_argument("--clean", choices=CLEAN_MODES, default=defaults.clean,
+                       help="cleaned copy: remove flagged pairs, flip label issues, or none")
+    audit.add_argument("--clean-format", choices=CLEAN_FORMATS, default=defaults.clean_format,
+                       help="the source's own format, or JSON lines")
+    audit.add_argument("--remove-flags", default=None, help=f"comma-separated flags to remove (default {','.join(DEFAULT_REMOVE)})")
+    audit.add_argument("--num-threads", type=int, default=None)
+    audit.add_argument("--out", required=True, type=Path, help="audit folder")
+
+
 def cmd_worker(args) -> int:
     from normbt_viz.runs.launcher import work
 
@@ -307,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-size", type=int, default=16)
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
+    add_audit_parser(sub)
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("run_dirs", nargs="+")
@@ -315,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "worker": cmd_worker}[args.command]
+    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "worker": cmd_worker}[args.command]
     try:
         return handler(args)
     except NormBTError as exc:

@@ -84,6 +84,7 @@ class RunSpec:
     limit: int | None = param(None, "use at most this many pairs (a seeded sample)", low=2, group="data")
     eval_fraction: float = param(0.2, "share of pairs held out for evaluation", low=0.0, high=0.9, low_open=True, high_open=True, group="data")
     split_seed: int = param(0, "seed of the train/eval split and of --limit's sample", low=0, group="data")
+    strict: bool = param(False, "fail on the first row that does not validate (default: skip such rows, count and list them)", group="data")
     # backbone
     backbone: str = param("minilm", "'minilm' or 'smollm2' (embedded), a local model folder, or a Hugging Face id", group="backbone")
     pooling: str = param("auto", "how h is read: last token (decoders), first token or mean (encoders); auto picks per backbone", choices=POOLINGS, group="backbone")

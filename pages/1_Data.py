@@ -19,6 +19,7 @@ init_state()
 state = st.session_state
 MAX_UPLOAD_MB = 50
 ROLES = ("prompt", "chosen", "rejected", "category", "margin", "pair_id")
+JUDGMENT_ROLES = ("response_a", "response_b", "winner", "a_wins", "b_wins")
 
 st.title("Data")
 st.radio("Source", ["Demo", "Hugging Face", "Local path", "Upload"], key="source_kind", horizontal=True)
@@ -48,13 +49,17 @@ else:
         st.caption(f"Stored as `{state['upload_path']}`: training runs read it from there.")
 
 
+st.checkbox("Strict: refuse the data at its first invalid row (default: skip invalid rows and list them)", key="strict")
+
+
 @st.cache_data(show_spinner="Reading pairs…", max_entries=8)
-def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int]:
+def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
     table = load_pairs(
         source["dataset"], config=source.get("dataset_config"), split=source.get("dataset_split", "train"),
         mapping=source.get("column_mapping"), demo_size=source.get("demo_size", 1000), demo_noise=source.get("demo_noise", 0.0),
+        strict=source.get("strict", False),
     )
-    return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical
+    return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes
 
 
 source = data_source_spec()
@@ -62,21 +67,36 @@ if not source["dataset"]:
     st.info("Choose a data source above.")
     st.stop()
 try:
-    pairs, fmt, mapping, description, n_identical = read_pairs(source)
+    pairs, fmt, mapping, description, n_identical, skipped, notes = read_pairs(source)
 except NormBTError as exc:
     st.error(str(exc))
     st.stop()
 
 st.success(f"{len(pairs)} pairs from {description} · format **{fmt}** · {n_identical} pair(s) with identical answers")
+for note in notes:
+    st.caption(f"Note: {note}")
+if len(skipped):
+    with st.expander(f"{len(skipped)} invalid row(s) skipped", expanded=False):
+        st.dataframe(skipped.drop(columns=["message"]), hide_index=True)
 
 if fmt != "demo":
     with st.expander("Column mapping", expanded=False):
         st.caption("Which column plays which role. Empty = detect automatically; `-` = this dataset has no such column.")
         cols = st.columns(len(ROLES))
         edited = {role: cols[i].text_input(role, value=mapping.get(role) or "", key=f"map_{role}") for i, role in enumerate(ROLES)}
+        st.caption("Judgment files: two responses and a winner column; a_wins/b_wins are the winner values meaning "
+                   "each side won, comma-separated (e.g. `model_a` / `model_b`, or `<0` / `>0` for a signed strength).")
+        cols = st.columns(len(JUDGMENT_ROLES))
+        for i, role in enumerate(JUDGMENT_ROLES):
+            shown = mapping.get(role)
+            shown = ",".join(map(str, shown)) if isinstance(shown, list) else (shown or "")
+            edited[role] = cols[i].text_input(role, value=str(shown), key=f"map_{role}")
         a, b = st.columns(2)
         if a.button("Apply mapping"):
-            state["column_mapping"] = ColumnMapping(**{r: ("" if v.strip() == "-" else (v.strip() or None)) for r, v in edited.items()}).to_dict()
+            values = {r: ("" if v.strip() == "-" else (v.strip() or None)) for r, v in edited.items()}
+            for role in ("a_wins", "b_wins"):
+                values[role] = [v.strip() for v in values[role].split(",") if v.strip()] if values[role] else None
+            state["column_mapping"] = ColumnMapping(**values).to_dict()
             st.rerun()
         if b.button("Reset to auto-detect"):
             state["column_mapping"] = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_whole_app_routes_to_every_page(trained_runs):
     at.run()
     assert not at.exception
     assert any(b.label == "Start BT vs NormBT on the demo data" for b in at.button)
-    for script in ("pages/3_Runs.py", "pages/4_Gradients.py", "pages/6_Pairs.py", "pages/7_Learn.py"):
+    for script in ("pages/3_Runs.py", "pages/4_Gradients.py", "pages/6_Pairs.py", "pages/7_Learn.py", "pages/8_Audit.py"):
         at.switch_page(script)
         at.run()
         assert not at.exception, (script, [e.value for e in at.exception])
@@ -235,3 +236,68 @@ def test_pairs_page_shows_a_trained_pairs_history_from_the_record_stream(trained
     at.selectbox(key="pairs_inspect").set_value(pair_id).run()
     assert not at.exception and len(trained_runs["bt"].records([pair_id])) >= 1
     assert any(c.proto.spec and "This pair during training" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+def frame_with(at: AppTest, column: str):
+    """The one dataframe on the page with `column`."""
+    (frame,) = [d.value for d in at.dataframe if column in d.value.columns]
+    return frame
+
+
+def test_data_page_lists_skipped_rows_and_strict_refuses(tmp_path):
+    path = tmp_path / "hh.jsonl"
+    good = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello there!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."}
+    path.write_text("\n".join([json.dumps(good), '{"chosen": "broken', json.dumps({**good, "chosen": "\n\nHuman: Hi\n\nAssistant:"}),
+                               json.dumps({**good, "rejected": "\n\nHuman: Hi\n\nAssistant: Bye."})]) + "\n")
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    at.session_state["source_kind"] = "Local path"
+    at.session_state["local_path"] = str(path)
+    at.run()
+    assert not at.exception and not at.error
+    assert "2 pairs" in at.success[0].value
+    skipped = frame_with(at, "reason")
+    assert skipped["row"].tolist() == [2, 3] and skipped["column"].tolist() == ["", "chosen"]
+    at.checkbox(key="strict").check().run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("hh.jsonl line 2: malformed JSON")
+
+
+@pytest.fixture(scope="module")
+def finished_audit(tmp_path_factory, feature_cache):
+    from normbt_viz.analysis.audit import AuditConfig, run_audit
+
+    root = tmp_path_factory.mktemp("audit_runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NORMBT_VIZ_CACHE", str(feature_cache))
+        run_audit("demo", root / "_audits" / "demo40", AuditConfig(folds=4, seeds=2, max_length=64),
+                  load_options={"demo_size": 40, "demo_noise": 0.2})
+    return root
+
+
+def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr("normbt_viz.runs.launcher.launch_audit", lambda folder, dataset, options: started.append((dataset, options)))
+    at = AppTest.from_file(str(ROOT / "pages" / "8_Audit.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(tmp_path)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.info and "No audits yet" in at.info[0].value
+    at.button(key="start_audit").click().run()
+    assert not at.exception
+    assert started and started[0][0] == "demo" and started[0][1]["folds"] == 5 and started[0][1]["demo_size"] == 1000
+
+
+def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):
+    at = AppTest.from_file(str(ROOT / "pages" / "8_Audit.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(finished_audit)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "40"
+    at.multiselect(key="audit_flags").set_value([]).run()  # no flag filter: every pair
+    table = frame_with(at, "pair_id")
+    assert len(table) == 40 and table["label_issue_score"].is_monotonic_decreasing
+    assert at.selectbox(key="audit_pair").value == table["pair_id"].iloc[0]
+    assert [m.value for m in at.markdown if m.value.startswith("**Chosen**")]
+    assert len(at.get("text")) >= 2
+    assert at.get("download_button")
+    at.selectbox(key="audit_sort").set_value("representation distance (smallest first)").run()
+    assert not at.exception and frame_with(at, "pair_id")["rep_distance"].is_monotonic_increasing

@@ -72,7 +72,7 @@ def test_bad_data_row_names_file_row_and_column(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "  ", "rejected": "b"}\n')
-    code, _, err = run_main(["train", "--dataset", str(data), "--out", str(tmp_path / "runs")], capsys)
+    code, _, err = run_main(["train", "--strict", "--dataset", str(data), "--out", str(tmp_path / "runs")], capsys)
     assert code == 2
     assert "pairs.jsonl" in err and "2" in err and "chosen" in err
 

@@ -46,6 +46,22 @@ def data_error(*args, **kwargs) -> str:
     return message
 
 
+def row_error(*args, **kwargs) -> str:
+    """A bad row: `strict=True` raises its one-line message; the default lenient load leaves that row out and
+    lists the same message in `skipped` (or, when no valid row remains, raises a message starting with it)."""
+    message = data_error(*args, strict=True, **kwargs)
+    try:
+        table = load_pairs(*args, **kwargs)
+    except DataError as exc:
+        assert str(exc).startswith(message) and "no valid row" in str(exc), str(exc)
+        return message
+    skipped = table.skipped
+    assert message in skipped["message"].tolist()
+    assert not set(skipped["row"].dropna().astype(int)) & set(table.pairs["source_row"])
+    assert table.n_skipped == len(skipped) >= 1
+    return message
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Formats
 
@@ -258,7 +274,7 @@ def test_hub_failure_is_one_line_naming_the_id(monkeypatch):
 def test_hub_rows_are_named_in_errors(monkeypatch):
     rows = [dict(EXPLICIT_ROWS[0]), dict(EXPLICIT_ROWS[1], chosen=" ")]
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: datasets.Dataset.from_list(rows))
-    assert data_error("org/prefs") == "org/prefs[train] row 2, column 'chosen': empty or whitespace-only response"
+    assert row_error("org/prefs") == "org/prefs[train] row 2, column 'chosen': empty or whitespace-only response"
 
 
 def test_demo_source(monkeypatch):
@@ -387,13 +403,13 @@ def test_malformed_jsonl_line(tmp_path):
     path = tmp_path / "pairs.jsonl"
     lines = [json.dumps(row) for row in EXPLICIT_ROWS] * 2 + ['{"prompt": "p" "chosen": "c"}']
     path.write_text("\n".join(lines) + "\n")
-    assert data_error(path) == "pairs.jsonl line 7: malformed JSON (Expecting ',' delimiter)"
+    assert row_error(path) == "pairs.jsonl line 7: malformed JSON (Expecting ',' delimiter)"
 
 
 def test_jsonl_line_that_is_not_an_object(tmp_path):
     path = tmp_path / "pairs.jsonl"
     path.write_text(json.dumps(EXPLICIT_ROWS[0]) + "\n[1, 2]\n")
-    assert data_error(path) == "pairs.jsonl line 2: expected a JSON object, got [1, 2]"
+    assert row_error(path) == "pairs.jsonl line 2: expected a JSON object, got [1, 2]"
 
 
 def test_malformed_json_file(tmp_path):
@@ -433,18 +449,18 @@ def test_nan_in_a_text_column(tmp_path):
     frame.loc[4, "prompt"] = float("nan")
     frame.to_parquet(tmp_path / "pairs.parquet")
     expected = "row 5, column 'prompt': NaN or missing (expected text)"
-    assert data_error(tmp_path / "pairs.parquet") == f"pairs.parquet {expected}"
-    assert data_error(frame) == f"uploaded table {expected}"
+    assert row_error(tmp_path / "pairs.parquet") == f"pairs.parquet {expected}"
+    assert row_error(frame) == f"uploaded table {expected}"
 
 
 def test_number_in_a_text_column(tmp_path):
     rows = [dict(row) for row in EXPLICIT_ROWS]
     rows[1]["chosen"] = 42
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    assert data_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 2, column 'chosen': expected text, got int 42"
+    assert row_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 2, column 'chosen': expected text, got int 42"
     frame = pd.DataFrame({"prompt": ["p", "q"], "chosen": [1, 42], "rejected": [2, 3]})
     frame.to_parquet(tmp_path / "numbers.parquet")
-    assert data_error(tmp_path / "numbers.parquet") == (
+    assert row_error(tmp_path / "numbers.parquet") == (
         "numbers.parquet row 1, column 'chosen': expected text, got int 1")
 
 
@@ -452,10 +468,10 @@ def test_none_in_a_text_column(tmp_path):
     rows = [dict(row) for row in EXPLICIT_ROWS]
     rows[2]["rejected"] = None
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    assert data_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 3, column 'rejected': expected text, got None"
+    assert row_error(tmp_path / "pairs.jsonl") == "pairs.jsonl line 3, column 'rejected': expected text, got None"
     del rows[2]["rejected"]
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    assert data_error(tmp_path / "pairs.jsonl") == (
+    assert row_error(tmp_path / "pairs.jsonl") == (
         "pairs.jsonl line 3, column 'rejected': NaN or missing (expected text)")
 
 
@@ -465,24 +481,24 @@ def test_empty_or_whitespace_response(tmp_path, response):
     rows = [dict(row) for row in EXPLICIT_ROWS]
     rows[2]["chosen"] = response
     pd.DataFrame(rows).to_csv(path, index=False)
-    assert data_error(path) == "pairs.csv row 3, column 'chosen': empty or whitespace-only response"
+    assert row_error(path) == "pairs.csv row 3, column 'chosen': empty or whitespace-only response"
 
 
 def test_implicit_response_empty_after_the_prompt_is_split_off():
     frame = pd.DataFrame({"chosen": [HH_CHOSEN, "\n\nHuman: Hi\n\nAssistant:"],
                           "rejected": [HH_REJECTED, "\n\nHuman: Hi\n\nAssistant: Hello"]})
-    assert data_error(frame) == ("uploaded table row 2, column 'chosen': empty or whitespace-only response "
+    assert row_error(frame) == ("uploaded table row 2, column 'chosen': empty or whitespace-only response "
                                  "after splitting off the shared prompt")
 
 
 def test_bad_conversational_messages():
     good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
     no_content = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}]
-    assert data_error(pd.DataFrame({"chosen": [good, good], "rejected": [good, no_content]})) == (
+    assert row_error(pd.DataFrame({"chosen": [good, good], "rejected": [good, no_content]})) == (
         "uploaded table row 2, column 'rejected', message 2: expected text, got None")
-    assert data_error(pd.DataFrame({"chosen": [good, "plain"], "rejected": [good, 7]})) == (
+    assert row_error(pd.DataFrame({"chosen": [good, "plain"], "rejected": [good, 7]})) == (
         "uploaded table row 2, column 'rejected': expected a list of messages, got int 7")
-    assert data_error(pd.DataFrame({"chosen": [good], "rejected": [[{"content": "x"}]]})) == (
+    assert row_error(pd.DataFrame({"chosen": [good], "rejected": [[{"content": "x"}]]})) == (
         "uploaded table row 1, column 'rejected', message 1: no 'role' (or 'from') in {'content': 'x'}")
 
 
@@ -502,20 +518,55 @@ def test_margin_that_is_not_a_number(tmp_path):
     path = tmp_path / "pairs.csv"
     pd.DataFrame({"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["c", "d"],
                   "margin": ["1.0", "high"]}).to_csv(path, index=False)
-    assert data_error(path) == "pairs.csv row 2, column 'margin': expected a number, got str 'high'"
+    assert row_error(path) == "pairs.csv row 2, column 'margin': expected a number, got str 'high'"
 
 
 def test_duplicate_ids_name_both_rows(tmp_path):
     rows = [dict(row, id=pair_id) for row, pair_id in zip(EXPLICIT_ROWS, ["a", "b", "a"])]
     write_jsonl(tmp_path / "pairs.jsonl", rows)
-    message = data_error(tmp_path / "pairs.jsonl")
+    message = data_error(tmp_path / "pairs.jsonl", strict=True)
     assert message.startswith("pairs.jsonl: duplicate id 'a' in column 'id' (lines 1 and 3)")
+    lenient = load_pairs(tmp_path / "pairs.jsonl")
+    assert lenient.pairs["pair_id"].tolist() == ["a", "b"]
+    assert lenient.skipped["message"].tolist() == ["pairs.jsonl line 3, column 'id': duplicate id 'a' (first at line 1)"]
     assert len(load_pairs(tmp_path / "pairs.jsonl", mapping={"pair_id": ""}).pairs) == 3
+
+
+def test_skipped_rows_name_file_row_column_and_value(tmp_path):
+    """HH-RLHF has rows whose last assistant turn is empty, and real files have the odd broken line: the
+    lenient default keeps every other row and lists each skipped one in a table and a short summary."""
+    path = tmp_path / "hh.jsonl"
+    rows = [{"chosen": HH_CHOSEN.replace("4", str(i)), "rejected": HH_REJECTED} for i in range(6)]
+    rows[2] = {"chosen": "\n\nHuman: Hi\n\nAssistant:", "rejected": "\n\nHuman: Hi\n\nAssistant: Hello"}
+    lines = [json.dumps(row) for row in rows]
+    lines[4] = '{"chosen": "broken'
+    path.write_text("\n".join(lines) + "\n")
+    table = load_pairs(path)
+    assert table.pairs["source_row"].tolist() == [1, 2, 4, 6]
+    assert table.n_skipped == 2
+    first, second = table.skipped.to_dict("records")
+    assert (first["file"], first["row"], first["column"], first["value"]) == (
+        "hh.jsonl", 3, "chosen", repr("\n\nHuman: Hi\n\nAssistant:").replace("\n", " "))
+    assert first["reason"] == "empty or whitespace-only response after splitting off the shared prompt"
+    assert (second["row"], second["column"], second["reason"]) == (5, "", "malformed JSON (Unterminated string starting at)")
+    assert table.skipped_summary(1) == [first["message"], "... and 1 more skipped row(s)"]
+    assert table.notes == ["skipped 2 invalid row(s) of hh.jsonl"]
+    # Strict reads the file before it validates rows, so the broken line is the first problem it meets.
+    assert data_error(path, strict=True) == second["message"]
+
+
+def test_a_file_with_no_valid_row_is_still_an_error(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "p", "chosen": "", "rejected": "r"}\n{"oops\n')
+    assert data_error(path) == ("bad.jsonl line 1, column 'chosen': empty or whitespace-only response "
+                                "(and no valid row in bad.jsonl: all 2 skipped)")
+    path.write_text('{"oops\n[1]\n')
+    assert data_error(path).startswith("bad.jsonl line 1: malformed JSON (")
 
 
 def test_long_values_are_truncated():
     frame = pd.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejected": [["x" * 200]]})
-    message = data_error(frame)
+    message = row_error(frame)
     assert message == "uploaded table row 1, column 'rejected': expected text, got list ['" + "x" * 35 + "..."
 
 
@@ -609,3 +660,155 @@ def test_sample_is_reproducible_and_keeps_order():
 def test_sample_rejects_bad_limits(limit):
     with pytest.raises(SpecError, match="limit"):
         sample_pairs(make_pairs(10), limit, seed=0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Judgments: two responses and a verdict, in the shapes of public judgment datasets (our own text)
+
+
+def _user(text):
+    return {"role": "user", "content": text}
+
+
+def _bot(text):
+    return {"role": "assistant", "content": text}
+
+
+def test_alpacaeval_annotations_are_recognised(tmp_path):
+    rows = [
+        {"instruction": "Name a primary colour.", "output_1": "Red.", "output_2": "Purple, probably.", "preference": 1},
+        {"instruction": "What is 3*3?", "output_1": "6", "output_2": "9", "preference": 2.0},
+        {"instruction": "Say hi.", "output_1": "Hi!", "output_2": "Hello!", "preference": 0},
+        {"instruction": "Pick one.", "output_1": "This.", "output_2": "That.", "preference": 1.5},
+    ]
+    table = load_pairs(write_jsonl(tmp_path / "alpaca_eval.jsonl", rows))
+    assert table.pairs[["prompt", "chosen", "rejected"]].values.tolist() == [
+        ["Name a primary colour.", "Red.", "Purple, probably."], ["What is 3*3?", "9", "6"]]
+    assert table.pairs["source_row"].tolist() == [1, 2]
+    assert table.notes == ["read as judgments (AlpacaEval annotations): output_1 vs output_2, preference 1 = output_1 wins, "
+                           "2 = output_2 wins; dropped 2 row(s) with no winner (0: 1, 1.5: 1)"]
+    assert table.n_skipped == 0 and table.mapping.winner == "preference"
+
+
+def test_arena_and_mt_bench_conversations_with_content_parts(tmp_path):
+    question = _user("How do I boil an egg?")
+    rows = pd.DataFrame({
+        "question_id": [81, 82, 83],
+        "model_a": ["m1", "m2", "m3"], "model_b": ["m2", "m3", "m1"],
+        "winner": ["model_b", "tie (bothbad)", "model_a"],
+        "conversation_a": [[question, _bot("Put it in boiling water for 8 minutes.")],
+                           [question, _bot("Boil.")],
+                           [question, {"role": "assistant", "content": [{"type": "text", "text": "Simmer it"},
+                                                                          {"type": "image_url", "image_url": {"url": "x"}},
+                                                                          {"type": "text", "text": "for 9 minutes."}]}]],
+        "conversation_b": [[question, _bot("Boil it for 9 minutes, then cool it in cold water.")],
+                           [question, _bot("Fry.")],
+                           [question, _bot("Microwave it whole.")]],
+        "turn": [1, 1, 1],
+    })
+    rows.to_json(tmp_path / "mt_bench.jsonl", orient="records", lines=True)
+    table = load_pairs(tmp_path / "mt_bench.jsonl")
+    assert table.format == "conversational"
+    assert table.pairs["prompt"].tolist() == ["User: How do I boil an egg?"] * 2
+    assert table.pairs["chosen"].tolist() == ["Boil it for 9 minutes, then cool it in cold water.", "Simmer it\nfor 9 minutes."]
+    assert table.pairs["rejected"].tolist() == ["Put it in boiling water for 8 minutes.", "Microwave it whole."]
+    assert table.notes[0].startswith("read as judgments (Chatbot Arena / MT-Bench judgments): conversation_a vs "
+                                     "conversation_b, winner model_a = conversation_a wins, model_b = conversation_b wins; "
+                                     "dropped 1 row(s) with no winner (tie (bothbad): 1)")
+
+
+def test_pku_safe_rlhf_csv_with_indices_as_text(tmp_path):
+    path = tmp_path / "pku.csv"
+    pd.DataFrame({"prompt": ["How do I pick a lock?", "Best way to store rice?"],
+                  "response_0": ["I can't help with breaking into property.", "In an airtight container."],
+                  "response_1": ["Use a tension wrench and rake the pins.", "In the fridge, open."],
+                  "better_response_id": ["1", "0"], "safer_response_id": ["0", "0"],
+                  "is_response_0_safe": [True, True], "is_response_1_safe": [False, True]}).to_csv(path, index=False)
+    table = load_pairs(path)
+    assert table.pairs["chosen"].tolist() == ["Use a tension wrench and rake the pins.", "In an airtight container."]
+    assert "better_response_id 0 = response_0 wins, 1 = response_1 wins" in table.notes[0]
+    safer = load_pairs(path, mapping={"winner": "safer_response_id"})
+    assert safer.pairs["chosen"].tolist() == ["I can't help with breaking into property.", "In an airtight container."]
+
+
+def test_shp_uses_history_as_prompt_and_domain_as_category(tmp_path):
+    rows = [{"post_id": "a1", "domain": "askculinary_train", "history": "Why does bread go stale?",
+             "human_ref_A": "Starch retrogradation: the starch recrystallises.", "human_ref_B": "It gets old lol",
+             "labels": 1, "score_A": 40, "score_B": 2},
+            {"post_id": "a2", "domain": "askphysics_train", "history": "Why is the sky blue?",
+             "human_ref_A": "Magic.", "human_ref_B": "Rayleigh scattering favours short wavelengths.",
+             "labels": 0, "score_A": 1, "score_B": 55}]
+    table = load_pairs(write_jsonl(tmp_path / "shp.jsonl", rows))
+    assert table.pairs[["prompt", "chosen", "category"]].values.tolist() == [
+        ["Why does bread go stale?", "Starch retrogradation: the starch recrystallises.", "askculinary_train"],
+        ["Why is the sky blue?", "Rayleigh scattering favours short wavelengths.", "askphysics_train"]]
+
+
+def test_helpsteer2_signed_strength_and_unified_feedback_ratings(tmp_path):
+    helpsteer = [{"prompt": "Define entropy.", "response_1": "A measure of disorder.", "response_2": "A kind of heat.",
+                  "preference_strength": -2},
+                 {"prompt": "Define pH.", "response_1": "Acidity.", "response_2": "The negative log of H+ activity.",
+                  "preference_strength": 3},
+                 {"prompt": "Define mass.", "response_1": "Weight.", "response_2": "Heaviness.", "preference_strength": 0}]
+    table = load_pairs(write_jsonl(tmp_path / "helpsteer2.jsonl", helpsteer))
+    assert table.pairs["chosen"].tolist() == ["A measure of disorder.", "The negative log of H+ activity."]
+    assert "preference_strength <0 = response_1 wins, >0 = response_2 wins; dropped 1 row(s)" in table.notes[0]
+
+    hello = _user("Write a haiku about rain.")
+    unified = [{"conv_A": [hello, _bot("Soft rain on the roof")], "conv_B": [hello, _bot("Rain is wet.")],
+                "conv_A_rating": 8, "conv_B_rating": 3, "num_turns": 1, "source": "ufb"},
+               {"conv_A": [hello, _bot("Drops.")], "conv_B": [hello, _bot("Grey clouds whisper")],
+                "conv_A_rating": "2", "conv_B_rating": "7", "num_turns": 1, "source": "ufb"},
+               {"conv_A": [hello, _bot("A.")], "conv_B": [hello, _bot("B.")], "conv_A_rating": 5, "conv_B_rating": 5,
+                "num_turns": 1, "source": "ufb"}]
+    table = load_pairs(write_jsonl(tmp_path / "unified.jsonl", unified))
+    assert table.pairs["chosen"].tolist() == ["Soft rain on the roof", "Grey clouds whisper"]
+    assert table.notes[0].endswith("the higher of conv_A_rating and conv_B_rating wins; dropped 1 row(s) with no winner (tie: 1)")
+
+
+def test_judgment_through_a_column_mapping(tmp_path):
+    rows = [{"q": "Capital of Peru?", "left": "Lima.", "right": "Cusco.", "verdict": "L"},
+            {"q": "Largest planet?", "left": "Mars.", "right": "Jupiter.", "verdict": "R"},
+            {"q": "Tallest animal?", "left": "Giraffe.", "right": "Elephant.", "verdict": "?"}]
+    path = write_jsonl(tmp_path / "judged.jsonl", rows)
+    mapping = {"prompt": "q", "response_a": "left", "response_b": "right", "winner": "verdict", "a_wins": "L", "b_wins": ["R"]}
+    table = load_pairs(path, mapping=mapping)
+    assert table.pairs[["prompt", "chosen", "rejected"]].values.tolist() == [
+        ["Capital of Peru?", "Lima.", "Cusco."], ["Largest planet?", "Jupiter.", "Mars."]]
+    assert table.notes == ["read as judgments (judgment by column mapping): left vs right, verdict l = left wins, "
+                           "r = right wins; dropped 1 row(s) with no winner (?: 1)"]
+    # Without values: spellings that name a side are recognised; 0/1 alone is refused as ambiguous.
+    rows01 = [dict(row, verdict=i % 2) for i, row in enumerate(rows)]
+    message = data_error(write_jsonl(tmp_path / "judged01.jsonl", rows01), mapping={**mapping, "a_wins": None, "b_wins": None})
+    assert message == ("judged01.jsonl: cannot tell which values of column 'verdict' mean left or right won (found: 0, 1); "
+                       "give a_wins and b_wins in the column mapping")
+    rows_ab = [dict(row, verdict=v) for row, v in zip(rows, ["A", "b", "tie"])]
+    table = load_pairs(write_jsonl(tmp_path / "judged_ab.jsonl", rows_ab), mapping={**mapping, "a_wins": None, "b_wins": None})
+    assert table.pairs["chosen"].tolist() == ["Lima.", "Jupiter."]
+    with pytest.raises(SpecError, match="a_wins must be a value or a list of values"):
+        ColumnMapping.from_dict({"a_wins": {"x": 1}})
+
+
+def test_bad_text_in_a_judgment_names_its_source_column(tmp_path):
+    rows = [{"instruction": "A?", "output_1": "yes", "output_2": "no", "preference": 1},
+            {"instruction": "B?", "output_1": "fine", "output_2": "  ", "preference": 2}]
+    assert row_error(write_jsonl(tmp_path / "alpaca.jsonl", rows)) == (
+        "alpaca.jsonl line 2, column 'output_2': empty or whitespace-only response")
+
+
+def test_content_parts_in_chat_messages():
+    parts = [_user([{"type": "text", "text": "Describe"}, {"type": "text", "text": "this."}]),
+             {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]}]
+    other = [parts[0], _bot("A dog.")]
+    table = load_pairs(pd.DataFrame({"chosen": [parts], "rejected": [other]}))
+    assert table.pairs.loc[0, ["prompt", "chosen", "rejected"]].tolist() == ["User: Describe\nthis.", "A cat.", "A dog."]
+    image_only = [parts[0], {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]
+    assert row_error(pd.DataFrame({"chosen": [parts, image_only], "rejected": [other, other]})).startswith(
+        "uploaded table row 2, column 'chosen', message 2: no text part in content")
+
+
+def test_chosen_and_rejected_columns_win_over_a_judgment_convention():
+    frame = pd.DataFrame({"prompt": ["p"], "chosen": ["good"], "rejected": ["bad"], "response_0": ["x"],
+                          "response_1": ["y"], "better_response_id": [1]})
+    table = load_pairs(frame)
+    assert table.format == "explicit" and table.notes == [] and table.pairs.loc[0, "chosen"] == "good"

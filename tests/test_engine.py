@@ -63,6 +63,21 @@ def test_cli_train_end_to_end_and_run_directory(tmp_path):
     assert run.name in listing.stdout and "done" in listing.stdout
 
 
+def test_cli_train_skips_invalid_rows_and_says_how_many(tmp_path):
+    rows = [{"prompt": f"Question {i}?", "chosen": f"A careful answer number {i}.", "rejected": f"No idea {i}."} for i in range(8)]
+    lines = [json.dumps(row) for row in rows]
+    lines.insert(3, json.dumps({"prompt": "p", "chosen": "  ", "rejected": "b"}))
+    lines.insert(5, '{"prompt": "broken')
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    result = cli("train", "--dataset", str(data), "--max-steps", "2", "--batch-size", "4", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:") and "skipped" in line]
+    assert notes == ["note: 2 row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)"]
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.status()["n_skipped_rows"] == 2
+
+
 def test_same_spec_twice_gives_the_same_numbers_and_losses_share_the_order(tmp_path):
     first = train(tmp_path, loss="bt", seed=3)
     again = train(tmp_path, loss="bt", seed=3)

@@ -1293,3 +1293,29 @@ def generate_demo_pairs(n_pairs: int = 1000, noise_rate: float = 0.0, seed: int 
     frame = pd.DataFrame(rows, columns=list(_COLUMNS))
     frame["flipped"] = frame["flipped"].astype(bool)
     return frame
+
+
+_HH_OPENERS = (
+    ("Hi there, can I ask you something?", "Of course, go ahead."),
+    ("I have a question for you.", "Sure, what would you like to know?"),
+    ("Are you able to help me with something?", "I'll do my best. What is it?"),
+)
+
+
+def hh_transcripts(pairs: pd.DataFrame, seed: int = 0, multi_turn_share: float = 0.5) -> pd.DataFrame:
+    """The pairs as Anthropic HH-RLHF stores them: `chosen` and `rejected` are whole transcripts
+    "\\n\\nHuman: ...\\n\\nAssistant: ..." that share everything up to the last assistant turn, so the prompt is
+    implicit. About `multi_turn_share` of them get an earlier exchange first (our own small talk). Other
+    columns (category, flipped, ...) are kept. For benchmarks and tests in the shape of HH-RLHF."""
+    rng = random.Random(f"normbt-demo:{seed}:hh")
+    chosen, rejected = [], []
+    for prompt, good, bad in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"]):
+        prefix = ""
+        if rng.random() < multi_turn_share:
+            human, assistant = rng.choice(_HH_OPENERS)
+            prefix = f"\n\nHuman: {human}\n\nAssistant: {assistant}"
+        shared = f"{prefix}\n\nHuman: {prompt}\n\nAssistant:"
+        chosen.append(f"{shared} {good}")
+        rejected.append(f"{shared} {bad}")
+    rest = pairs.drop(columns=[c for c in ("prompt", "chosen", "rejected", "pair_id") if c in pairs])
+    return pd.concat([pd.DataFrame({"chosen": chosen, "rejected": rejected}, index=pairs.index), rest], axis=1)

@@ -14,7 +14,10 @@ from normbt_viz.spec import RunSpec
 
 
 def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them."""
+    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them.
+
+    How many source rows the (lenient) load skipped rides along as `train_pairs.attrs["n_skipped_rows"]`,
+    so the trainer can record it without a second load."""
     table = load_pairs(
         spec.dataset,
         config=spec.dataset_config,
@@ -23,6 +26,7 @@ def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         demo_size=spec.demo_size,
         demo_noise=spec.demo_noise,
         demo_seed=spec.demo_seed,
+        strict=spec.strict,
     )
     pairs = sample_pairs(table.pairs, spec.limit, spec.split_seed)
     if len(pairs) < 2:
@@ -30,4 +34,6 @@ def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     if spec.loss == "bt_margin" and pairs["margin"].isna().any():
         raise SpecError(f"loss 'bt_margin' needs a margin for every pair; dataset {spec.dataset!r} has {int(pairs['margin'].isna().sum())} without one")
     train_pairs, eval_pairs = split_pairs(pairs, spec.eval_fraction, spec.split_seed)
-    return train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint()
+    train_pairs = train_pairs.reset_index(drop=True)
+    train_pairs.attrs["n_skipped_rows"] = table.n_skipped
+    return train_pairs, eval_pairs.reset_index(drop=True), table.fingerprint()

@@ -247,3 +247,42 @@ def cached_block_inputs(
     lengths = torch.tensor([p.shape[0] for p in pieces])
     _atomic_save({"hidden": torch.cat(pieces), "lengths": lengths}, path)
     return pieces[:n], pieces[n:], False
+
+
+ChunkProgressFn = Callable[[int, int, bool], None]
+
+
+def chunked_representations(
+    backbone: Backbone,
+    pairs: pd.DataFrame,
+    max_length: int,
+    chunk_size: int = 2048,
+    batch_size: int = 32,
+    progress: ChunkProgressFn | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(h_chosen, h_rejected, chunks found in the cache) for any number of pairs, featurised in chunks of
+    `chunk_size` pairs that are each cached on disk as soon as they are done.
+
+    Each chunk is keyed by its own content, so an interrupted run (Ctrl-C, a killed worker) loses at most
+    the chunk in progress and the next run continues where it stopped; tokenization, too, happens per
+    chunk and only for chunks not yet cached, so memory stays bounded by one chunk's token ids plus the
+    pooled features. `progress(pairs_done, total_pairs, from_cache)` is called after every chunk."""
+    n = len(pairs)
+    h_chosen = torch.empty((n, backbone.hidden_size), dtype=torch.float32)
+    h_rejected = torch.empty((n, backbone.hidden_size), dtype=torch.float32)
+    hits = 0
+    for start in range(0, n, chunk_size):
+        chunk = pairs.iloc[start : start + chunk_size]
+        path = cache_root() / "features" / f"{cache_key(backbone, chunk, max_length, 'pooled')}.safetensors"
+        if path.is_file():
+            stored = load_file(str(path))
+            chunk_c, chunk_r, hit = stored["chosen"], stored["rejected"], True
+        else:
+            chunk_c, chunk_r, hit = cached_representations(backbone, chunk, tokenize_pairs(backbone, chunk, max_length),
+                                                           max_length, batch_size)
+        h_chosen[start : start + len(chunk)] = chunk_c
+        h_rejected[start : start + len(chunk)] = chunk_r
+        hits += int(hit)
+        if progress:
+            progress(start + len(chunk), n, hit)
+    return h_chosen, h_rejected, hits

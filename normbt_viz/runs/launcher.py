@@ -44,7 +44,7 @@ def launch(specs: list[RunSpec], runs_root: str | Path, processes: int = 1) -> l
 
     checked = set()
     for spec in specs:
-        key = (spec.dataset, spec.dataset_config, spec.dataset_split, str(spec.column_mapping), spec.demo_size,
+        key = (spec.dataset, spec.dataset_config, spec.dataset_split, str(spec.column_mapping), spec.strict, spec.demo_size,
                spec.demo_noise, spec.limit, spec.backbone, spec.loss)
         if key not in checked:
             preflight(spec)
@@ -122,3 +122,31 @@ def resume(run: RunDir) -> None:
         subprocess.Popen([sys.executable, "-m", "normbt_viz", "train", "--resume", str(run.path)], stdout=handle,
                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def launch_audit(out_dir: str | Path, dataset: str, options: dict | None = None) -> int:
+    """Start `python -m normbt_viz audit --dataset DATASET --out OUT_DIR [--option value ...]` in its own
+    session (it outlives the app's script run), logging to OUT_DIR/audit.log; returns its pid. Options are
+    the audit flags without dashes ({"backbone": "minilm", "column_mapping": {...}, "strict": True}).
+    Progress and the outcome are in OUT_DIR/progress.json; rerunning into the same folder resumes from the
+    cached feature chunks."""
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "normbt_viz", "audit", "--dataset", str(dataset), "--out", str(out)]
+    for name, value in (options or {}).items():
+        flag = f"--{name.replace('_', '-')}"
+        if value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
+    (out / "progress.json").write_text(json.dumps({"state": "queued", "phase": "starting", "done": 0, "total": 1,
+                                                   "updated_at": time.time()}))
+    with open(out / "audit.log", "ab") as handle:
+        process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    (out / "worker.pid").write_text(str(process.pid))
+    return process.pid

@@ -483,7 +483,8 @@ class Trainer:
         self._setup()
         self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
                               n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit,
-                              eval_steps=sorted(self.eval_steps), n_processes=self.world)
+                              eval_steps=sorted(self.eval_steps), n_processes=self.world,
+                              n_skipped_rows=int(self.train_pairs.attrs.get("n_skipped_rows", 0)))
         self.run.write_pair_texts(
             self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]]
         )

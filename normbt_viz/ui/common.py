@@ -98,6 +98,8 @@ def data_source_spec() -> dict:
         fields = {"dataset": state["upload_path"]}
     if state["column_mapping"]:
         fields["column_mapping"] = state["column_mapping"]
+    if state["strict"]:
+        fields["strict"] = True
     return fields
 
 

@@ -22,6 +22,7 @@ DEFAULTS = {
     "local_path": "",
     "upload_path": "",
     "column_mapping": None,
+    "strict": False,
     "backbone": "minilm",
     "max_length": 128,
     # training settings (Train page)
@@ -42,6 +43,7 @@ DEFAULTS = {
 RESULTS = {
     "last_launch": [],
     "distance_result": None,
+    "audit_dir": "",
 }
 
 
