@@ -18,9 +18,10 @@ from typing import Any
 from normbt_viz.errors import SpecError
 
 SCHEMA_VERSION = 1
-SCOPES = ("head", "top-k", "full")
-# A linear head on frozen features tolerates a large step; transformer blocks need a fine-tuning rate.
-DEFAULT_LR = {"head": 5e-3, "top-k": 1e-4, "full": 2e-5}
+SCOPES = ("head", "top-k", "full", "lora")
+# A linear head on frozen features tolerates a large step; transformer blocks need a fine-tuning rate; low-rank
+# adapters start at zero and take the larger step usual for LoRA.
+DEFAULT_LR = {"head": 5e-3, "top-k": 1e-4, "full": 2e-5, "lora": 1e-4}
 DISTANCES = ("l2", "cosine")
 DIAGNOSTICS = ("full", "eval", "off")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
@@ -95,8 +96,12 @@ class RunSpec:
     device: str = param("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", group="backbone")
     trust_remote_code: bool = param(False, "run code shipped with a hub model (off unless you pass it)", group="backbone")
     # what trains
-    scope: str = param("head", "head: frozen backbone, score head only; top-k: the last k blocks too; full: everything", choices=SCOPES, group="what trains")
+    scope: str = param("head", "head: frozen backbone, score head only; top-k: the last k blocks too; full: everything; lora: low-rank adapters in the blocks' linear layers (peft)", choices=SCOPES, group="what trains")
     top_k: int = param(1, "blocks that train with --scope top-k", low=1, group="what trains")
+    lora_r: int = param(16, "--scope lora: the adapters' rank r", low=1, group="what trains")
+    lora_alpha: float = param(32.0, "--scope lora: alpha; the adapter's update is scaled by alpha / r", low=0.0, low_open=True, group="what trains")
+    lora_dropout: float = param(0.0, "--scope lora: dropout on the adapters' input in training steps (off by default so runs are deterministic)", low=0.0, high=1.0, high_open=True, group="what trains")
+    lora_target_modules: str | None = param(None, "--scope lora: comma-separated names of the linear layers that get adapters, e.g. q_proj,v_proj (default: peft's choice for known architectures, else every linear layer inside the blocks)", group="what trains")
     # loss (see train/losses.py) and comparison arm
     arm: str | None = param(None, "a named preset over the loss options (see ARMS); sets the fields it names", choices=tuple(ARMS), group="loss")
     loss: str = param("bt", "the pair loss", choices=LOSS_NAMES, group="loss")
@@ -107,7 +112,7 @@ class RunSpec:
     label_smoothing: float = param(0.0, "bt_smooth: target 1 - alpha", low=0.0, high=0.5, high_open=True, group="loss")
     head_layernorm: bool = param(False, "a LayerNorm without affine before the score head", group="loss")
     # optimisation
-    lr: float | None = param(None, "learning rate (default per scope: head 5e-3, top-k 1e-4, full 2e-5)", low=0.0, low_open=True, group="optimisation")
+    lr: float | None = param(None, "learning rate (default per scope: head 5e-3, top-k 1e-4, full 2e-5, lora 1e-4)", low=0.0, low_open=True, group="optimisation")
     warmup_ratio: float = param(0.1, "share of steps with linear warm-up", low=0.0, high=1.0, high_open=True, group="optimisation")
     weight_decay: float = param(0.0, "AdamW weight decay (matrices only)", low=0.0, group="optimisation")
     batch_size: int = param(32, "pairs per micro-batch", low=1, group="optimisation")
@@ -163,6 +168,8 @@ class RunSpec:
                 raise SpecError(f"{spec_field.name}={getattr(self, spec_field.name)!r} is invalid: expected {problem}")
         if not DEVICE_PATTERN.fullmatch(self.device):
             raise SpecError(f"device={self.device!r} is invalid: expected auto, cpu, cuda, cuda:N or mps")
+        if self.lora_target_modules is not None and not all(n.strip() for n in self.lora_target_modules.split(",")):
+            raise SpecError(f"lora_target_modules={self.lora_target_modules!r} is invalid: expected comma-separated module names")
         return self
 
     def to_dict(self) -> dict:

@@ -158,6 +158,7 @@ class Backbone:
     pooling: str
     device: torch.device
     dtype: torch.dtype
+    lora: dict | None = None  # the LoRA config (model/lora.py) when adapters are attached to `model`
 
     @property
     def hidden_size(self) -> int:

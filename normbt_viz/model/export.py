@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from normbt_viz.model.lora import ADAPTER_MARK, attach_lora, load_adapter_tensors
+
 EXPORT_DIR = "sequence_classification"
 
 
@@ -56,7 +58,16 @@ def export_sequence_classifier(model_folder: Path, backbone, head, spec) -> Path
         tokenizer.pad_token = spare
     model = AutoModelForSequenceClassification.from_pretrained(backbone.path, num_labels=1, dtype=torch.float32)
     trained = model_folder / "backbone_trained.safetensors"
-    if trained.is_file():
+    if backbone.lora:
+        # Attach the run's adapters to the classifier's transformer, then fold each B·A·alpha/r into its weight
+        # and put the plain layers back: the export is an ordinary model that needs no peft to load.
+        adapted = attach_lora(model.base_model, backbone.lora)
+        load_adapter_tensors(model.base_model, load_file(str(trained)), f"export: {trained}")
+        adapted.merge_and_unload()
+        leftover = [name for name, _ in model.named_parameters() if ADAPTER_MARK in name]
+        if leftover:
+            raise ValueError(f"export: adapters left after merging: {', '.join(leftover[:3])}")
+    elif trained.is_file():
         unexpected = model.base_model.load_state_dict(load_file(str(trained)), strict=False).unexpected_keys
         if unexpected:
             raise ValueError(f"export: trained tensors not in the classification model: {', '.join(unexpected[:3])}")

@@ -4,6 +4,8 @@
 - `top-k`: the top k blocks and the head train; the frozen lower blocks' output is cached per sequence and
   injected at the first trainable block, while the lower blocks are replaced by pass-throughs.
 - `full`: everything trains; h comes from a full forward.
+- `lora`: low-rank adapters (peft) in the blocks' linear layers train; the pretrained weights stay frozen; h
+  comes from a full forward.
 
 The bias b gets an exactly-zero gradient under every pairwise loss (it cancels in Δ), so it stays at its
 initial 0; that is what lets a decoder's reward model export as AutoModelForSequenceClassification, whose
@@ -13,6 +15,7 @@ score layer has no bias.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from normbt_viz.model.backbones import Backbone, load_backbone
 from normbt_viz.model.features import Sequence, collate, find_blocks, to_device
+from normbt_viz.model.lora import adapter_names, attach_lora, load_adapter_tensors, lora_config, resolve_target_modules, set_adapter_dropout
 
 
 class ScoreHead(torch.nn.Module):
@@ -144,6 +148,43 @@ class FullScope:
         return both[: len(indices)], both[len(indices) :]
 
 
+class LoraScope(FullScope):
+    """LoRA adapters in the backbone's linear layers train; the pretrained weights stay frozen; h from a full forward.
+
+    The adapters are injected into `backbone.model` in place (it stays the same transformer, with `lora_A`/`lora_B`
+    beside each targeted weight) and their config is recorded on `backbone.lora` for saving and export. The
+    adapters' dropout, when set, acts only in forwards that build a graph outside `deterministic()`: the training
+    step's; evaluations and the exact per-pair gradient norms see the model without it."""
+
+    def __init__(self, backbone: Backbone, chosen: list[Sequence], rejected: list[Sequence], *, r: int, alpha: float,
+                 dropout: float = 0.0, target_modules: str | None = None):
+        self.backbone, self.chosen, self.rejected = backbone, chosen, rejected
+        targets = resolve_target_modules(backbone.model, target_modules, backbone.name)
+        backbone.lora = lora_config(r, alpha, dropout, targets)
+        self.peft_model = attach_lora(backbone.model, backbone.lora)
+        names = set(adapter_names(backbone.model))
+        self.trainable = [p for n, p in backbone.model.named_parameters() if n in names]
+        self.dropout = dropout
+        self._exact = False
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return self.trainable
+
+    @contextmanager
+    def deterministic(self):
+        """Forwards inside see no adapter dropout even when they build a graph (exact gradient norms)."""
+        self._exact, before = True, self._exact
+        try:
+            yield
+        finally:
+            self._exact = before
+
+    def represent(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.dropout:
+            set_adapter_dropout(self.backbone.model, torch.is_grad_enabled() and not self._exact)
+        return super().represent(indices)
+
+
 class PairScorer(torch.nn.Module):
     """The trainable model as one module: pair indices in, (head input chosen, rejected, r_c, r_r) out.
 
@@ -167,7 +208,12 @@ class PairScorer(torch.nn.Module):
 
 
 def save_reward_model(folder: Path, spec, backbone: Backbone, head: ScoreHead, trainable_names: list[str]) -> None:
-    """Write the head, the trained backbone tensors (none for `head`) and how to rebuild the model."""
+    """Write the head, the trained backbone tensors (none for `head`) and how to rebuild the model.
+
+    For `lora` the trained tensors are the adapters alone (megabytes, not the backbone's gigabytes), with their
+    config under "lora"; loading attaches the same adapters to the pretrained backbone, which computes exactly
+    what the run computed. Merging them into the weights is left to the export, where rounding of W + BA is
+    the price of a plain model."""
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors"))
     if trainable_names:
@@ -183,6 +229,7 @@ def save_reward_model(folder: Path, spec, backbone: Backbone, head: ScoreHead, t
         "head_layernorm": spec.head_layernorm,
         "hidden_size": backbone.hidden_size,
         "trust_remote_code": spec.trust_remote_code,
+        "lora": backbone.lora,
     }
     (folder / "reward_model.json").write_text(json.dumps(meta, indent=2))
 
@@ -201,7 +248,11 @@ class RewardModel:
             meta["backbone"], pooling=meta["pooling"], device=device, dtype=meta["dtype"], trust_remote_code=meta["trust_remote_code"]
         )
         trained = folder / "backbone_trained.safetensors"
-        if trained.is_file():
+        if meta.get("lora"):
+            backbone.lora = meta["lora"]
+            attach_lora(backbone.model, backbone.lora)
+            load_adapter_tensors(backbone.model, load_file(str(trained)), str(trained))
+        elif trained.is_file():
             missing = backbone.model.load_state_dict(load_file(str(trained)), strict=False).unexpected_keys
             if missing:
                 raise ValueError(f"{trained}: tensors not in the backbone: {', '.join(missing[:3])}")

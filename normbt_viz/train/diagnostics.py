@@ -6,6 +6,8 @@ parameter. Nothing here writes files or knows where runs live.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -75,11 +77,13 @@ def per_pair_full_grad_norms(head: ScoreHead, scope, indices: list[int], params:
         grads = vmap(grad(pair_loss), in_dims=(None, 0, 0))(head_params, h_chosen, h_rejected)
         return torch.sqrt(sum(g.reshape(len(indices), -1).pow(2).sum(1) for g in grads.values())).cpu().numpy()
     norms = []
-    for i in indices:
-        h_chosen, h_rejected = scope.represent([i])
-        margin = head(head.head_input(h_chosen)) - head(head.head_input(h_rejected))
-        grads = torch.autograd.grad(-F.logsigmoid(margin).sum(), params, allow_unused=True)
-        norms.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))))
+    # A scope with stochastic parts in its training forward (LoRA dropout) turns them off for the exact norm.
+    with getattr(scope, "deterministic", nullcontext)():
+        for i in indices:
+            h_chosen, h_rejected = scope.represent([i])
+            margin = head(head.head_input(h_chosen)) - head(head.head_input(h_rejected))
+            grads = torch.autograd.grad(-F.logsigmoid(margin).sum(), params, allow_unused=True)
+            norms.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))))
     return np.array(norms)
 
 

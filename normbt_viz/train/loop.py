@@ -26,7 +26,7 @@ from normbt_viz.errors import SpecError, first_line
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.train.losses import build_loss, weighted_loss
-from normbt_viz.model.reward_model import FullScope, HeadScope, PairScorer, ScoreHead, TopKScope, save_reward_model
+from normbt_viz.model.reward_model import FullScope, HeadScope, LoraScope, PairScorer, ScoreHead, TopKScope, save_reward_model
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, evaluation_steps, per_pair_full_grad_norms
@@ -190,6 +190,9 @@ class Trainer:
                 self.backbone, self.pairs, tokenized, spec.max_length, self.backbone.num_layers - spec.top_k, spec.feature_batch_size, feature_progress
             )
             return TopKScope(self.backbone, spec.top_k, inputs_c, inputs_r), cache_hit
+        if spec.scope == "lora":
+            return LoraScope(self.backbone, tokenized.chosen, tokenized.rejected, r=spec.lora_r, alpha=spec.lora_alpha,
+                             dropout=spec.lora_dropout, target_modules=spec.lora_target_modules), False
         return FullScope(self.backbone, tokenized.chosen, tokenized.rejected), False
 
     def _build_optimizer(self) -> torch.optim.Optimizer:

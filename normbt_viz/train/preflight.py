@@ -37,3 +37,20 @@ def preflight(spec: RunSpec) -> None:
     n_blocks = getattr(config, "num_hidden_layers", None)
     if spec.scope == "top-k" and n_blocks is not None and spec.top_k > n_blocks:
         raise SpecError(f"top_k={spec.top_k} is invalid: backbone {spec.backbone!r} has {n_blocks} blocks")
+    if spec.scope == "lora" and spec.lora_target_modules is not None:
+        _check_lora_targets(spec, config)
+
+
+def _check_lora_targets(spec: RunSpec, config) -> None:
+    """Every named LoRA target matches a linear layer; the module tree is built on the meta device (no weights)."""
+    import torch
+    from transformers import AutoModel
+
+    from normbt_viz.model.lora import resolve_target_modules
+
+    try:
+        with torch.device("meta"):
+            skeleton = AutoModel.from_config(config, trust_remote_code=spec.trust_remote_code)
+    except Exception:
+        return  # a model class that cannot be built without weights: the trainer reports bad names when it attaches them
+    resolve_target_modules(skeleton, spec.lora_target_modules, spec.backbone)
