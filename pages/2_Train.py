@@ -3,10 +3,11 @@
 import dataclasses
 
 import streamlit as st
+import torch
 
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
-from normbt_viz.runs.launcher import cancel, launch
+from normbt_viz.runs.launcher import cancel, cluster_commands, launch, resume
 from normbt_viz.runs.rundir import LIVE_STATES, RunDir, runs_table
 from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, SCOPES, RunSpec
 from normbt_viz.ui.common import base_spec, describe_source, runs_root, spec_widget
@@ -22,9 +23,9 @@ st.markdown(
 )
 
 
-def start(specs: list[RunSpec]) -> None:
+def start(specs: list[RunSpec], processes: int = 1) -> None:
     try:
-        runs = launch(specs, runs_root())
+        runs = launch(specs, runs_root(), processes)
     except NormBTError as exc:
         st.error(str(exc))
         return
@@ -60,12 +61,25 @@ with st.expander("Custom runs", expanded=False):
         a, b = st.columns(2)
         a.number_input("Demo size (pairs)", step=100, key="demo_size", **spec_widget("demo_size", min_value=20, max_value=DEMO_MAX_DISTINCT))
         b.number_input("Demo label noise", step=0.05, key="demo_noise", **spec_widget("demo_noise"))
+    gpus = torch.cuda.device_count()
+    processes = st.number_input("GPUs per run (data parallel)", 1, gpus, gpus, key="gpus") if gpus > 1 else 1
     if st.button("Launch", key="launch_custom", disabled=not state["arms"]):
         try:
             base = base_spec()
             specs = [dataclasses.replace(base, seed=seed).with_arm(arm)
                      for seed in range(int(state["seeds"])) for arm in state["arms"]]
-            start(specs)
+            start(specs, int(processes))
+        except NormBTError as exc:
+            st.error(str(exc))
+    with st.popover("Run it elsewhere (a GPU box, a cluster)"):
+        try:
+            spec = base_spec().with_arm((state["arms"] or ["bt"])[0]).resolve()
+            st.caption("Save this spec as `run.json` there, then run one of these; the app reads the run directory "
+                       "it writes like any other (point `NORMBT_VIZ_RUNS` at the shared folder).")
+            st.code(spec.to_json(), language="json")
+            for label, command in cluster_commands("run.json").items():
+                st.markdown(f"**{label}**")
+                st.code(command, language="bash")
         except NormBTError as exc:
             st.error(str(exc))
 
@@ -95,6 +109,10 @@ def job_list() -> None:
         if row.state in LIVE_STATES and cols[2].button("Cancel", key=f"cancel_{row.run}"):
             cancel(RunDir(runs_root() / row.run))
             st.rerun(scope="fragment")
+        elif row.state in ("interrupted", "cancelled") and RunDir(runs_root() / row.run).checkpoint_steps():
+            if cols[2].button("Resume", key=f"resume_{row.run}", help="continue from the last checkpoint, in the same run directory"):
+                resume(RunDir(runs_root() / row.run))
+                st.rerun()
     still_live = jobs["state"].isin(LIVE_STATES).any()
     if live and not still_live:
         st.rerun()

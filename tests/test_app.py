@@ -301,3 +301,24 @@ def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):
     assert at.get("download_button")
     at.selectbox(key="audit_sort").set_value("representation distance (smallest first)").run()
     assert not at.exception and frame_with(at, "pair_id")["rep_distance"].is_monotonic_increasing
+
+
+def test_train_page_offers_resume_for_a_cancelled_run_with_a_checkpoint(tmp_path, monkeypatch):
+    from normbt_viz.spec import RunSpec
+
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path))
+    run = new_run_dir(tmp_path, RunSpec(demo_size=60, max_steps=4, save_every=2))
+    run.write_status(state="cancelled", step=2)
+    run.checkpoint_path(2).mkdir(parents=True)
+    resumed = []
+    monkeypatch.setattr("normbt_viz.runs.launcher.resume", lambda r: resumed.append(r.name))
+    at = page("2_Train.py")
+    at.button(key=f"resume_{run.name}").click().run()
+    assert not at.exception and resumed == [run.name]
+
+
+def test_train_page_shows_the_commands_for_a_cluster():
+    at = page("2_Train.py")
+    codes = [c.value for c in at.code]
+    assert any("accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml" in c for c in codes)
+    assert any('"scope": "head"' in c for c in codes)
