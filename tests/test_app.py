@@ -159,9 +159,9 @@ def test_gradients_page_renders_side_by_side_charts(trained_runs):
     at = page("4_Gradients.py")
     assert at.selectbox(key="grad_run_a").value == trained_runs["bt"].name
     assert at.selectbox(key="grad_run_b").value == trained_runs["normbt"].name
-    assert len(at.get("plotly_chart")) == 5  # two scatters, update shares, histogram, proxy
+    assert len(at.get("plotly_chart")) == 6  # two scatters, update shares, histogram, proxy, proxy over training
     at.radio(key="grad_split").set_value("train").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 5
+    assert not at.exception and len(at.get("plotly_chart")) == 6
 
 
 def test_embeddings_page_maps_pairs(trained_runs):

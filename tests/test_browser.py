@@ -140,7 +140,7 @@ def walk_through_the_app(page, url: str, runs_root: Path) -> None:
     assert_no_error_box(page)
     page.screenshot(path=str(ARTIFACTS / "train.png"), full_page=True)
 
-    for path, n_charts in (("gradients", 5), ("embeddings", 1), ("runs", 7), ("learn", 2)):
+    for path, n_charts in (("gradients", 6), ("embeddings", 1), ("runs", 7), ("learn", 2)):
         page.goto(f"{url}/{path}")
         wait_for_charts(page, n_charts)
         settle_and_shoot(page, path)

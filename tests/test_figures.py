@@ -228,3 +228,11 @@ def test_pair_history_draws_margin_and_update_per_step():
     fig = figures.pair_history(records)
     assert list(fig.data[0].x) == [1, 2, 3] and list(fig.data[0].y) == [-0.2, 0.1, 0.5]
     assert fig.data[1].yaxis == "y2"
+
+
+def test_proxy_over_training_draws_both_correlations_per_run():
+    metrics = pd.DataFrame({"step": [0, 1, 5, 10], "eval_proxy_corr": [0.9, np.nan, 0.5, -0.2],
+                            "eval_proxy_corr_per_error": [0.95, np.nan, 0.9, 0.85]})
+    fig = figures.proxy_over_training({"bt-run": metrics, "normbt-run": metrics})
+    assert len(fig.data) == 4
+    assert list(fig.data[0].x) == [0, 5, 10] and fig.data[1].line.dash == "dot"

@@ -375,9 +375,15 @@ class Trainer:
             metrics[f"eval_accuracy_bin_{int(b)}"] = float(acc)
         for category, acc in ev.groupby("category")["correct"].mean().items():
             metrics[f"eval_accuracy_{category}"] = float(acc)
+        # The proxy over training: distance against the exact gradient norm, and against that norm divided by the
+        # prediction error σ(−Δ) — the factor the paper's argument is about, with the fitted pairs' small errors
+        # taken out (a far pair that is fitted late in training has a small gradient for that reason alone).
         proxy_corr = pearson_r(ev["rep_distance"], ev["full_grad_norm"])
         if proxy_corr is not None:
             metrics["eval_proxy_corr"] = proxy_corr
+        per_error = pearson_r(ev["rep_distance"], ev["full_grad_norm"] / ev["pred_error"])
+        if per_error is not None:
+            metrics["eval_proxy_corr_per_error"] = per_error
         if self.loss.scale is not None:
             metrics["normbt_mu"] = self.loss.scale
         return metrics

@@ -261,3 +261,21 @@ def pair_history(records: pd.DataFrame, title: str = "") -> go.Figure:
     fig.add_hline(y=0, line={"dash": "dot", "color": "grey"})
     return _layout(fig, title or "This pair during training", "step", "margin",
                    yaxis2={"title": "update", "overlaying": "y", "side": "right", "showgrid": False})
+
+
+PROXY_CURVES = {"eval_proxy_corr": "r(distance, ‖∇θ ℓ‖)", "eval_proxy_corr_per_error": "r(distance, ‖∇θ ℓ‖ / σ(−Δ))"}
+
+
+def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame]) -> go.Figure:
+    """The proxy correlations at each evaluation, one colour per run, one dash per correlation: how well the
+    representation distance predicts the exact per-pair gradient norm as training goes on."""
+    fig = go.Figure()
+    for i, (name, metrics) in enumerate(metrics_by_run.items()):
+        for dash, (column, label) in zip(("solid", "dot"), PROXY_CURVES.items()):
+            if column not in metrics:
+                continue
+            rows = metrics.dropna(subset=[column])
+            fig.add_trace(go.Scatter(x=rows["step"], y=rows[column], mode="lines+markers", name=f"{shorten(name, 40)}: {label}",
+                                     line={"color": _color(i), "dash": dash}))
+    fig.add_hline(y=0, line={"color": "grey", "dash": "dot"})
+    return _layout(fig, "Distance as a proxy for the gradient, over training", "step", "Pearson r", yaxis={"range": [-1, 1]})
