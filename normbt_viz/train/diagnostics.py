@@ -122,7 +122,7 @@ class _Captured:
 
 def _rms_normalize(module, x: torch.Tensor) -> torch.Tensor:
     """x / rms(x) exactly as the module computes it before multiplying by its weight."""
-    if isinstance(module, torch.nn.RMSNorm) and type(module) is torch.nn.RMSNorm:
+    if type(module) is getattr(torch.nn, "RMSNorm", None):
         eps = module.eps if module.eps is not None else torch.finfo(x.dtype).eps
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
     xf = x.float()  # LlamaRMSNorm: normalize in fp32, cast back, then scale
@@ -198,14 +198,16 @@ def _keep_nonzero_grad_tokens(grad: torch.Tensor, *others: torch.Tensor) -> tupl
     return tuple(out)
 
 
-def _linear_weight_sq_norms(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def _linear_weight_sq_norms(g: torch.Tensor, a: torch.Tensor, ghost: bool | None = None) -> torch.Tensor:
     """‖Σ_t g_t a_tᵀ‖²_F per pair; g [n, L, d_out], a [n, L, d_in].
 
     Materialising the per-pair gradient costs L·d_in·d_out per pair, the ghost norm Σ_{t,s}(g_t·g_s)(a_t·a_s)
-    costs L²·(d_in + d_out): take the cheaper (as in ghost clipping), chunked over pairs to bound memory."""
+    costs L²·(d_in + d_out): take the cheaper unless `ghost` says which (as in ghost clipping), chunked over pairs
+    to bound memory."""
     n, length, d_out = g.shape
     d_in = a.shape[2]
-    ghost = length * (d_in + d_out) < d_in * d_out
+    if ghost is None:
+        ghost = length * (d_in + d_out) < d_in * d_out
     per_pair = length * length if ghost else d_in * d_out
     chunk = max(1, LINEAR_CHUNK_ELEMENTS // max(per_pair, 1))
     out = []
