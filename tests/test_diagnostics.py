@@ -180,22 +180,45 @@ def test_toy_model_with_reused_module_and_repeated_tokens_matches_loop():
     torch.manual_seed(0)
     model = Toy()
     scope = ToyScope(model, *_toy_ids())
+    scope.ids_rejected[2] = scope.ids_chosen[2]  # identical inputs: Δ and ∇Δ are exactly 0
     head = ScoreHead(15, layernorm=True)
     params = list(head.parameters()) + scope.trainable_parameters()
     indices = [4, 0, 2, 1]
-    _, batched = margins_and_delta_grad_norms(head, scope, indices)
-    np.testing.assert_allclose(batched, per_pair_grad_norms_loop(head, scope, indices, params, of="margin"), rtol=1e-5)
+    margins, batched = margins_and_delta_grad_norms(head, scope, indices)
+    reference = per_pair_grad_norms_loop(head, scope, indices, params, of="margin")
+    assert margins[2] == 0 and batched[2] < 1e-5 * batched.max() and reference[2] < 1e-5 * reference.max()
+    np.testing.assert_allclose(batched, reference, rtol=1e-5, atol=1e-5 * reference.max())
     np.testing.assert_allclose(
-        per_pair_full_grad_norms(head, scope, indices, params), per_pair_grad_norms_loop(head, scope, indices, params), rtol=1e-5
+        per_pair_full_grad_norms(head, scope, indices, params),
+        per_pair_grad_norms_loop(head, scope, indices, params),
+        rtol=1e-5,
+        atol=1e-5 * reference.max(),
     )
 
 
 def test_ghost_and_materialised_linear_norms_agree():
+    """A pair's tokens in two segments (chosen rows, rejected rows), both paths, and a shared input Gram."""
     torch.manual_seed(0)
     g, a = torch.randn(4, 9, 3), torch.randn(4, 9, 6)
     direct = torch.stack([(g[i].T @ a[i]).pow(2).sum() for i in range(4)])
+    segments = ([g[:, :5], g[:, 5:]], [a[:, :5], a[:, 5:]])
     for ghost in (True, False):
-        torch.testing.assert_close(diagnostics._linear_weight_sq_norms(g, a, ghost=ghost), direct, rtol=1e-5, atol=0)
+        torch.testing.assert_close(diagnostics._linear_weight_sq_norms(*segments, ghost=ghost)[0], direct, rtol=1e-5, atol=0)
+    _, grams = diagnostics._linear_weight_sq_norms(*segments, ghost=True)
+    g2 = torch.randn(4, 9, 2)
+    shared, _ = diagnostics._linear_weight_sq_norms([g2[:, :5], g2[:, 5:]], segments[1], input_grams=grams)
+    torch.testing.assert_close(shared, torch.stack([(g2[i].T @ a[i]).pow(2).sum() for i in range(4)]), rtol=1e-5, atol=0)
+
+
+def test_length_groups_bound_padding_and_cover_every_pair_once():
+    lengths = [80, 12, 75, 30, 31, 29, 8, 78, 33, 10, 11, 9]
+    groups = diagnostics.length_groups(lengths, slack=1.3, min_pairs=2)
+    assert sorted(p for g in groups for p in g) == list(range(len(lengths)))
+    for group in groups:
+        padded = len(group) * max(lengths[p] for p in group)
+        assert len(group) <= 2 or padded <= 1.3 * sum(lengths[p] for p in group)
+    assert len(groups) == 3  # the long, the middle and the short pairs
+    assert diagnostics.length_groups(None) == [None]
 
 
 def test_frozen_parameters_are_left_out():
@@ -248,3 +271,15 @@ def test_parameters_without_a_rule_fail_loudly_and_fall_back_to_the_loop(model_t
     with pytest.warns(UserWarning, match="one backward per pair"):
         fallback = per_pair_full_grad_norms(head, scope, [0, 1], params)
     np.testing.assert_allclose(fallback, per_pair_grad_norms_loop(head, scope, [0, 1], params), rtol=1e-6)
+
+
+def test_results_come_back_in_the_callers_order_across_length_groups(monkeypatch):
+    torch.manual_seed(0)
+    scope = ToyScope(Toy(), *_toy_ids())
+    head = ScoreHead(15)
+    indices = [3, 1, 4, 0]
+    whole = margins_and_delta_grad_norms(head, scope, indices)
+    monkeypatch.setattr(diagnostics, "length_groups", lambda lengths: [[2, 0], [3], [1]])
+    grouped = margins_and_delta_grad_norms(head, scope, indices)
+    for a, b in zip(whole, grouped):
+        np.testing.assert_allclose(a, b, rtol=1e-5)

@@ -106,17 +106,20 @@ class _Captured:
     def __init__(self, name: str, module: torch.nn.Module, rule: str, names: set[str]):
         self.name, self.module, self.rule, self.names = name, module, rule, names
         self.calls: list[tuple[torch.Tensor, torch.Tensor, int]] = []
+        self.sources: list[torch.Tensor] = []  # each call's input as passed, to spot modules that share an input
 
     def hook(self, module, args, kwargs, output):
         if not isinstance(output, torch.Tensor) or not output.requires_grad:
             return None  # no gradient reaches these parameters through this call
-        x = (args[0] if args else next(iter(kwargs.values()))).detach()
+        source = args[0] if args else next(iter(kwargs.values()))
+        x = source.detach()
         with torch.no_grad():
             if self.rule == "layernorm":
                 x = F.layer_norm(x.float(), module.normalized_shape, eps=module.eps)
             elif self.rule == "rmsnorm":
                 x = _rms_normalize(module, x)
         self.calls.append((x, output, output._version))
+        self.sources.append(source)
         return None  # returning None keeps the module's output as it is
 
 
@@ -169,55 +172,54 @@ def delta_grad_norm_plan(head: ScoreHead, scope, params=None) -> list[_Captured]
     return list(entries.values())
 
 
-def _by_pair(x: torch.Tensor, n: int, name: str, trailing: int) -> torch.Tensor:
-    """[B, *tokens, *feature] -> [n, L, *feature]: rows j and n + j (chosen, rejected) are pair j's, B = 2n;
-    a module run once per side (the head) has B = n and its calls are joined later."""
+def _segments(x: torch.Tensor, n: int, name: str, trailing: int) -> list[torch.Tensor]:
+    """[B, *tokens, *feature] -> pair-aligned views [n, T, *feature]: rows j and n + j (chosen, rejected) are pair
+    j's when B = 2n (two segments); a module run once per side (the head) has B = n (one segment per call)."""
     batch = x.shape[0]
     flat = x.reshape(batch, -1, *x.shape[x.ndim - trailing :]) if trailing else x.reshape(batch, -1)
     if batch == 2 * n:
-        return torch.cat([flat[:n], flat[n:]], dim=1)
+        return [flat[:n], flat[n:]]
     if batch == n:
-        return flat
+        return [flat]
     raise UnsupportedModules(f"{name}: batch of {batch} rows in a forward of {n} pairs; cannot tell which pair a row is")
 
 
-def _keep_nonzero_grad_tokens(grad: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Drop the token positions whose output gradient is exactly zero (padding, tokens no reward reads).
+def _linear_weight_sq_norms(
+    gs: list[torch.Tensor], xs: list[torch.Tensor], ghost: bool | None = None, input_grams: list | None = None
+) -> tuple[torch.Tensor, list | None]:
+    """‖Σ_t g_t a_tᵀ‖²_F per pair, the tokens t of a pair spread over segments gs[k] [n, T_k, d_out] and xs[k]
+    [n, T_k, d_in] (padding has g_t = 0 and adds nothing). Also returns the input Gram blocks x_k·x_lᵀ it used
+    (ghost path), which another module reading the same input can pass back as `input_grams`.
 
-    Every rule's term is a product with the token's output gradient, so this changes no norm; it only shrinks L.
-    Per pair the kept tokens move to the front; the positions past a pair's count keep a zero gradient."""
-    keep = grad.ne(0).any(-1)
-    width = int(keep.sum(1).max()) if keep.numel() else 0
-    if width == grad.shape[1]:
-        return (grad, *others)
-    order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, :width]
-    out = []
-    for t in (grad, *others):
-        index = order.reshape(*order.shape, *([1] * (t.ndim - 2))).expand(*order.shape, *t.shape[2:])
-        out.append(t.gather(1, index))
-    return tuple(out)
-
-
-def _linear_weight_sq_norms(g: torch.Tensor, a: torch.Tensor, ghost: bool | None = None) -> torch.Tensor:
-    """‖Σ_t g_t a_tᵀ‖²_F per pair; g [n, L, d_out], a [n, L, d_in].
-
-    Materialising the per-pair gradient costs L·d_in·d_out per pair, the ghost norm Σ_{t,s}(g_t·g_s)(a_t·a_s)
-    costs L²·(d_in + d_out): take the cheaper unless `ghost` says which (as in ghost clipping), chunked over pairs
-    to bound memory."""
-    n, length, d_out = g.shape
-    d_in = a.shape[2]
+    Materialising the per-pair gradient costs L·d_in·d_out per pair (L = Σ T_k), the ghost norm
+    Σ_{t,s}(g_t·g_s)(a_t·a_s) costs L²·(d_in + d_out) (L²·d_out with the input Gram given): take the cheaper unless
+    `ghost` says which (as in ghost clipping), chunked over pairs to bound memory."""
+    n, d_out, d_in = gs[0].shape[0], gs[0].shape[2], xs[0].shape[2]
+    length = sum(g.shape[1] for g in gs)
     if ghost is None:
-        ghost = length * (d_in + d_out) < d_in * d_out
-    per_pair = length * length if ghost else d_in * d_out
-    chunk = max(1, LINEAR_CHUNK_ELEMENTS // max(per_pair, 1))
-    out = []
-    for start in range(0, n, chunk):
-        gc, ac = g[start : start + chunk], a[start : start + chunk]
+        ghost = length * ((0 if input_grams is not None else d_in) + d_out) < d_in * d_out
+    chunk = max(1, LINEAR_CHUNK_ELEMENTS // max(length * length if ghost else d_in * d_out, 1))
+    out, grams = [], []
+    for c, start in enumerate(range(0, n, chunk)):
+        g = [t[start : start + chunk] for t in gs]
+        x = [t[start : start + chunk] for t in xs]
         if ghost:
-            out.append((torch.bmm(gc, gc.transpose(1, 2)) * torch.bmm(ac, ac.transpose(1, 2))).sum((1, 2)))
+            blocks = input_grams[c] if input_grams is not None else {}
+            total = 0
+            for k in range(len(g)):
+                for m in range(k, len(g)):
+                    if (k, m) not in blocks:
+                        blocks[(k, m)] = torch.bmm(x[k], x[m].transpose(1, 2))
+                    term = (torch.bmm(g[k], g[m].transpose(1, 2)) * blocks[(k, m)]).sum((1, 2))
+                    total = total + (term if k == m else 2 * term)
+            grams.append(blocks)
+            out.append(total)
         else:
-            out.append(torch.bmm(gc.transpose(1, 2), ac).pow(2).sum((1, 2)))
-    return torch.cat(out)
+            weight_grad = torch.bmm(g[0].transpose(1, 2), x[0])
+            for k in range(1, len(g)):
+                weight_grad.baddbmm_(g[k].transpose(1, 2), x[k])
+            out.append(weight_grad.pow(2).sum((1, 2)))
+    return torch.cat(out), (grams if ghost else None)
 
 
 def _embedding_sq_norms(g: torch.Tensor, ids: torch.Tensor, module: torch.nn.Embedding) -> torch.Tensor:
@@ -232,29 +234,60 @@ def _embedding_sq_norms(g: torch.Tensor, ids: torch.Tensor, module: torch.nn.Emb
     return torch.zeros(n, dtype=g.dtype, device=g.device).index_add_(0, unique // module.num_embeddings, rows.pow(2).sum(1))
 
 
-def _entry_sq_norms(entry: _Captured, stats: list[torch.Tensor], grads: list[torch.Tensor], n: int) -> torch.Tensor:
-    g = torch.cat([_by_pair(gr.float(), n, entry.name, 1) for gr in grads], dim=1)
-    if entry.rule == "embedding":
-        x = torch.cat([_by_pair(s, n, entry.name, 0) for s in stats], dim=1)
-    else:
-        x = torch.cat([_by_pair(s.float(), n, entry.name, 1) for s in stats], dim=1)
-    g, x = _keep_nonzero_grad_tokens(g, x)
-    total = torch.zeros(n, dtype=torch.float32, device=g.device)
+def _entry_sq_norms(entry: _Captured, stats, grads, sources, n: int, gram_cache: dict) -> torch.Tensor:
+    trailing = 0 if entry.rule == "embedding" else 1
+    gs = [seg for gr in grads for seg in _segments(gr.float(), n, entry.name, 1)]
+    xs = [seg for st in stats for seg in _segments(st if not trailing else st.float(), n, entry.name, trailing)]
+    total = torch.zeros(n, dtype=torch.float32, device=gs[0].device)
     if "bias" in entry.names:
-        total += g.sum(1).pow(2).sum(1)
+        total += sum(g.sum(1) for g in gs).pow(2).sum(1)
     if "weight" in entry.names:
         if entry.rule == "linear":
-            total += _linear_weight_sq_norms(g, x)
+            # q, k and v (and gate/up) read one input tensor: its Gram blocks are computed once.
+            key = id(sources[0]) if len(sources) == 1 else None
+            sq, grams = _linear_weight_sq_norms(gs, xs, input_grams=gram_cache.get(key))
+            total += sq
+            if key is not None and grams is not None:
+                gram_cache[key] = grams
         elif entry.rule == "embedding":
-            total += _embedding_sq_norms(g, x, entry.module)
+            total += _embedding_sq_norms(torch.cat(gs, 1), torch.cat(xs, 1), entry.module)
         else:  # layernorm / rmsnorm: weight gradient Σ_t g_t ⊙ x̂_t
-            total += (g * x).sum(1).pow(2).sum(1)
+            total += sum((g * x).sum(1) for g, x in zip(gs, xs)).pow(2).sum(1)
     return total
+
+
+def _pair_lengths(scope, indices: list[int]) -> list[int] | None:
+    """Each pair's longer side in tokens, where the scope says (full: token ids; top-k: cached block inputs)."""
+    if hasattr(scope, "chosen") and hasattr(scope, "rejected"):
+        return [max(len(scope.chosen[i].input_ids), len(scope.rejected[i].input_ids)) for i in indices]
+    if hasattr(scope, "inputs_chosen") and hasattr(scope, "inputs_rejected"):
+        return [max(scope.inputs_chosen[i].shape[0], scope.inputs_rejected[i].shape[0]) for i in indices]
+    return None
+
+
+def length_groups(lengths: list[int] | None, slack: float = 1.3, min_pairs: int = 4) -> list[list[int] | None]:
+    """Positions grouped for batched forwards: longest first, a group grows while its padded size (pairs × its
+    longest) stays within `slack` × the sum of its pairs' own lengths, or while it has fewer than `min_pairs`.
+    One group when lengths are unknown. Padding costs real work on every layer; this keeps it near what one
+    pair at a time pads."""
+    if lengths is None:
+        return [None]  # type: ignore[list-item]
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for position in order:
+        if groups:
+            group = groups[-1]
+            longest = lengths[group[0]]
+            if len(group) < min_pairs or (len(group) + 1) * longest <= slack * (sum(lengths[i] for i in group) + lengths[position]):
+                group.append(position)
+                continue
+        groups.append([position])
+    return groups
 
 
 def margins_and_delta_grad_norms(head: ScoreHead, scope, indices: list[int], params=None) -> tuple[np.ndarray, np.ndarray]:
     """(Δ_i, ‖∇_θ Δ_i‖) for each pair, θ = `params` (default: the head's and the scope's trainable parameters),
-    from one batched forward and one backward of Σ_i Δ_i.
+    from one batched forward and one backward of Σ_i Δ_i per group of similar-length pairs (`length_groups`).
 
     Raises UnsupportedModules (before running anything, except for an unexpected batch layout) when some
     trainable parameter has no per-pair rule; `per_pair_grad_norms_loop` is the exact fallback."""
@@ -262,6 +295,15 @@ def margins_and_delta_grad_norms(head: ScoreHead, scope, indices: list[int], par
     if n == 0:
         return np.zeros(0), np.zeros(0)
     entries = delta_grad_norm_plan(head, scope, params)
+    margins, norms = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    for group in length_groups(_pair_lengths(scope, indices)):
+        positions = list(range(n)) if group is None else group
+        margins[positions], norms[positions] = _one_batch(head, scope, entries, [indices[p] for p in positions])
+    return margins, norms
+
+
+def _one_batch(head: ScoreHead, scope, entries: list[_Captured], indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    n = len(indices)
     handles = [e.module.register_forward_hook(e.hook, with_kwargs=True) for e in entries]
     try:
         with torch.enable_grad():
@@ -270,30 +312,34 @@ def margins_and_delta_grad_norms(head: ScoreHead, scope, indices: list[int], par
     finally:
         for handle in handles:
             handle.remove()
-    outputs, uncalled = [], []
-    for entry in entries:
-        for _, output, version in entry.calls:
-            if output._version != version:
-                raise RuntimeError(f"{entry.name}: its output was modified in place after the module ran")
-            outputs.append(output)
-        if not entry.calls:
-            uncalled.extend(getattr(entry.module, name) for name in sorted(entry.names))
-    grads = torch.autograd.grad(margins.sum(), outputs + uncalled, allow_unused=True)
-    for p, g in zip(uncalled, grads[len(outputs) :]):
-        if g is not None and bool(g.ne(0).any()):  # a weight used without calling its module's forward
-            raise UnsupportedModules(f"a parameter of shape {tuple(p.shape)} gets a gradient outside its module's forward")
-    sq = torch.zeros(n, dtype=torch.float32, device=margins.device)
-    position = 0
-    with torch.no_grad():
+    try:
+        outputs, uncalled = [], []
         for entry in entries:
-            calls = entry.calls
-            call_grads = grads[position : position + len(calls)]
-            position += len(calls)
-            used = [(stat, g) for (stat, _, _), g in zip(calls, call_grads) if g is not None]
-            if used:
-                sq += _entry_sq_norms(entry, [s for s, _ in used], [g for _, g in used], n)
-            entry.calls = []
-    return margins.detach().float().cpu().numpy(), sq.sqrt().cpu().numpy()
+            for _, output, version in entry.calls:
+                if output._version != version:
+                    raise RuntimeError(f"{entry.name}: its output was modified in place after the module ran")
+                outputs.append(output)
+            if not entry.calls:
+                uncalled.extend(getattr(entry.module, name) for name in sorted(entry.names))
+        grads = torch.autograd.grad(margins.sum(), outputs + uncalled, allow_unused=True)
+        for p, g in zip(uncalled, grads[len(outputs) :]):
+            if g is not None and bool(g.ne(0).any()):  # a weight used without calling its module's forward
+                raise UnsupportedModules(f"a parameter of shape {tuple(p.shape)} gets a gradient outside its module's forward")
+        sq = torch.zeros(n, dtype=torch.float32, device=margins.device)
+        position, gram_cache = 0, {}
+        with torch.no_grad():
+            for entry in entries:
+                call_grads = grads[position : position + len(entry.calls)]
+                position += len(entry.calls)
+                used = [(call[0], g, source) for call, g, source in zip(entry.calls, call_grads, entry.sources) if g is not None]
+                if used:
+                    stats, used_grads, sources = zip(*used)
+                    sq += _entry_sq_norms(entry, stats, used_grads, sources, n, gram_cache)
+    finally:
+        for entry in entries:
+            entry.calls, entry.sources = [], []
+    # Clamped: for a pair whose two sides are identical inputs, ∇Δ is exactly 0 and rounding can go below it.
+    return margins.detach().float().cpu().numpy(), sq.clamp(min=0).sqrt().cpu().numpy()
 
 
 def per_pair_delta_grad_norms(head: ScoreHead, scope, indices: list[int], params=None) -> np.ndarray:
