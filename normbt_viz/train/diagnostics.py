@@ -74,13 +74,24 @@ class UnsupportedModules(NotImplementedError):
     """A trainable parameter has no per-pair rule here (unknown module type, tied, or used outside its module)."""
 
 
+# RMSNorm classes that compute exactly weight * x / sqrt(mean(x²) + eps), as LlamaRMSNorm does (Gemma's, which
+# scales by 1 + weight, is deliberately not here).
+_LLAMA_STYLE_RMS_NORMS = (("llama", "LlamaRMSNorm"), ("qwen2", "Qwen2RMSNorm"), ("qwen3", "Qwen3RMSNorm"),
+                          ("mistral", "MistralRMSNorm"))
+
+
 def _rms_norm_types() -> tuple[type, ...]:
+    import importlib
+
     types: list[type] = [torch.nn.RMSNorm] if hasattr(torch.nn, "RMSNorm") else []
-    try:
-        from transformers.models.llama.modeling_llama import LlamaRMSNorm
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        return tuple(types)
-    return (*types, LlamaRMSNorm)
+    for model_type, name in _LLAMA_STYLE_RMS_NORMS:
+        try:
+            module = importlib.import_module(f"transformers.models.{model_type}.modeling_{model_type}")
+        except ImportError:  # an older transformers without that architecture
+            continue
+        if hasattr(module, name):
+            types.append(getattr(module, name))
+    return tuple(types)
 
 
 def _rule(module: torch.nn.Module) -> str | None:
