@@ -4,7 +4,7 @@ Every point that stands for a pair carries the pair id as the first element of i
 selection event maps back to pairs (see selection.py). Scatters above SCATTERGL_THRESHOLD points use WebGL.
 
 Per-pair scatters draw at most SCATTER_MAX_PAIRS pairs (the embedding map, whose points carry their texts for
-hover, MAP_MAX_PAIRS): above that they draw a fixed sample and say so in the title. The sample is the pairs
+hover, MAP_MAX_POINTS markers): above that they draw a fixed sample and say so in the title. The sample is the pairs
 whose ids hash lowest, so two runs over the same pairs (BT and NormBT side by side), every step of a run and
 every colouring show the same pairs. Strings in customdata cost per point (plotly deep-copies and JSON-encodes
 each one), so the cap is what keeps a 50,000-pair figure under half a second to build and serialise.
@@ -22,7 +22,7 @@ from normbt_viz.analysis.toy import head_gradient, synthetic_pairs
 
 SCATTERGL_THRESHOLD = 2000
 SCATTER_MAX_PAIRS = 20_000
-MAP_MAX_PAIRS = 10_000
+MAP_MAX_POINTS = 10_000  # markers carrying texts: 10,000 pairs as difference vectors, 5,000 as joined pairs
 PALETTE = qualitative.Plotly
 CONTINUOUS_SCALE = "Viridis"
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2))
@@ -207,8 +207,9 @@ def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> g
     answer, drawn as a circle, joined by a grey segment to the rejected answer, drawn as a cross.
 
     A numeric `color` gives one trace on a continuous scale, anything else one trace per value. Above
-    MAP_MAX_PAIRS pairs it draws a fixed sample (see display_sample) and says so in the title."""
-    coords, note = display_sample(coords, MAP_MAX_PAIRS)
+    MAP_MAX_POINTS markers (half as many pairs with `segments`) it draws a fixed sample (see display_sample) and
+    says so in the title."""
+    coords, note = display_sample(coords, MAP_MAX_POINTS // (2 if segments else 1))
     scatter = _scatter_class(len(coords) * (2 if segments else 1))
     hover_columns = [c for c in ("category", "prompt", "chosen", "rejected") if c in coords]
     custom = pd.DataFrame({"pair_id": coords["pair_id"]})
