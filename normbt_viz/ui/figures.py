@@ -55,6 +55,13 @@ def shorten(text, limit: int = 90) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _shorten_column(values: pd.Series) -> np.ndarray:
+    """`shorten` of every value, computed once per distinct value (categories repeat, and so do prompts); a
+    missing value (None or NaN) reads "nan"."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.array([shorten(value) for value in uniques], dtype=object)[codes]
+
+
 def display_sample(pairs: pd.DataFrame, max_pairs: int) -> tuple[pd.DataFrame, str]:
     """(at most `max_pairs` rows of `pairs`, a note saying so or ""). The rows kept are those whose pair_id hashes
     lowest, in their original order: the same pairs for any frame over the same pair ids."""
@@ -214,7 +221,7 @@ def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> g
     hover_columns = [c for c in ("category", "prompt", "chosen", "rejected") if c in coords]
     custom = pd.DataFrame({"pair_id": coords["pair_id"]})
     for column in hover_columns:
-        custom[column] = [shorten(text) for text in coords[column].to_numpy()]
+        custom[column] = _shorten_column(coords[column])
     template = "%{customdata[0]}" + "".join(f"<br><b>{c}</b>: %{{customdata[{i + 1}]}}" for i, c in enumerate(hover_columns))
     fig = go.Figure()
     if segments:
