@@ -405,14 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     table = Table()
     with tempfile.TemporaryDirectory(prefix="normbt_scaling_") as tmp:
         workdir = Path(tmp)
-        if "figures" in parts:
-            bench_figures(table, figure_sizes, repeats)
-        if "epoch" in parts:
-            bench_epoch(table, epoch_sizes, 3 if not args.quick else 1, workdir)
-        if "projection" in parts:
-            bench_projection(table, projection_sizes, 3 if not args.quick else 1, with_umap=not args.quick)
-        if "app" in parts and not args.no_browser:
-            bench_app(table, app_size, workdir)
+        steps = {
+            "figures": lambda: bench_figures(table, figure_sizes, repeats),
+            "epoch": lambda: bench_epoch(table, epoch_sizes, 1 if args.quick else 3, workdir),
+            "projection": lambda: bench_projection(table, projection_sizes, 1 if args.quick else 3, with_umap=not args.quick),
+            "app": lambda: None if args.no_browser else bench_app(table, app_size, workdir),
+        }
+        for name, step in steps.items():
+            if name in parts:
+                started = time.perf_counter()
+                print(f"{name}:", flush=True)
+                step()
+                print(f"  ({name} took {time.perf_counter() - started:.1f} s)", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end (2-core machines shared with other work read high)\n")
     print(table.render())
     if table.missed:
