@@ -267,25 +267,31 @@ def bench_epoch(table: Table, sizes: list[int], repeats: int, workdir: Path) -> 
 
 # -- projections --------------------------------------------------------------------------------------------
 def bench_projection(table: Table, sizes: list[int], repeats: int, with_umap: bool) -> None:
+    """PCA and UMAP at each size, in rounds over all sizes (so a burst of load on the shared machine does not land
+    on one size only); medians over the rounds."""
+    import warnings
+
     from normbt_viz.analysis.projection import project
 
+    warnings.filterwarnings("ignore", category=UserWarning, module="umap")  # n_jobs overridden by random_state, etc.
     project(clustered_vectors(50, seed=8), "pca")  # imports scikit-learn
     if with_umap:
         started = time.perf_counter()
         project(clustered_vectors(300, seed=9), "umap")
         table.add("UMAP first call (import + numba compile)", 300, seconds(time.perf_counter() - started))
+    methods = ("pca", "umap") if with_umap else ("pca",)
+    vectors = {n: clustered_vectors(n) for n in sizes}
+    times = {(method, n): [] for method in methods for n in sizes}
+    for _ in range(repeats):
+        for n in sizes:
+            for method in methods:
+                started = time.perf_counter()
+                project(vectors[n], method)
+                times[method, n].append(time.perf_counter() - started)
     for n in sizes:
-        vectors = clustered_vectors(n)
-        pca = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            project(vectors, "pca")
-            pca.append(time.perf_counter() - started)
-        table.add(f"PCA projection ({HIDDEN}-d)", n, seconds(statistics.median(pca)))
-        if with_umap:
-            started = time.perf_counter()
-            project(vectors, "umap")
-            table.add(f"UMAP projection ({HIDDEN}-d, 1 run)", n, seconds(time.perf_counter() - started))
+        for method in methods:
+            how = f"median of {repeats}" if repeats > 1 else "1 run"
+            table.add(f"{method.upper()} projection ({HIDDEN}-d)", n, f"{seconds(statistics.median(times[method, n]))} ({how})")
 
 
 # -- app memory ----------------------------------------------------------------------------------------------
