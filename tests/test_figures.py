@@ -236,3 +236,41 @@ def test_proxy_over_training_draws_both_correlations_per_run():
     fig = figures.proxy_over_training({"bt-run": metrics, "normbt-run": metrics})
     assert len(fig.data) == 4
     assert list(fig.data[0].x) == [0, 5, 10] and fig.data[1].line.dash == "dot"
+
+
+def test_large_scatters_draw_a_fixed_sample_by_pair_id_and_say_so(monkeypatch):
+    monkeypatch.setattr(figures, "SCATTER_MAX_PAIRS", 30)
+    monkeypatch.setattr(figures, "MAP_MAX_POINTS", 20)
+    pairs = make_pairs(100)
+    shown = figures.error_vs_distance(pairs, title="BT")
+    ids = [row[0] for row in shown.data[0].customdata]
+    assert len(ids) == 30 and set(ids) <= set(pairs["pair_id"])
+    assert shown.layout.title.text == "BT — showing 30 of 100 pairs (a fixed sample by pair id)"
+    # The same pairs whatever the frame's order or values: BT and NormBT panels show the same pairs.
+    other = make_pairs(100, seed=3).iloc[::-1]
+    assert sorted(row[0] for row in figures.error_vs_distance(other).data[0].customdata) == sorted(ids)
+    assert figures.error_vs_distance(pairs.head(30), title="BT").layout.title.text == "BT"
+    coords = pairs.assign(x=pairs["rep_distance"], y=pairs["margin"], x_rejected=0.0, y_rejected=0.0)
+    by_category = figures.embedding_map(coords, "category")
+    assert sum(len(t.customdata) for t in by_category.data) == 20
+    assert by_category.layout.title.text == "showing 20 of 100 pairs (a fixed sample by pair id)"
+    joined = figures.embedding_map(coords, "category", segments=True)
+    assert len(joined.data[1].customdata) == 10  # 20 markers: 10 chosen, 10 rejected
+    assert not figures.embedding_map(coords.head(20), "category").layout.title.text
+
+
+def test_error_vs_distance_hover_reads_the_colour_from_the_marker():
+    fig = figures.error_vs_distance(make_pairs(), color="weight")
+    assert "weight %{marker.color:.4g}" in fig.data[0].hovertemplate
+    assert all(len(row) == 2 for row in fig.data[0].customdata)  # strings only: no float column per point
+
+
+def test_shorten_reads_a_head_of_long_texts_with_the_same_result():
+    def reference(text, limit=90):
+        flat = " ".join(str(text).split())
+        return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+    texts = ["word " * 500, " " * 400 + "late start", "a\n\n\tb " * 60, "x" * 89, "x" * 91, "é\u3000" * 200, 42, None, ""]
+    for text in texts:
+        assert figures.shorten(text) == reference(text)
+        assert figures.shorten(text, 10) == reference(text, 10)

@@ -31,14 +31,20 @@ def project(vectors: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndar
         raise ValueError(f"method={method!r} is invalid: expected one of {', '.join(METHODS)}")
     if len(vectors) < 3:
         raise ValueError(f"need at least 3 vectors to project, got {len(vectors)}")
-    if method == "pca":
-        from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-        coords = PCA(n_components=2, random_state=seed).fit_transform(vectors)
-    else:
-        import umap
+    # One BLAS / OpenMP thread: the app shares its CPUs with a training worker, and on a busy 2-core machine a
+    # two-thread pool keeps waiting on a descheduled thread. Measured here (shared 2-core CPU, load ~7): PCA of
+    # 20,000 x 384 took 1.8-5.9 s with two threads, 0.14-0.21 s with one; UMAP of 5,000 up to 61 s against 9-12 s.
+    with threadpool_limits(limits=1):
+        if method == "pca":
+            from sklearn.decomposition import PCA
 
-        coords = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed).fit_transform(vectors)
+            coords = PCA(n_components=2, random_state=seed).fit_transform(vectors)
+        else:
+            import umap
+
+            coords = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed).fit_transform(vectors)
     return np.asarray(coords, dtype=np.float32)
 
 

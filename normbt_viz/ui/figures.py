@@ -2,6 +2,12 @@
 
 Every point that stands for a pair carries the pair id as the first element of its customdata, so a
 selection event maps back to pairs (see selection.py). Scatters above SCATTERGL_THRESHOLD points use WebGL.
+
+Per-pair scatters draw at most SCATTER_MAX_PAIRS pairs (the embedding map, whose points carry their texts for
+hover, MAP_MAX_POINTS markers): above that they draw a fixed sample and say so in the title. The sample is the pairs
+whose ids hash lowest, so two runs over the same pairs (BT and NormBT side by side), every step of a run and
+every colouring show the same pairs. Strings in customdata cost per point (plotly deep-copies and JSON-encodes
+each one), so the cap is what keeps a 50,000-pair figure under half a second to build and serialise.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from normbt_viz.numeric import pearson_r
 from normbt_viz.analysis.toy import head_gradient, synthetic_pairs
 
 SCATTERGL_THRESHOLD = 2000
+SCATTER_MAX_PAIRS = 20_000
+MAP_MAX_POINTS = 10_000  # markers carrying texts: 10,000 pairs as difference vectors, 5,000 as joined pairs
 PALETTE = qualitative.Plotly
 CONTINUOUS_SCALE = "Viridis"
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2))
@@ -35,8 +43,38 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
 
 def shorten(text, limit: int = 90) -> str:
     """One line of at most `limit` characters, for hover labels."""
-    flat = " ".join(str(text).split())
+    text = str(text)
+    window = 2 * limit
+    if len(text) > window:
+        # Whitespace runs collapsed in a head of the text are a prefix of those in the whole text, so when the
+        # head alone is already too long the answer is the same, without splitting a long answer in full.
+        flat = " ".join(text[:window].split())
+        if len(flat) > limit:
+            return flat[: limit - 1] + "…"
+    flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _shorten_column(values: pd.Series) -> np.ndarray:
+    """`shorten` of every value, computed once per distinct value (categories repeat, and so do prompts); a
+    missing value (None or NaN) reads "nan"."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.array([shorten(value) for value in uniques], dtype=object)[codes]
+
+
+def display_sample(pairs: pd.DataFrame, max_pairs: int) -> tuple[pd.DataFrame, str]:
+    """(at most `max_pairs` rows of `pairs`, a note saying so or ""). The rows kept are those whose pair_id hashes
+    lowest, in their original order: the same pairs for any frame over the same pair ids."""
+    n = len(pairs)
+    if n <= max_pairs:
+        return pairs, ""
+    hashes = pd.util.hash_pandas_object(pairs["pair_id"], index=False).to_numpy()
+    keep = np.sort(np.argpartition(hashes, max_pairs - 1)[:max_pairs])
+    return pairs.iloc[keep], f"showing {max_pairs:,} of {n:,} pairs (a fixed sample by pair id)"
+
+
+def _with_note(title: str, note: str) -> str:
+    return f"{title} — {note}" if title and note else (title or note)
 
 
 def ema(values, smoothing: float) -> np.ndarray:
@@ -53,7 +91,9 @@ def error_vs_distance(pairs: pd.DataFrame, color: str = "head_grad_norm", title:
     """Prediction error σ(-Δ) against representation distance, one point per pair, coloured by `color`.
 
     BT's head-gradient norm is the product of the two axes, so the colour grows toward the top right;
-    `color_range` fixes the colour scale so two panels compare."""
+    `color_range` fixes the colour scale so two panels compare. Above SCATTER_MAX_PAIRS pairs it draws a fixed
+    sample (see display_sample) and says so in the title."""
+    pairs, note = display_sample(pairs, SCATTER_MAX_PAIRS)
     scatter = _scatter_class(len(pairs))
     low, high = color_range if color_range else (None, None)
     fig = go.Figure(
@@ -63,13 +103,14 @@ def error_vs_distance(pairs: pd.DataFrame, color: str = "head_grad_norm", title:
             mode="markers",
             marker=dict(color=pairs[color], colorscale=CONTINUOUS_SCALE, cmin=low, cmax=high, size=7, opacity=0.8,
                         colorbar=dict(title=color, thickness=12)),
-            customdata=np.column_stack([pairs["pair_id"], pairs["category"], pairs[color]]),
+            # Strings only: the colour value is read from marker.color, not carried a second time per point.
+            customdata=np.column_stack([pairs["pair_id"].to_numpy(dtype=object), pairs["category"].to_numpy(dtype=object)]),
             hovertemplate="%{customdata[0]}<br>category %{customdata[1]}<br>distance %{x:.3f}<br>error %{y:.3f}"
-            f"<br>{color} %{{customdata[2]:.4g}}<extra></extra>",
+            f"<br>{color} %{{marker.color:.4g}}<extra></extra>",
             name="pairs",
         )
     )
-    return _layout(fig, title, "representation distance ‖h_c − h_r‖", "prediction error σ(−Δ)")
+    return _layout(fig, _with_note(title, note), "representation distance ‖h_c − h_r‖", "prediction error σ(−Δ)")
 
 
 def update_share_bars(shares_by_run: dict[str, pd.DataFrame]) -> go.Figure:
@@ -172,12 +213,15 @@ def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> g
     chosen, rejected (for hover); with `segments`, also x_rejected, y_rejected: (x, y) is then the chosen
     answer, drawn as a circle, joined by a grey segment to the rejected answer, drawn as a cross.
 
-    A numeric `color` gives one trace on a continuous scale, anything else one trace per value."""
+    A numeric `color` gives one trace on a continuous scale, anything else one trace per value. Above
+    MAP_MAX_POINTS markers (half as many pairs with `segments`) it draws a fixed sample (see display_sample) and
+    says so in the title."""
+    coords, note = display_sample(coords, MAP_MAX_POINTS // (2 if segments else 1))
     scatter = _scatter_class(len(coords) * (2 if segments else 1))
     hover_columns = [c for c in ("category", "prompt", "chosen", "rejected") if c in coords]
     custom = pd.DataFrame({"pair_id": coords["pair_id"]})
     for column in hover_columns:
-        custom[column] = coords[column].map(shorten)
+        custom[column] = _shorten_column(coords[column])
     template = "%{customdata[0]}" + "".join(f"<br><b>{c}</b>: %{{customdata[{i + 1}]}}" for i, c in enumerate(hover_columns))
     fig = go.Figure()
     if segments:
@@ -204,7 +248,7 @@ def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> g
     fig.update_layout(dragmode="lasso")
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
-    return _layout(fig, "", "", "", height=600)
+    return _layout(fig, note, "", "", height=600)
 
 
 def toy_gradient_figure(h_chosen, h_rejected, w, mu: float = 1.0) -> go.Figure:
