@@ -58,7 +58,7 @@ def test_train_page_lists_both_runs(trained_runs):
 def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
     launched = []
 
-    def fake_launch(specs, runs_root):
+    def fake_launch(specs, runs_root, processes=1):
         launched.extend(specs)
         return [new_run_dir(runs_root, spec) for spec in specs]
 
@@ -76,7 +76,7 @@ def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
 
 def test_custom_launch_uses_small_settings(tmp_path, monkeypatch):
     launched = []
-    monkeypatch.setattr("normbt_viz.runs.launcher.launch", lambda specs, root: launched.extend(specs) or [new_run_dir(root, s) for s in specs])
+    monkeypatch.setattr("normbt_viz.runs.launcher.launch", lambda specs, root, processes=1: launched.extend(specs) or [new_run_dir(root, s) for s in specs])
     at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
