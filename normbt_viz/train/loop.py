@@ -86,6 +86,8 @@ class Trainer:
     def __init__(self, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None, resume: bool = False):
         self.spec, self.run, self.progress, self.resume = spec, run, progress or (lambda *_: None), resume
         self.start_step = 0
+        self.accelerator = None  # started by fit() (or by _setup / the first step when a caller drives the loop)
+        self.model = None
         self.record_batches = spec.diagnostics != "off"
         self.records: list[dict] = []  # per-pair records of the steps since the last flush, as tensors
 
@@ -94,6 +96,8 @@ class Trainer:
         spec = self.spec
         if spec.num_threads:
             torch.set_num_threads(spec.num_threads)
+        if self.accelerator is None:
+            self._start_accelerator()
         torch.manual_seed(spec.seed)
         self._load_data()
         device = str(self.accelerator.device) if spec.device == "auto" else spec.device
@@ -410,6 +414,11 @@ class Trainer:
         from contextlib import nullcontext
 
         spec = self.spec
+        if self.model is None:  # a caller that assembled the trainer from features (tests, benchmarks)
+            if self.accelerator is None:
+                self._start_accelerator()
+            self.model = PairScorer(self.scope, self.head)
+            self.loss.global_mean = self._global_mean
         micro_batches = self._step_indices(step)
         n_pairs = sum(len(m) for m in micro_batches)
         for group in self.optimizer.param_groups:
