@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from normbt_viz.analysis.audit import AuditConfig, audit_pairs

@@ -5,7 +5,6 @@ import dataclasses
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F

@@ -5,7 +5,6 @@ out; the pages only draw what these return.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from normbt_viz.numeric import pearson_r

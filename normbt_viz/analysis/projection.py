@@ -9,7 +9,6 @@ NormBT's representations can be set side by side as training moves them.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

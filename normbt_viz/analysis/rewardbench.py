@@ -170,6 +170,20 @@ def check_text(raw: pd.DataFrame, source_text: str, columns) -> None:
             )
 
 
+def text_lists(raw: pd.DataFrame, source_text: str, convert, expected: str) -> dict[str, list]:
+    """{"chosen": [...], "rejected": [...]}: each cell through `convert` (None or an empty list when the cell is not
+    what the benchmark stores), or a DataError naming the row and the column, saying `expected`."""
+    lists = {}
+    for column in ("chosen", "rejected"):
+        values = [convert(value) for value in raw[column]]
+        for row, value in enumerate(values):
+            if not value:
+                found = raw[column].iloc[row]
+                raise DataError(f"{source_text}: row {row} column {column!r} must be {expected}; got {type(found).__name__} {str(found)[:60]!r}")
+        lists[column] = values
+    return lists
+
+
 def unique_ids(raw: pd.DataFrame, source_text: str, column: str = "id") -> pd.Series:
     ids = raw[column].astype(str)
     duplicated = ids.duplicated().to_numpy()

@@ -33,6 +33,7 @@ from normbt_viz.analysis.rewardbench import (
     check_text,
     read_benchmark_table,
     unique_ids,
+    text_lists,
 )
 from normbt_viz.errors import DataError
 
@@ -70,14 +71,7 @@ def load_rewardbench2(source="allenai/reward-bench-2", split: str = "test") -> p
     check_columns(raw, source_text, REQUIRED_COLUMNS)
     check_text(raw, source_text, ("prompt", "subset"))
     prompt_id = unique_ids(raw, source_text)
-    lists = {}
-    for column in ("chosen", "rejected"):
-        values = [_as_text_list(value) for value in raw[column]]
-        for row, value in enumerate(values):
-            if not value:
-                found = raw[column].iloc[row]
-                raise DataError(f"{source_text}: row {row} column {column!r} must be a non-empty list of texts; got {type(found).__name__} {str(found)[:60]!r}")
-        lists[column] = values
+    lists = text_lists(raw, source_text, _as_text_list, "a non-empty list of texts")
     counts = {}
     for column in ("num_correct", "num_incorrect", "total_completions"):
         try:

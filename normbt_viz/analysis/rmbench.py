@@ -27,6 +27,7 @@ from normbt_viz.analysis.rewardbench import (
     check_text,
     read_benchmark_table,
     unique_ids,
+    text_lists,
 )
 from normbt_viz.errors import DataError
 
@@ -62,14 +63,7 @@ def load_rmbench(source="THU-KEG/RM-Bench", split: str = "train") -> pd.DataFram
     check_columns(raw, source_text, REQUIRED_COLUMNS)
     check_text(raw, source_text, ("prompt", "domain"))
     prompt_id = unique_ids(raw, source_text)
-    lists = {}
-    for column in ("chosen", "rejected"):
-        values = [_three_texts(value) for value in raw[column]]
-        for row, value in enumerate(values):
-            if value is None:
-                found = raw[column].iloc[row]
-                raise DataError(f"{source_text}: row {row} column {column!r} must be a list of 3 texts ({', '.join(STYLES)}); got {type(found).__name__} {str(found)[:60]!r}")
-        lists[column] = values
+    lists = text_lists(raw, source_text, _three_texts, f"a list of 3 texts ({', '.join(STYLES)})")
     return pd.DataFrame(
         {
             "prompt_id": prompt_id.to_numpy(),

@@ -8,7 +8,7 @@ raising `SpecError` with a one-line message that names the parameter and the val
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd

@@ -200,7 +200,7 @@ class RunDir:
         folder = self.path / "representations"
         return sorted(int(p.stem.split("_")[1]) for p in folder.glob("step_*.npz")) if folder.is_dir() else []
 
-    def representations(self, step: int) -> tuple[list[str], "np.ndarray", "np.ndarray"]:
+    def representations(self, step: int) -> tuple[list, object, object]:
         """(pair ids, h_chosen, h_rejected) recorded at `step`, as float32."""
         import numpy as np
 

@@ -13,13 +13,11 @@ import os
 import shutil
 import signal
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from normbt_viz.model.backbones import accelerate_on_cpu, load_backbone
 from normbt_viz.errors import SpecError, first_line
