@@ -201,8 +201,8 @@ def bench_train(args, work: Path) -> list[Row]:
             theirs.append(trl(first))
             ours.append(time_our_steps(trainer, first, args.warmup, args.steps))
         log(f"  train repeat {r + 1}: ours {ours[-1]:.1f} pairs/s, TRL {theirs[-1]:.1f} pairs/s")
-    log(f"  threads after TRL: {torch.get_num_threads()}; TRL optimizer {trl.optimizer_name} (fused kernel); ours torch.optim.AdamW"
-        " defaults (on CPU tensors: the per-tensor for-loop implementation)")
+    ours_fused = getattr(trainer.optimizer, "optimizer", trainer.optimizer).defaults.get("fused")
+    log(f"  threads after TRL: {torch.get_num_threads()}; TRL optimizer {trl.optimizer_name}; ours torch.optim.AdamW fused={ours_fused}")
     o, t = median(ours), median(theirs)
     return [Row(f"full-scope step, MiniLM, batch {args.batch}", f"{o:.1f} pairs/s {spread(ours)}", f"TRL RewardTrainer {t:.1f} pairs/s {spread(theirs)}",
                 o / t, ">= 1.0x", o / t >= 1.0)]
