@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from normbt_viz.data.run_data import load_run_data
+from normbt_viz.data.sources import check_hub_repo
 from normbt_viz.errors import BackboneError, SpecError, first_line
 from normbt_viz.spec import RunSpec
 
@@ -25,6 +26,8 @@ def preflight(spec: RunSpec) -> None:
     select_device(spec.device)
     load_run_data(spec)
     path = resolve_backbone(spec.backbone)
+    if not Path(path).is_dir():
+        check_hub_repo(path, "model", BackboneError)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
     except BackboneError:
