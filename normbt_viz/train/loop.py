@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from normbt_viz.model.backbones import accelerate_on_cpu, load_backbone
-from normbt_viz.errors import SpecError, first_line
+from normbt_viz.errors import DivergedError, SpecError, first_line
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.train.losses import build_loss, weighted_loss
@@ -522,6 +522,8 @@ class Trainer:
             for row in rows:
                 row["elapsed_s"] = round(time.time() - started, 3)
             self.run.append_metrics(rows)
+            if not math.isfinite(rows[0]["loss"]):  # the metrics so far stay; the run ends failed with this line
+                raise DivergedError(f"diverged at step {done}: loss is {rows[0]['loss']}")
             if self.spec.save_every and done % self.spec.save_every == 0 and done < self.total_steps:
                 self._save_checkpoint(done)
             # status.json is rewritten atomically (with an fsync); once a second is enough for a progress bar.
