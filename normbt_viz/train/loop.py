@@ -577,7 +577,7 @@ class Trainer:
         self.start_step = int(state["step"])
         self.loss.load_state_dict(state["loss"])
         self.bin_edges = np.array(state["bin_edges"])
-        self.initial_distance = np.load(folder / "initial_distance.npy")
+        self.initial_distance = np.load(folder / "initial_distance.npy", allow_pickle=False)
         if self.is_main:
             self.run.truncate_after(self.start_step)
             self.run.write_status(resumed_from=self.start_step)
