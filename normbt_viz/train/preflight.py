@@ -33,6 +33,9 @@ def preflight(spec: RunSpec) -> None:
     except BackboneError:
         raise
     except Exception as exc:
+        if not spec.trust_remote_code and "custom code" in str(exc):  # transformers refused to run the model's own code
+            raise BackboneError(f"backbone {spec.backbone!r} needs code shipped with it, which was not run; pass "
+                                "--trust-remote-code only if you trust its source") from None
         raise BackboneError(f"cannot load backbone {spec.backbone!r}: {first_line(exc)}") from exc
     folder = Path(path)
     if folder.is_dir() and not any(next(folder.rglob(pattern), None) for pattern in WEIGHT_FILES):
