@@ -18,6 +18,10 @@ class BackboneError(NormBTError, ValueError):
     """A backbone that cannot be found or loaded."""
 
 
+class DivergedError(NormBTError):
+    """A run whose loss stopped being a finite number (a learning rate far too large, for one)."""
+
+
 def first_line(exc: BaseException) -> str:
     """An exception as one line: library errors can span many, and a user-facing message must not.
 

@@ -12,7 +12,8 @@ from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.model.distance import survey_distances
 from normbt_viz.ui.figures import distance_histogram
-from normbt_viz.ui.common import cached_backbone, data_source_spec, runs_root
+from normbt_viz.ui.common import cached_backbone, data_source_spec, md_text, runs_root
+from normbt_viz.runs.rundir import safe_upload_name
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -40,7 +41,8 @@ else:
     uploaded = st.file_uploader(f"Preference file (up to {MAX_UPLOAD_MB} MB)", type=["jsonl", "json", "csv", "parquet"])
     if uploaded is not None:
         content = uploaded.getvalue()
-        target = runs_root() / "_uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{uploaded.name}"
+        # The browser sends the name: keep only a harmless last component, so it cannot leave _uploads.
+        target = runs_root() / "_uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_upload_name(uploaded.name)}"
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
@@ -69,12 +71,12 @@ if not source["dataset"]:
 try:
     pairs, fmt, mapping, description, n_identical, skipped, notes = read_pairs(source)
 except NormBTError as exc:
-    st.error(str(exc))
+    st.error(md_text(exc))  # the line quotes the file's values: shown as text, never as markdown or HTML
     st.stop()
 
-st.success(f"{len(pairs)} pairs from {description} · format **{fmt}** · {n_identical} pair(s) with identical answers")
+st.success(f"{len(pairs)} pairs from {md_text(description)} · format **{fmt}** · {n_identical} pair(s) with identical answers")
 for note in notes:
-    st.caption(f"Note: {note}")
+    st.caption(f"Note: {md_text(note)}")
 if len(skipped):
     with st.expander(f"{len(skipped)} invalid row(s) skipped", expanded=False):
         st.dataframe(skipped.drop(columns=["message"]), hide_index=True)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from normbt_viz.analysis.outliers import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
 from normbt_viz.ui.figures import pair_history
-from normbt_viz.ui.common import latest_of_arm, pairs_at, pick_run, run_and_step_header, runs_with_pairs
+from normbt_viz.ui.common import latest_of_arm, md_text, pairs_at, pick_run, run_and_step_header, runs_with_pairs
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -67,7 +67,7 @@ pair_id = st.selectbox("Pair", candidates, key="pairs_inspect")
 if pair_id:
     text = run.pair_texts().set_index("pair_id").loc[pair_id]
     row = frame.set_index("pair_id").loc[pair_id]
-    st.markdown(f"**{pair_id}** · {row['category']} · margin {row['margin']:.3f} · distance {row['rep_distance']:.3f}"
+    st.markdown(f"**{md_text(pair_id)}** · {md_text(row['category'])} · margin {row['margin']:.3f} · distance {row['rep_distance']:.3f}"
                 + (" · **label flipped**" if bool(row.get("flipped", False)) else ""))
     st.text_area("Prompt", text["prompt"], height=100, disabled=True, key=f"prompt_{pair_id}")
     left, right = st.columns(2)

@@ -401,9 +401,32 @@ def _load_from_disk(path: Path, split: str) -> tuple[pd.DataFrame, _Origin]:
     return _dataset_to_frame(loaded), origin
 
 
+def check_hub_repo(repo_id: str, repo_type: str, error=DataError) -> None:
+    """Fail fast, in one line, on a hub id that does not exist or a hub that cannot be reached.
+
+    `datasets` and `transformers` retry an unreachable hub five times with back-off (about 25 s) and log a
+    line per try; one metadata request without retries answers the same question at once. Skipped when
+    HF_HUB_OFFLINE is set, so cached copies still load offline."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    what = "dataset" if repo_type == "dataset" else "model"
+    try:
+        (HfApi().dataset_info if repo_type == "dataset" else HfApi().model_info)(repo_id, timeout=10)
+    except (RepositoryNotFoundError, HFValidationError) as exc:
+        raise error(f"Hugging Face {what} {repo_id!r} not found (or private: log in with `hf auth login`): "
+                    f"{first_line(exc)}") from None
+    except Exception as exc:  # no network, DNS, proxy, timeout: the same answer for the user
+        raise error(f"cannot reach the Hugging Face hub for {what} {repo_id!r} ({first_line(exc)}); "
+                    "set HF_HUB_OFFLINE=1 to use a cached copy") from None
+
+
 def _load_hub(dataset_id: str, config: str | None, split: str) -> pd.DataFrame:
     import datasets
 
+    check_hub_repo(dataset_id, "dataset")
     try:
         loaded = datasets.load_dataset(dataset_id, config, split=split)
     except Exception as exc:  # network, auth, missing config or split: all one message for the user

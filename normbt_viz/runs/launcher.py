@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from normbt_viz.runs.rundir import RunDir
+from normbt_viz.runs.rundir import RunDir, safe_name
 from normbt_viz.spec import RunSpec
 
 
@@ -23,7 +23,9 @@ def new_run_dir(runs_root: str | Path, spec: RunSpec) -> RunDir:
     """Create `<root>/<arm>-s<seed>-<time>-<id>` with spec.json and a queued status."""
     spec.resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return RunDir(Path(runs_root) / f"{spec.name}-{stamp}-{uuid.uuid4().hex[:4]}").create(spec)
+    # The name is sanitised so that no spec (from the app, a file or a flag) can place a run outside the root;
+    # the time stamp, a random suffix and create()'s exist_ok=False keep it from overwriting another run.
+    return RunDir(Path(runs_root) / f"{safe_name(spec.name)}-{stamp}-{uuid.uuid4().hex[:4]}").create(spec)
 
 
 def train_inline(spec: RunSpec, runs_root: str | Path) -> tuple[RunDir, dict]:

@@ -38,6 +38,24 @@ from normbt_viz.atomic import atomic_write, atomic_write_text
 from normbt_viz.errors import first_line
 from normbt_viz.spec import RunSpec
 
+_UNSAFE = __import__("re").compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str, fallback: str = "run") -> str:
+    """`name` as one harmless path component: characters other than letters, digits, '.', '_' and '-' become
+    '_', leading dots go (no '..', no hidden files), at most 80 characters; `fallback` when nothing is left.
+    Run names and upload names from the app or a spec pass through here before they touch the disk."""
+    cleaned = _UNSAFE.sub("_", str(name)).lstrip(".")[:80]
+    return cleaned if cleaned.strip("_") else fallback
+
+
+def safe_upload_name(name: str) -> str:
+    """A browser-sent file name as a safe file name in `_uploads`: its last component only (either slash),
+    the stem through `safe_name`, the extension kept only when it is a data format the loader reads."""
+    base = Path(str(name).replace("\\", "/").split("/")[-1])
+    suffix = base.suffix.lower() if base.suffix.lower() in (".jsonl", ".json", ".csv", ".parquet") else ""
+    return safe_name(base.stem if suffix else base.name, "upload") + suffix
+
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 LIVE_STATES = ("queued", "running")
 
@@ -204,7 +222,7 @@ class RunDir:
         """(pair ids, h_chosen, h_rejected) recorded at `step`, as float32."""
         import numpy as np
 
-        with np.load(self.representations_path(step)) as data:
+        with np.load(self.representations_path(step), allow_pickle=False) as data:
             return data["pair_id"].tolist(), data["h_chosen"].astype(np.float32), data["h_rejected"].astype(np.float32)
 
     def checkpoint_path(self, step: int) -> Path:
@@ -333,7 +351,7 @@ class RunDir:
         import numpy as np
 
         path = self.projection_path(method, view)
-        return np.load(path) if path.is_file() else None
+        return np.load(path, allow_pickle=False) if path.is_file() else None
 
     def score_path(self, benchmark: str) -> Path:
         """Where the benchmark's scores of this run's model go: scores/<benchmark>.json."""

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from normbt_viz.model.backbones import accelerate_on_cpu, load_backbone
-from normbt_viz.errors import SpecError, first_line
+from normbt_viz.errors import DivergedError, SpecError, first_line
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.train.losses import build_loss, weighted_loss
@@ -529,6 +529,8 @@ class Trainer:
             for row in rows:
                 row["elapsed_s"] = round(time.time() - started, 3)
             self.run.append_metrics(rows)
+            if not math.isfinite(rows[0]["loss"]):  # the metrics so far stay; the run ends failed with this line
+                raise DivergedError(f"diverged at step {done}: loss is {rows[0]['loss']}")
             if self.spec.save_every and done % self.spec.save_every == 0 and done < self.total_steps:
                 self._save_checkpoint(done)
             # status.json is rewritten atomically (with an fsync); once a second is enough for a progress bar.
@@ -582,7 +584,7 @@ class Trainer:
         self.start_step = int(state["step"])
         self.loss.load_state_dict(state["loss"])
         self.bin_edges = np.array(state["bin_edges"])
-        self.initial_distance = np.load(folder / "initial_distance.npy")
+        self.initial_distance = np.load(folder / "initial_distance.npy", allow_pickle=False)
         if self.is_main:
             self.run.truncate_after(self.start_step)
             self.run.write_status(resumed_from=self.start_step)

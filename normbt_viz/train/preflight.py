@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from normbt_viz.data.run_data import load_run_data
+from normbt_viz.data.sources import check_hub_repo
 from normbt_viz.errors import BackboneError, SpecError, first_line
 from normbt_viz.spec import RunSpec
 
@@ -25,11 +26,16 @@ def preflight(spec: RunSpec) -> None:
     select_device(spec.device)
     load_run_data(spec)
     path = resolve_backbone(spec.backbone)
+    if not Path(path).is_dir():
+        check_hub_repo(path, "model", BackboneError)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
     except BackboneError:
         raise
     except Exception as exc:
+        if not spec.trust_remote_code and "custom code" in str(exc):  # transformers refused to run the model's own code
+            raise BackboneError(f"backbone {spec.backbone!r} needs code shipped with it, which was not run; pass "
+                                "--trust-remote-code only if you trust its source") from None
         raise BackboneError(f"cannot load backbone {spec.backbone!r}: {first_line(exc)}") from exc
     folder = Path(path)
     if folder.is_dir() and not any(next(folder.rglob(pattern), None) for pattern in WEIGHT_FILES):

@@ -12,6 +12,13 @@ from normbt_viz.runs.rundir import RunDir, list_runs
 from normbt_viz.spec import RunSpec, expected_text, spec_field
 
 
+def md_text(value) -> str:
+    """Text from a dataset or a file, safe inside st.markdown/st.caption: markdown and HTML characters are
+    backslash-escaped, so a category like `[x](javascript:...)` or `<b>` shows as itself, not as a link or markup.
+    Only characters that open markup are escaped (no '[' means no link), so file names and numbers read as typed."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>#|~$" else ch for ch in str(value))
+
+
 def runs_root() -> Path:
     return Path(st.session_state["runs_root"])
 
