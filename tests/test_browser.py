@@ -117,7 +117,7 @@ def walk_through_the_app(page, url: str, runs_root: Path) -> None:
 
     page.get_by_text("Custom runs").click()
     for label, value in (("Demo size (pairs)", "200"), ("Max steps (0 = use epochs)", "20")):
-        field = page.get_by_label(label)
+        field = page.get_by_role("spinbutton", name=label)  # the input itself, not its help tooltip
         field.fill(value)
         field.press("Enter")
         page.wait_for_timeout(800)

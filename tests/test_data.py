@@ -247,7 +247,14 @@ def test_local_parquet_through_load_dataset(tmp_path):
     assert load_pairs(tmp_path / "from_hub_loader").pairs["rejected"].tolist() == ["Lyon.", "5", "Green."]
 
 
-def test_hub_id_goes_through_load_dataset(monkeypatch):
+@pytest.fixture
+def hub_reachable(monkeypatch):
+    """The hub as these tests fake it (through datasets.load_dataset) also answers the metadata request that
+    check_hub_repo makes first; there is no network here, so that request is faked as answered."""
+    monkeypatch.setattr("normbt_viz.data.sources.check_hub_repo", lambda *args, **kwargs: None)
+
+
+def test_hub_id_goes_through_load_dataset(monkeypatch, hub_reachable):
     calls = []
 
     def fake_load_dataset(name, config, split):
@@ -261,7 +268,7 @@ def test_hub_id_goes_through_load_dataset(monkeypatch):
     assert table.pairs["chosen"].tolist() == ["Paris.", "4", "Blue."]
 
 
-def test_hub_failure_is_one_line_naming_the_id(monkeypatch):
+def test_hub_failure_is_one_line_naming_the_id(monkeypatch, hub_reachable):
     def failing_load_dataset(name, config, split):
         raise ConnectionError("Couldn't reach 'org/prefs' on the Hub\nsecond line of detail")
 
@@ -271,7 +278,7 @@ def test_hub_failure_is_one_line_naming_the_id(monkeypatch):
                        "Couldn't reach 'org/prefs' on the Hub")
 
 
-def test_hub_rows_are_named_in_errors(monkeypatch):
+def test_hub_rows_are_named_in_errors(monkeypatch, hub_reachable):
     rows = [dict(EXPLICIT_ROWS[0]), dict(EXPLICIT_ROWS[1], chosen=" ")]
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: datasets.Dataset.from_list(rows))
     assert row_error("org/prefs") == "org/prefs[train] row 2, column 'chosen': empty or whitespace-only response"
