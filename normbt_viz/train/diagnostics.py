@@ -410,17 +410,19 @@ EVAL_COST_PER_PAIR = 1 / 3
 
 
 def evaluation_steps(total_steps: int, pairs_per_step: int, n_eval_pairs: int, eval_every: int | None = None,
-                     budget: float = 0.1, most: int = 10, least: int = 3) -> list[int]:
+                     budget: float = 0.1, most: int = 10, least: int = 1, n_grad_pairs: int = 0) -> list[int]:
     """The steps after which the eval slice is diagnosed (always including 0 and the last step).
 
     With `eval_every` given, every multiple of it. Otherwise as many evaluations as fit in `budget` (a share of
-    the training compute, counting an eval pair as EVAL_COST_PER_PAIR of a trained pair), between `least` and
+    the training compute, counting an eval pair as EVAL_COST_PER_PAIR of a trained pair and each of the
+    `n_grad_pairs` exact-gradient pairs as one trained pair, a forward and a backward), between `least` and
     `most`, spaced on a power curve so they come more often early, where the picture changes fastest.
     """
     if eval_every:
         steps = list(range(eval_every, total_steps + 1, eval_every))
     else:
-        affordable = budget * total_steps * pairs_per_step / max(1.0, n_eval_pairs * EVAL_COST_PER_PAIR)
+        per_evaluation = n_eval_pairs * EVAL_COST_PER_PAIR + n_grad_pairs
+        affordable = budget * total_steps * pairs_per_step / max(1.0, per_evaluation)
         n = int(min(most, max(least, affordable)))
         steps = [max(1, round(total_steps * (i / n) ** 1.5)) for i in range(1, n + 1)]
     return sorted({0, *steps, total_steps})

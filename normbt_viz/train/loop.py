@@ -223,7 +223,9 @@ class Trainer:
         else:
             # Under the head scope an evaluation reads cached features: nearly free, so the schedule may be dense.
             budget = 1.0 if spec.scope == "head" else 0.1
-            self.eval_steps = set(evaluation_steps(self.total_steps, per_step, len(self.eval_index), spec.eval_every, budget))
+            n_grad = min(spec.full_grad_sample, len(self.eval_index)) if spec.diagnostics == "full" and spec.scope != "head" else 0
+            self.eval_steps = set(evaluation_steps(self.total_steps, per_step, len(self.eval_index), spec.eval_every, budget,
+                                                   n_grad_pairs=n_grad))
         watch_all = spec.diagnostics == "full"
         rng = np.random.default_rng(spec.seed + 1)
         n_sample = spec.diagnose_train_pairs if watch_all else 0
