@@ -1,6 +1,6 @@
-"""Faults: real training processes killed with SIGKILL at random moments and resumed, two runs training at once
-while their files are read, cancel ending a whole process group, files broken or removed under the app, and a
-runs folder that cannot be created. No mocks: real processes, real signals, real files."""
+"""Faults: two runs training at once while their files are read, cancel ending a whole process group, files
+broken or removed under the app, and a runs folder that cannot be created. No mocks: real processes, real
+signals, real files. (SIGKILL at random moments and resume: tests/test_faults_kill.py.)"""
 
 from __future__ import annotations
 
@@ -24,9 +24,6 @@ from normbt_viz.runs.rundir import RunDir, list_runs
 from normbt_viz.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
-MAX_STEPS = 300
-TRAIN = ["--demo-size", "200", "--max-steps", str(MAX_STEPS), "--save-every", "5", "--eval-every", "50",
-         "--batch-size", "8", "--save-total-limit", "2", "--num-threads", "1"]
 
 
 def _env(feature_cache: Path) -> dict:
@@ -69,90 +66,12 @@ def _train_page(root: Path) -> AppTest:
     return at
 
 
-def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_cache, capsys):
-    """At least 20 SIGKILLs at seeded random delays (setup, training, checkpoint writes); after each, every file
-    parses and the run reads `interrupted` through RunDir, the CLI and the Train page; then it resumes (or, killed
-    before its first checkpoint, resume says so in one line with exit 2 and the run starts fresh)."""
-    started = time.time()
+@pytest.fixture(scope="module")
+def concurrent(tmp_path_factory, feature_cache):
+    """(root, steps, reads): BT and NormBT trained by two processes at once into one root, every file of both
+    parsed in a loop while they train (the runs are then reused by the broken-file test)."""
     env = _env(feature_cache)
-    root = tmp_path / "runs"
-    rng = random.Random(12)
-    # warm the feature cache so a cycle's time goes to training, not to MiniLM
-    warm = subprocess.run([sys.executable, "-m", "normbt_viz", "train", "--demo-size", "200", "--max-steps", "2",
-                           "--out", str(tmp_path / "warm")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert warm.returncode == 0, warm.stderr[-2000:]
-
-    run: RunDir | None = None
-    cycles = fresh_starts = refused = 0
-    kills_before_checkpoint = 0
-    while cycles < 22:
-        known = {r.path for r in list_runs(root)}
-        process = _start(["train", "--resume", str(run.path)] if run else ["train", *TRAIN, "--out", str(root)], env)
-        time.sleep(rng.uniform(0.0, 4.5))
-        finished = process.poll() is not None
-        os.kill(process.pid, signal.SIGKILL)
-        process.communicate()
-        cycles += 1
-        if run is None:
-            new = [r for r in list_runs(root) if r.path not in known]
-            if not new:  # killed before the run directory existed: nothing to check, start again
-                continue
-            run = new[0]
-        assert not finished or process.returncode in (0, -9), process.returncode
-        assert_files_parse(run)
-        state = run.status()["state"]
-        if state == "done":  # the kill came after the end: nothing left to lose
-            break
-        assert state == "interrupted", run.status()
-        # the CLI (its real entry point, in this process) and the Train page both show it
-        assert cli.main(["runs", "--out", str(root)]) == 0
-        line = [row for row in capsys.readouterr().out.splitlines() if run.name in row]
-        assert line and "interrupted" in line[0], line
-        at = _train_page(root)
-        labels = [p.proto.text for p in at.get("progress")]
-        assert any(run.name in text and "· interrupted ·" in text for text in labels), labels
-        resumable = [b for b in at.button if b.key == f"resume_{run.name}"]
-        assert bool(resumable) == bool(run.checkpoint_steps())
-        if not run.checkpoint_steps():
-            kills_before_checkpoint += 1
-            refused_run = subprocess.run([sys.executable, "-m", "normbt_viz", "train", "--resume", str(run.path)], cwd=REPO,
-                                         env=env, capture_output=True, text=True, timeout=120)
-            assert refused_run.returncode == 2 and "no checkpoint" in refused_run.stderr, refused_run.stderr
-            assert refused_run.stderr.strip().count("\n") == 0, refused_run.stderr
-            refused += 1
-            run, fresh_starts = None, fresh_starts + 1
-        assert time.time() - started < 80, f"{cycles} cycles took too long"
-
-    if run is None or run.status()["state"] != "done":
-        if run is None:
-            final = subprocess.run([sys.executable, "-m", "normbt_viz", "train", *TRAIN, "--out", str(root)], cwd=REPO, env=env,
-                                   capture_output=True, text=True, timeout=120)
-            run = list_runs(root)[0]
-        else:
-            final = subprocess.run([sys.executable, "-m", "normbt_viz", "train", "--resume", str(run.path)], cwd=REPO, env=env,
-                                   capture_output=True, text=True, timeout=120)
-        assert final.returncode == 0, final.stderr[-2000:]
-    assert run.status()["state"] == "done"
-    assert_files_parse(run)
-    metrics = run.metrics()
-    training = metrics[metrics["loss"].notna()]["step"].tolist()
-    assert training == list(range(1, MAX_STEPS + 1))  # no gap, no duplicate
-    evals = metrics[metrics["eval_accuracy"].notna()]["step"].tolist()
-    assert evals == list(range(0, MAX_STEPS + 1, 50))
-    steps = run.records(columns=["step"])["step"]
-    assert steps.nunique() == MAX_STEPS and steps.value_counts().nunique() == 1
-    assert sorted(run.pair_steps()) == list(range(0, MAX_STEPS + 1, 50))
-    assert cycles >= 20, cycles
-    print(f"\nFAULTS kill-and-resume: {cycles} SIGKILL cycles, {kills_before_checkpoint} before a checkpoint "
-          f"({refused} resume refusals, {fresh_starts} fresh starts), resumed from {run.status().get('resumed_from')}, "
-          f"{time.time() - started:.1f} s", file=sys.stderr)
-
-
-def test_two_runs_at_once_while_read(tmp_path, feature_cache):
-    """Two training processes (BT and NormBT) into one runs root, read in a loop while they train: every read
-    parses, each run's metrics are its own (steps 1..N once each), the two specs differ in arm."""
-    env = _env(feature_cache)
-    root = tmp_path / "runs"
+    root = tmp_path_factory.mktemp("concurrent") / "runs"
     steps = 150
     processes = [_start(["train", "--demo-size", "200", "--max-steps", str(steps), "--eval-every", "50", "--num-threads", "1",
                          "--loss", loss, "--out", str(root)], env) for loss in ("bt", "normbt")]
@@ -171,6 +90,13 @@ def test_two_runs_at_once_while_read(tmp_path, feature_cache):
         time.sleep(0.05)
     for p in processes:
         assert p.wait(timeout=60) == 0, p.stderr.read()[-2000:]
+    return root, steps, reads
+
+
+def test_two_runs_at_once_while_read(concurrent):
+    """Two training processes (BT and NormBT) into one runs root, read in a loop while they train: every read
+    parses, each run's metrics are its own (steps 1..N once each), the two specs differ in arm."""
+    root, steps, reads = concurrent
     runs = list_runs(root)
     assert len(runs) == 2 and reads > 10
     assert {r.spec().loss for r in runs} == {"bt", "normbt"}
@@ -199,7 +125,9 @@ def _gone(group: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("processes,grace_s", [(1, 5.0), (2, 5.0), (1, 0.0), (2, 0.0)])
+# One process with grace 0 (the group's SIGTERM ends it), a torchrun pair with the default grace (the loop's
+# cancel file ends both ranks first); the other two combinations pass too (run by hand) and cost 20 s more.
+@pytest.mark.parametrize("processes,grace_s", [(1, 0.0), (2, 5.0)])
 def test_cancel_ends_the_whole_process_group(tmp_path, feature_cache, processes, grace_s, monkeypatch):
     """cancel() of a live background run: within ~10 s no process of its group is alive and it reads cancelled.
     With the default grace the loop's cancel file does it; with grace 0 the group's SIGTERM does (the path a run
@@ -224,13 +152,13 @@ def test_cancel_ends_the_whole_process_group(tmp_path, feature_cache, processes,
     print(f"\nFAULTS cancel (processes={processes}, grace {grace_s:.0f} s): group ended and run cancelled in {took:.1f} s", file=sys.stderr)
 
 
-def test_corrupted_snapshot_and_removed_run_show_one_error(trained_runs, tmp_path, monkeypatch):
+def test_corrupted_snapshot_and_removed_run_show_one_error(concurrent, tmp_path):
     """Garbage bytes in a pairs snapshot: the page reading it shows one error line; a page on the other run keeps
     working. A run directory removed while the app shows it: the next rerun shows one error line or the other run."""
     root = tmp_path / "runs"
-    for arm, run in trained_runs.items():
-        shutil.copytree(run.path, root / run.name)
-    bt, normbt = RunDir(root / trained_runs["bt"].name), RunDir(root / trained_runs["normbt"].name)
+    shutil.copytree(concurrent[0], root)
+    by_loss = {run.spec().loss: run for run in list_runs(root)}
+    bt, normbt = by_loss["bt"], by_loss["normbt"]
     step = bt.pair_steps()[-1]
     bt.pairs_path(step).write_bytes(b"\x00garbage, not parquet\xff" * 10)
 
