@@ -17,7 +17,7 @@ from normbt_viz import cli
 from normbt_viz.runs.rundir import RunDir, list_runs
 from tests.test_faults import REPO, _env, _start, _train_page, assert_files_parse
 
-MAX_STEPS = 1500
+MAX_STEPS = 400
 EVAL_EVERY = 100
 TRAIN = ["--demo-size", "200", "--max-steps", str(MAX_STEPS), "--save-every", "5", "--eval-every", str(EVAL_EVERY),
          "--batch-size", "8", "--save-total-limit", "2", "--num-threads", "1"]
@@ -32,7 +32,7 @@ def _wait_running(root: Path, process: subprocess.Popen, timeout: float = 30) ->
         if any(r.read_raw_status().get("state") == "running" and r.read_raw_status().get("pid") == process.pid
                and r.metrics_path.is_file() and r.metrics_path.stat().st_mtime >= launched for r in list_runs(root)):
             return
-        time.sleep(0.02)
+        time.sleep(0.05)
 
 
 def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_cache, capsys):
@@ -50,17 +50,21 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
 
     run: RunDir | None = None
     cycles = fresh_starts = refused = 0
-    kills_before_checkpoint = 0
+    kills_before_checkpoint = completed = 0
     trace = []  # step reached / last checkpoint after each kill
     while cycles < 20:
         known = {r.path for r in list_runs(root)}
         process = _start(["train", "--resume", str(run.path)] if run else ["train", *TRAIN, "--out", str(root)], env)
-        if cycles == 0 or (run is not None and rng.random() < 0.35):
-            # any moment from the launch: imports, setup, the run folder being made, a resume loading its checkpoint
-            time.sleep(rng.uniform(0.5, 3.0))
+        if cycles == 0:  # during setup, once the run folder exists: before the first checkpoint
+            while process.poll() is None and not [r for r in list_runs(root) if r.path not in known]:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.3))
+        elif run is not None and rng.random() < 0.5:
+            # any moment from the launch: imports, setup, a resume loading its checkpoint and truncating
+            time.sleep(rng.uniform(0.2, 2.5))
         else:  # a moment of training: steps, metrics appends, snapshot and checkpoint writes, pruning
             _wait_running(root, process)
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 0.3))
         finished = process.poll() is not None
         os.kill(process.pid, signal.SIGKILL)
         process.communicate()
@@ -75,7 +79,11 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
         assert_files_parse(run)
         state = run.status()["state"]
         if state == "done":  # the kill came after the end: nothing left to lose
-            break
+            completed += 1
+            if cycles >= 20:
+                break
+            run = None  # another run, so every cycle kills something live
+            continue
         assert state == "interrupted", run.status()
         # the CLI (its real entry point, in this process) and the Train page both show it
         assert cli.main(["runs", "--out", str(root)]) == 0
@@ -118,5 +126,5 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
     resumed_from = run.status().get("resumed_from")
     assert cycles >= 20, cycles
     print(f"\nFAULTS kill-and-resume: {cycles} SIGKILL cycles, {kills_before_checkpoint} before a checkpoint "
-          f"({refused} resume refusals, {fresh_starts} fresh starts), final run last resumed from step {resumed_from}, "
+          f"({refused} resume refusals, {fresh_starts} fresh starts, {completed} runs done before the last), final run last resumed from step {resumed_from}, "
           f"{time.time() - started:.1f} s; after each kill (step/checkpoint): {' '.join(trace)}", file=sys.stderr)
