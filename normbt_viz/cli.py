@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -145,7 +146,9 @@ def _train_one(spec: RunSpec, runs_root: Path, resume_from: RunDir | None = None
         if resume_from is not None or into is not None:
             return str((resume_from or into).path)
         preflight(spec)
-        return str(new_run_dir(runs_root, spec).path)
+        # This process's pid from the start: a process killed during setup (before mark_running) then reads as
+        # interrupted, not as queued forever.
+        return str(new_run_dir(runs_root, spec, pid=os.getpid(), host=socket.gethostname()).path)
 
     run = RunDir(_main_process_decides(make_run_dir))
     if int(os.environ.get("RANK", "0")) == 0:
@@ -167,6 +170,9 @@ def _resumable(path: Path) -> tuple[RunSpec, RunDir]:
     if state in ("running", "queued"):
         raise SpecError(f"--resume {path}: the run is still {state} (pid {run.status().get('pid')})")
     if not run.checkpoint_steps():
+        if run.spec().save_every:
+            raise SpecError(f"--resume {path}: no checkpoint to resume from (the run stopped before its first, at step "
+                            f"{run.spec().save_every}); start it again")
         raise SpecError(f"--resume {path}: no checkpoint to resume from (the run was started without --save-every)")
     return run.spec(), run
 
@@ -228,7 +234,11 @@ def cmd_compare(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    table = runs_table(args.out or default_runs_root())
+    root = Path(args.out or default_runs_root())
+    existing = next((p for p in (root, *root.parents) if p.exists()), root)
+    if existing.exists() and not existing.is_dir():  # the root or a folder above it is a file
+        raise SpecError(f"runs folder {root} is not a folder ({existing} is a file)")
+    table = runs_table(root)
     if table.empty:
         print("no runs yet")
         return 0

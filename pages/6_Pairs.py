@@ -43,14 +43,14 @@ with disagree:
     runs = runs_with_pairs()
     others = [r for r in runs if r.name != run.name] or runs
     other = pick_run("Compare with", others, "pairs_other", latest_of_arm(others, "normbt"))
-    if step in other.pair_steps():
-        theirs = pairs_at(other, step)
+    theirs = pairs_at(other, step, stop=False) if step in other.pair_steps() else None  # None: one error line above
+    if theirs is not None:
         theirs = unique_pairs(theirs[theirs["split"] == split])
         table = disagreement(frame, theirs, "a", "b").head(int(top_n))
         listed["disagree"] = table
         st.dataframe(table, hide_index=True)
         st.caption(f"Same pairs, margin of b ({other.spec().arm_name}) minus a ({run.spec().arm_name}), largest first.")
-    else:
+    elif step not in other.pair_steps():
         st.info(f"{other.name} has no diagnostics at step {step}.")
 with length:
     bias = length_bias(frame)

@@ -9,23 +9,24 @@ thread, a page reload and an app restart.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from normbt_viz.runs.rundir import RunDir, safe_name
+from normbt_viz.runs.rundir import LIVE_STATES, RunDir, safe_name
 from normbt_viz.spec import RunSpec
 
 
-def new_run_dir(runs_root: str | Path, spec: RunSpec) -> RunDir:
+def new_run_dir(runs_root: str | Path, spec: RunSpec, **status) -> RunDir:
     """Create `<root>/<arm>-s<seed>-<time>-<id>` with spec.json and a queued status."""
     spec.resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     # The name is sanitised so that no spec (from the app, a file or a flag) can place a run outside the root;
     # the time stamp, a random suffix and create()'s exist_ok=False keep it from overwriting another run.
-    return RunDir(Path(runs_root) / f"{safe_name(spec.name)}-{stamp}-{uuid.uuid4().hex[:4]}").create(spec)
+    return RunDir(Path(runs_root) / f"{safe_name(spec.name)}-{stamp}-{uuid.uuid4().hex[:4]}").create(spec, **status)
 
 
 def train_inline(spec: RunSpec, runs_root: str | Path) -> tuple[RunDir, dict]:
@@ -69,11 +70,67 @@ def launch(specs: list[RunSpec], runs_root: str | Path, processes: int = 1) -> l
     return runs
 
 
-def cancel(run: RunDir) -> None:
-    """Ask a run to stop: a queued run never starts, a running one stops at its next step."""
+CANCEL_GRACE_S = 5.0
+
+
+def cancel(run: RunDir, grace_s: float = CANCEL_GRACE_S) -> None:
+    """Ask a run to stop: a queued run never starts, a running one stops at its next step. A run still live
+    `grace_s` later (a step that takes long, a torchrun group) has its process group sent SIGTERM from a
+    background thread, so the caller (the app's script run) does not wait: the worker was started in its own
+    session, so its pid is the group id and the signal reaches every process of the run; run_training turns
+    SIGTERM into `cancelled`."""
     run.request_cancel()
-    if run.read_raw_status().get("state") == "queued":
+    status = run.read_raw_status()
+    if status.get("state") == "queued":  # its worker skips it; the worker's other runs go on
         run.write_status(state="cancelled", error="cancelled before it started", finished_at=time.time())
+        return
+    pid = status.get("pid")
+    if status.get("state") == "running" and pid and status.get("host") in (None, os.uname().nodename):
+        try:
+            group = os.getpgid(int(pid))  # under torchrun the recorded pid is rank 0's, not the group leader's
+        except ProcessLookupError:
+            return
+        if group == os.getpgid(0):  # trained inside this very process (train_inline): never signal ourselves
+            return
+        import threading
+
+        threading.Thread(target=_end_group_after, args=(run, group, grace_s), daemon=True).start()
+
+
+def _end_group_after(run: RunDir, group: int, grace_s: float) -> None:
+    deadline = time.time() + grace_s
+    while time.time() < deadline:
+        if run.status().get("state") not in LIVE_STATES:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.time() + grace_s
+    while time.time() < deadline and _group_alive(group):
+        time.sleep(0.1)
+    if _group_alive(group):  # SIGTERM did not end it (a stuck collective): end it for good
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if run.read_raw_status().get("state") in LIVE_STATES:  # killed before run_training could record it
+        run.write_status(state="cancelled", error="cancelled (process group ended)", finished_at=time.time())
+
+
+def _group_alive(group: int) -> bool:
+    try:  # a worker this process started and nobody reaped is a zombie that still answers kill(0)
+        os.waitpid(group, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def work(run_paths: list[str], processes: int = 1) -> int:

@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from normbt_viz.atomic import atomic_write, atomic_write_text
-from normbt_viz.errors import first_line
+from normbt_viz.errors import SpecError, first_line
 from normbt_viz.spec import RunSpec
 
 _UNSAFE = __import__("re").compile(r"[^A-Za-z0-9._-]+")
@@ -151,10 +151,18 @@ class RunDir:
         return self.path / "projections" / f"{method}_{view}.npy"
 
     # writing ---------------------------------------------------------------------------------------
-    def create(self, spec: RunSpec) -> "RunDir":
-        self.path.mkdir(parents=True, exist_ok=False)
+    def create(self, spec: RunSpec, **status) -> "RunDir":
+        """Make the folder with status.json first and spec.json last: a folder counts as a run once it has a
+        spec, so a run that is listed always has a status (`status` adds fields such as the creator's pid)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError, PermissionError, OSError) as exc:
+            raise SpecError(f"runs folder {self.path.parent} cannot be created or written: {exc.strerror or exc}") from exc
+        if not self.path.parent.is_dir():
+            raise SpecError(f"runs folder {self.path.parent} is not a folder")
+        self.path.mkdir(exist_ok=False)
+        self.write_status(state="queued", step=0, total_steps=None, created_at=time.time(), **status)
         self.write_spec(spec)
-        self.write_status(state="queued", step=0, total_steps=None, created_at=time.time())
         return self
 
     def write_status(self, **fields) -> dict:
@@ -240,7 +248,12 @@ class RunDir:
         import shutil
 
         for step in self.checkpoint_steps()[:-keep]:
-            shutil.rmtree(self.checkpoint_path(step), ignore_errors=True)
+            # Renamed out of the listing first: a kill mid-delete leaves a `.old` folder, never a half-deleted
+            # `step_N` that checkpoint_steps() would list as complete.
+            doomed = self.checkpoint_path(step).with_name(f"step_{step}.old")
+            shutil.rmtree(doomed, ignore_errors=True)
+            os.replace(self.checkpoint_path(step), doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def truncate_after(self, step: int) -> None:
         """Drop what a run wrote after `step` (metrics rows, snapshots, record chunks, maps), before it resumes

@@ -572,7 +572,7 @@ class Trainer:
             np.save(staging / "initial_distance.npy", self.initial_distance)
             os.replace(staging, final)
             self.run.prune_checkpoints(self.spec.save_total_limit)
-            self.run.write_status(last_checkpoint=step)
+            self.run.write_status(last_checkpoint=step, step=step)  # a kill right after still shows the step it kept
         self.accelerator.wait_for_everyone()
 
     def _load_checkpoint(self) -> None:
@@ -589,7 +589,7 @@ class Trainer:
         self.initial_distance = np.load(folder / "initial_distance.npy", allow_pickle=False)
         if self.is_main:
             self.run.truncate_after(self.start_step)
-            self.run.write_status(resumed_from=self.start_step)
+            self.run.write_status(resumed_from=self.start_step, step=self.start_step)
         self.accelerator.wait_for_everyone()
 
     def _save_model(self) -> None:

@@ -65,6 +65,9 @@ def run_and_step_header(key: str, widths: list[int]) -> tuple[RunDir, int, list]
     with columns[0]:
         run = pick_run("Run", runs, f"{key}_run", latest_of_arm(runs, "bt"))
     steps = run.pair_steps()
+    if not steps:  # removed (or emptied) since the list was read
+        st.error(f"{run.name}: its run directory is gone or has no diagnostics any more")
+        st.stop()
     step = columns[1].select_slider("Step", steps, value=steps[-1], key=f"{key}_step")
     return run, step, columns[2:]
 
@@ -85,8 +88,17 @@ def load_pairs_at(run_path: str, step: int, _mtime: float) -> pd.DataFrame:
     return RunDir(run_path).pairs(step)
 
 
-def pairs_at(run: RunDir, step: int) -> pd.DataFrame:
-    return load_pairs_at(str(run.path), step, run.pairs_mtime(step))
+def pairs_at(run: RunDir, step: int, stop: bool = True) -> pd.DataFrame | None:
+    """The snapshot, or one error line and the page stops there (a corrupted or vanished file; other pages and
+    runs are unaffected); with `stop=False` the error line and None, for a view the rest of the page does not need."""
+    try:
+        return load_pairs_at(str(run.path), step, run.pairs_mtime(step))
+    except Exception as exc:  # pyarrow's ArrowInvalid, OSError, ...: the file, not the app, is broken
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        st.error(f"{run.name}: cannot read {run.pairs_path(step).relative_to(run.path)}: {type(exc).__name__}: {first}")
+        if stop:
+            st.stop()
+        return None
 
 
 def data_source_spec() -> dict:
