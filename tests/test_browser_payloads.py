@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from normbt_viz.runs.launcher import train_inline
+from test_browser import free_port, wait_healthy  # one way to start and wait for the app in browser tests
 from normbt_viz.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,26 +44,6 @@ def payload_pairs(n: int = 40) -> list[dict]:
             "category": LINK if i % 4 == 0 else ("math" if i % 2 else "<b>bold</b>"),
         })
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
 
 
 def test_payloads_in_data_are_shown_as_text(tmp_path, feature_cache):
