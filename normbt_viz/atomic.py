@@ -7,6 +7,8 @@ Sits at the bottom of the package: anything may import it.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -31,3 +33,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def json_safe(value):
+    """`value` with what JSON cannot hold made plain: NaN and infinities become null, numpy scalars Python
+    numbers, tuples lists, and mapping keys text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item"):
+        return json_safe(value.item())
+    return value
+
+
+def atomic_write_json(path: str | Path, payload, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(json_safe(payload), indent=indent))

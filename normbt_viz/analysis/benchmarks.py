@@ -12,8 +12,6 @@ paired bootstrap over examples (`paired_section_diffs`) then resamples exactly w
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from normbt_viz.analysis import rewardbench2 as rb2
 from normbt_viz.analysis import rmbench
 from normbt_viz.analysis.stats import paired_bootstrap_diff
 from normbt_viz.errors import SpecError
-from normbt_viz.atomic import atomic_write, atomic_write_text
+from normbt_viz.atomic import atomic_write, atomic_write_json
 from normbt_viz.runs.rundir import score_examples_path
 
 BENCHMARKS: tuple[str, ...] = ("rewardbench", "rewardbench-2", "rm-bench")
@@ -103,25 +101,13 @@ def score_benchmark(benchmark: str, rows: pd.DataFrame, score_texts: TextScorer,
     return rmbench.score_rmbench(scored, missing_sections), rmbench.rmbench_contributions(scored, missing_sections)
 
 
-def _json_ready(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_ready(value.item())
-    return value
-
-
 def write_scores(out: str | Path, result: dict, contributions: pd.DataFrame) -> tuple[Path, Path]:
     """The result as JSON at `out` and the contributions as parquet beside it (`<stem>.examples.parquet`),
     both written atomically. Returns both paths."""
     out = Path(out)
     examples = score_examples_path(out)
     atomic_write(examples, lambda tmp: contributions.to_parquet(tmp, index=False))
-    atomic_write_text(out, json.dumps(_json_ready(result), indent=2))
+    atomic_write_json(out, result)
     return out, examples
 
 

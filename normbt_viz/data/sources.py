@@ -257,31 +257,31 @@ def _read_json(path: Path, suffix: str, skips: _Skips) -> tuple[pd.DataFrame, st
                 data = [data]
             if not isinstance(data, list):
                 raise DataError(f"{name}: expected a list of JSON objects or JSON lines, got {type(data).__name__}")
-            origin = _Origin(name)
-            records, rows = [], []
-            for number, record in enumerate(data, start=1):
-                if not isinstance(record, dict):
-                    skips.add(origin, number, None, _show(record), f"expected a JSON object, got {_show(record)}")
-                    continue
-                records.append(record)
-                rows.append(number)
-            return pd.DataFrame(records, index=rows, dtype=object), "row"
-    origin = _Origin(name, "line")
-    records, lines = [], []
+            return _object_rows(enumerate(data, start=1), _Origin(name), skips), "row"
+    return _object_rows(_json_lines(text, _Origin(name, "line"), skips), _Origin(name, "line"), skips), "line"
+
+
+def _json_lines(text: str, origin: "_Origin", skips):
+    """(line number, parsed value) of each non-blank line; a malformed line is skipped and listed."""
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             skips.add(origin, number, None, _show(line), f"malformed JSON ({exc.msg})")
-            continue
+
+
+def _object_rows(numbered, origin: "_Origin", skips) -> pd.DataFrame:
+    """The JSON objects among (number, value) as a table indexed by number; any other value is skipped and listed."""
+    records, rows = [], []
+    for number, record in numbered:
         if not isinstance(record, dict):
             skips.add(origin, number, None, _show(record), f"expected a JSON object, got {_show(record)}")
             continue
         records.append(record)
-        lines.append(number)
-    return pd.DataFrame(records, index=lines, dtype=object), "line"
+        rows.append(number)
+    return pd.DataFrame(records, index=rows, dtype=object)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -25,7 +25,6 @@ process died before finishing reads as `interrupted`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from normbt_viz.atomic import atomic_write, atomic_write_text
+from normbt_viz.atomic import atomic_write, atomic_write_json, atomic_write_text, json_safe
 from normbt_viz.errors import SpecError, first_line
 from normbt_viz.spec import RunSpec
 
@@ -72,18 +71,6 @@ def score_examples_path(score_json: Path) -> Path:
     """The per-example table stored beside a benchmark score file: `<stem>.examples.parquet`."""
     score_json = Path(score_json)
     return score_json.with_name(f"{score_json.stem}.examples.parquet")
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        return _json_safe(value.item())
-    return value
 
 
 def _pid_alive(pid: int) -> bool:
@@ -169,7 +156,7 @@ class RunDir:
         status = self.read_raw_status()
         status.update(fields)
         status["updated_at"] = time.time()
-        atomic_write_text(self.status_path, json.dumps(_json_safe(status), indent=2))
+        atomic_write_json(self.status_path, status)
         return status
 
     def mark_running(self) -> None:
@@ -180,7 +167,7 @@ class RunDir:
         a kill mid-write can leave a torn last line, which `metrics()` skips."""
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.metrics_path, "a") as handle:
-            handle.write("".join(json.dumps(_json_safe(r)) + "\n" for r in rows))
+            handle.write("".join(json.dumps(json_safe(r)) + "\n" for r in rows))
 
     def write_records(self, frame: pd.DataFrame) -> None:
         """One chunk of the per-pair record stream (rows of consecutive steps), as its own Parquet file."""
@@ -199,7 +186,7 @@ class RunDir:
         _write_parquet(frame, self.pair_texts_path)
 
     def write_bins(self, edges: list[float], source: str) -> None:
-        atomic_write_text(self.bins_path, json.dumps(_json_safe({"edges": edges, "source": source}), indent=2))
+        atomic_write_json(self.bins_path, {"edges": edges, "source": source})
 
     def write_projection(self, method: str, view: str, coords) -> None:
         import numpy as np
