@@ -92,12 +92,18 @@ def test_same_spec_twice_gives_the_same_numbers_and_losses_share_the_order(tmp_p
 
 @pytest.mark.parametrize("scope", ["top-k", "full"])
 def test_backbone_scopes_train_blocks_and_sample_full_gradients(tmp_path, scope):
-    run = train(tmp_path, scope=scope, top_k=1, full_grad_sample=6, demo_size=60, max_steps=4, eval_every=4, diagnose_train_pairs=16)
+    run = train(tmp_path, scope=scope, top_k=1, full_grad_sample=6, initial_grad_sample=12, demo_size=60, max_steps=4, eval_every=4,
+                diagnose_train_pairs=16)
+    assert run.pairs(0).query("split == 'eval'")["full_grad_norm"].notna().sum() == 12  # the step-0 sample is its own size
     pairs = run.pairs(4).query("split == 'eval'")
     graded = pairs.dropna(subset=["full_grad_norm"])
     assert len(graded) == 6
     # The full gradient includes the block's parameters, so it is larger than the head part alone.
     assert (graded["full_grad_norm"] > graded["head_grad_norm"]).all()
+    # The backbone's part: the rest of the squared norm; under BT (weight 1) its update is that norm itself.
+    np.testing.assert_allclose(graded["backbone_grad_norm"] ** 2 + graded["head_grad_norm"] ** 2, graded["full_grad_norm"] ** 2, rtol=1e-6)
+    assert (graded["backbone_grad_norm"] > 0).all()
+    np.testing.assert_allclose(graded["backbone_update_norm"], graded["backbone_grad_norm"], rtol=1e-4)
     assert "eval_proxy_corr" in run.metrics().columns
     assert (run.path / "model" / "backbone_trained.safetensors").is_file()
     # The saved model (pretrained backbone + trained tensors + head) scores as the run did.
@@ -259,3 +265,32 @@ def test_margin_arm_trains_on_a_dataset_with_a_margin_column(tmp_path):
     last = run.metrics().dropna(subset=["eval_loss"]).iloc[-1]
     # Required margins m > 0 make -log σ(Δ - m) larger than plain BT's -log σ(Δ) on the same pairs.
     assert last["eval_loss"] > last["eval_bt_loss"]
+
+
+def test_flipped_labels_reuse_the_clean_datas_feature_cache(tmp_path, monkeypatch):
+    """A label-noise copy of a dataset (some chosen/rejected swapped) reaches the backbone as the same sequences,
+    so it hits the clean data's cache entry, with each swapped pair's two sides exchanged."""
+    from normbt_viz.model.backbones import load_backbone
+    from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
+
+    monkeypatch.setenv("NORMBT_VIZ_CACHE", str(tmp_path))
+    backbone = load_backbone("minilm", device="cpu")
+    clean = pd.DataFrame({"pair_id": ["a", "b", "c"], "prompt": ["Name a fruit."] * 3,
+                          "chosen": ["An apple.", "Zebra.", "A pear."], "rejected": ["Blue.", "A plum.", "Rocks."]})
+    flipped = clean.copy()
+    flipped.loc[[0, 1], ["chosen", "rejected"]] = clean.loc[[0, 1], ["rejected", "chosen"]].to_numpy()
+    first_block = backbone.num_layers - 1
+    clean_c, clean_r, hit = cached_block_inputs(backbone, clean, tokenize_pairs(backbone, clean, 64), 64, first_block)
+    assert not hit
+    noisy_c, noisy_r, hit = cached_block_inputs(backbone, flipped, tokenize_pairs(backbone, flipped, 64), 64, first_block)
+    assert hit
+    for i, swapped in enumerate([True, True, False]):
+        torch.testing.assert_close(noisy_c[i], clean_r[i] if swapped else clean_c[i])
+        torch.testing.assert_close(noisy_r[i], clean_c[i] if swapped else clean_r[i])
+    h_c, h_r, hit = cached_representations(backbone, clean, tokenize_pairs(backbone, clean, 64), 64)
+    assert not hit
+    # Computed fresh, the flipped data's features equal the clean ones exchanged; read from the cache, too.
+    f_c, f_r, hit = cached_representations(backbone, flipped, tokenize_pairs(backbone, flipped, 64), 64)
+    assert hit
+    torch.testing.assert_close(f_c, torch.stack([h_r[0], h_r[1], h_c[2]]))
+    torch.testing.assert_close(f_r, torch.stack([h_c[0], h_c[1], h_r[2]]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
@@ -190,10 +191,36 @@ def content_fingerprint(pairs: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def answer_order_swapped(pairs: pd.DataFrame) -> np.ndarray:
+    """Per pair, whether its chosen answer sorts after its rejected one.
+
+    The cache stores each pair's two sequences in this canonical (sorted) order, so the same texts with some
+    labels flipped (a label-noise study, a cleaned copy that flips label issues) hit the clean data's entry: the
+    backbone sees the same two sequences either way (truncation cuts the prompt, which both share)."""
+    return (pairs["chosen"].astype(str) > pairs["rejected"].astype(str)).to_numpy()
+
+
+def _canonical(pairs: pd.DataFrame) -> pd.DataFrame:
+    swapped = answer_order_swapped(pairs)
+    if not swapped.any():
+        return pairs
+    canonical = pairs[["pair_id", "prompt", "chosen", "rejected"] + (["prompt_messages"] if "prompt_messages" in pairs else [])].copy()
+    canonical.loc[swapped, ["chosen", "rejected"]] = pairs.loc[swapped, ["rejected", "chosen"]].to_numpy()
+    return canonical
+
+
+def _swap_rows(first: torch.Tensor, second: torch.Tensor, swapped: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exchange the rows of `first` and `second` where `swapped` (to and from the canonical order: an involution)."""
+    if not swapped.any():
+        return first, second
+    mask = torch.from_numpy(swapped.copy()).reshape(-1, *([1] * (first.dim() - 1)))
+    return torch.where(mask, second, first), torch.where(mask, first, second)
+
+
 def cache_key(backbone: Backbone, pairs: pd.DataFrame, max_length: int, what: str) -> str:
     description = {
         "backbone": backbone.path,
-        "pairs": content_fingerprint(pairs),
+        "pairs": content_fingerprint(_canonical(pairs)),
         "max_length": max_length,
         "pooling": backbone.pooling,
         "dtype": str(backbone.dtype),
@@ -217,12 +244,14 @@ def cached_representations(
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """(h_chosen, h_rejected, cache_hit) for the frozen backbone, from the disk cache when present."""
     path = cache_root() / "features" / f"{cache_key(backbone, pairs, max_length, 'pooled')}.safetensors"
+    swapped = answer_order_swapped(pairs)
     if path.is_file():
         stored = load_file(str(path))
-        return stored["chosen"], stored["rejected"], True
+        return (*_swap_rows(stored["chosen"], stored["rejected"], swapped), True)
     both = compute_representations(backbone, tokenized.chosen + tokenized.rejected, batch_size, progress)
     h_chosen, h_rejected = both[: len(pairs)], both[len(pairs) :]
-    _atomic_save({"chosen": h_chosen, "rejected": h_rejected}, path)
+    stored_first, stored_second = _swap_rows(h_chosen, h_rejected, swapped)
+    _atomic_save({"chosen": stored_first, "rejected": stored_second}, path)
     return h_chosen, h_rejected, False
 
 
@@ -239,13 +268,22 @@ def cached_block_inputs(
     key = cache_key(backbone, pairs, max_length, f"block{first_trainable}")
     path = cache_root() / "features" / f"{key}.safetensors"
     n = len(pairs)
+    swapped = answer_order_swapped(pairs)
+
+    def exchange(pieces: list) -> list:  # to and from the canonical order (see `answer_order_swapped`)
+        first, second = list(pieces[:n]), list(pieces[n:])
+        for i in np.flatnonzero(swapped):
+            first[i], second[i] = second[i], first[i]
+        return first + second
+
     if path.is_file():
         stored = load_file(str(path))
-        pieces = list(torch.split(stored["hidden"], stored["lengths"].tolist()))
+        pieces = exchange(torch.split(stored["hidden"], stored["lengths"].tolist()))
         return pieces[:n], pieces[n:], True
     pieces = compute_block_inputs(backbone, tokenized.chosen + tokenized.rejected, first_trainable, batch_size, progress)
-    lengths = torch.tensor([p.shape[0] for p in pieces])
-    _atomic_save({"hidden": torch.cat(pieces), "lengths": lengths}, path)
+    canonical = exchange(pieces)
+    lengths = torch.tensor([p.shape[0] for p in canonical])
+    _atomic_save({"hidden": torch.cat(canonical), "lengths": lengths}, path)
     return pieces[:n], pieces[n:], False
 
 
@@ -276,7 +314,7 @@ def chunked_representations(
         path = cache_root() / "features" / f"{cache_key(backbone, chunk, max_length, 'pooled')}.safetensors"
         if path.is_file():
             stored = load_file(str(path))
-            chunk_c, chunk_r, hit = stored["chosen"], stored["rejected"], True
+            chunk_c, chunk_r, hit = (*_swap_rows(stored["chosen"], stored["rejected"], answer_order_swapped(chunk)), True)
         else:
             chunk_c, chunk_r, hit = cached_representations(backbone, chunk, tokenize_pairs(backbone, chunk, max_length),
                                                            max_length, batch_size)

@@ -231,6 +231,8 @@ class Trainer:
         n_sample = spec.diagnose_train_pairs if watch_all else 0
         self.diag_train_index = sorted(rng.permutation(self.n_train)[:n_sample].tolist())
         self.grad_sample_index = self.eval_index[: spec.full_grad_sample] if watch_all else []
+        initial = spec.full_grad_sample if spec.initial_grad_sample is None else spec.initial_grad_sample
+        self.initial_grad_sample_index = self.eval_index[:initial] if watch_all else []
 
     def _step_indices(self, step: int) -> list[list[int]]:
         per_step = self.spec.batch_size * self.spec.grad_accum
@@ -357,9 +359,17 @@ class Trainer:
         known = np.isfinite(frame["rep_distance_init"].to_numpy())
         frame["distance_bin"] = -1  # -1: initial distance not computed (a batch pair outside the diagnosed sample)
         frame.loc[known, "distance_bin"] = assign_bins(frame.loc[known, "rep_distance_init"].to_numpy(), self.bin_edges)
-        sampled = self._grad_norms_all(self.grad_sample_index)
-        sample_mask = (frame["split"] == "eval") & frame["pair_id"].isin(self.pairs["pair_id"].iloc[self.grad_sample_index])
+        grad_sample = self.initial_grad_sample_index if step == 0 else self.grad_sample_index
+        sampled = self._grad_norms_all(grad_sample)
+        sample_mask = (frame["split"] == "eval") & frame["pair_id"].isin(self.pairs["pair_id"].iloc[grad_sample])
         frame.loc[sample_mask, "full_grad_norm"] = sampled
+        # The head's part of that norm is σ(−Δ)·‖x_c − x_r‖ exactly (a linear score), and the head's and the
+        # backbone's parameters are disjoint, so the backbone's part is what is left: ‖∇_bb‖² = ‖∇‖² − ‖∇_head‖².
+        # Scaled by the arm's |∂(wℓ)/∂Δ| instead of σ(−Δ) it is the pair's update to the backbone under this arm.
+        if self.scope.trainable_parameters():
+            backbone_sq = frame["full_grad_norm"] ** 2 - frame["head_grad_norm"] ** 2
+            frame["backbone_grad_norm"] = np.sqrt(backbone_sq.clip(lower=0.0))
+            frame["backbone_update_norm"] = frame["backbone_grad_norm"] * frame["update_norm"] / frame["head_grad_norm"]
         self.run.write_pairs(step, frame)
 
         ev = frame[frame["split"] == "eval"]
