@@ -34,11 +34,13 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+def add_spec_flags(parser: argparse.ArgumentParser, runs_out: bool = True, exclude: tuple[str, ...] = ()) -> None:
     """One flag per RunSpec field, generated from the field's type, choices, range and help text."""
     parser.add_argument("--spec", type=Path, help="a run spec JSON file (flags given as well override it)")
     groups: dict[str, argparse._ArgumentGroup] = {}
     for spec_field in flag_fields():
+        if spec_field.name in exclude:
+            continue
         kind, _ = field_kind(spec_field)
         meta = spec_field.metadata
         default = spec_field.default if spec_field.default is not dataclasses.MISSING else None
@@ -52,16 +54,28 @@ def add_spec_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=spec_field.name, default=None, help=help_text,
                            type=_json_object if kind is dict else kind, choices=meta.get("choices"),
                            metavar=None if meta.get("choices") else spec_field.name.upper())
-    parser.add_argument("--out", type=Path, default=None, help="runs root (default ./runs or $NORMBT_VIZ_RUNS)")
+    if runs_out:
+        parser.add_argument("--out", type=Path, default=None, help="runs root (default ./runs or $NORMBT_VIZ_RUNS)")
 
 
-def spec_from_args(args) -> RunSpec:
-    spec = RunSpec.load(args.spec) if args.spec else RunSpec()
+def spec_from_args(args, base: RunSpec | None = None) -> RunSpec:
+    """`base` (default RunSpec()), or the --spec file, with the arm's preset and every flag given applied."""
+    spec = RunSpec.load(args.spec) if args.spec else (base or RunSpec())
     if getattr(args, "arm", None):
         spec = spec.with_arm(args.arm)
     overrides = {f.name: getattr(args, f.name) for f in flag_fields()
                  if f.name != "arm" and getattr(args, f.name, None) is not None}
     return dataclasses.replace(spec, **overrides)
+
+
+def _csv_list(kind):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part.strip()) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from None
+
+    return parse
 
 
 def _progress_bar():
@@ -248,10 +262,28 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from normbt_viz.analysis.benchmarks import BENCHMARKS
     from normbt_viz.analysis.report import ReportConfig, write_report
 
-    config = ReportConfig.quick() if args.quick else ReportConfig()
-    folder = write_report(config, args.out or Path("report"), runs_root=args.runs or default_runs_root())
+    config = ReportConfig.named("quick" if args.quick else args.config)
+    changes = {"base": spec_from_args(args, config.base)}
+    for name in ("arms", "seeds", "noise_rates", "noise_arms"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    unknown = [a for a in changes.get("arms", ()) + changes.get("noise_arms", ()) if a not in ARMS]
+    if unknown:
+        raise SpecError(f"--arms: {unknown[0]!r} is not one of {', '.join(ARMS)}")
+    if args.benchmark:
+        benchmarks = tuple(b.strip() for b in args.benchmark.split(",") if b.strip())
+        bad = [b for b in benchmarks if b not in BENCHMARKS]
+        if bad:
+            raise SpecError(f"--benchmark: {bad[0]!r} is not one of {', '.join(BENCHMARKS)}")
+        data = dict(zip(benchmarks, args.benchmark_data.split(","))) if args.benchmark_data else {}
+        changes.update(benchmarks=benchmarks, benchmark_data=data, benchmark_limit=args.benchmark_limit)
+    config = dataclasses.replace(config, **changes)
+    config.base.validate()
+    runs_root = args.runs or default_runs_root() / f"report-{config.name}"
+    folder = write_report(config, args.out or Path("report"), runs_root=runs_root)
     print(f"report written to {folder / 'summary.md'}")
     return 0
 
@@ -259,22 +291,12 @@ def cmd_report(args) -> int:
 def cmd_rewardbench(args) -> int:
     """Score a trained reward model on RewardBench v1, RewardBench 2 or RM-Bench (hub id or a local file shaped
     like it); writes <run>/scores/<benchmark>.json and the per-example table beside it."""
-    from normbt_viz.analysis.benchmarks import (
-        OVERALL, load_benchmark, resolve_benchmark, score_benchmark, summary_lines, write_scores,
-    )
-    from normbt_viz.model.reward_model import RewardModel
+    from normbt_viz.analysis.benchmarks import OVERALL, resolve_benchmark, score_model_folder, summary_lines, score_examples_path
 
     benchmark = resolve_benchmark(args.benchmark, args.version)
-    model_dir = Path(args.model)
-    if not (model_dir / "reward_model.json").is_file():
-        raise SpecError(f"--model {model_dir}: not a reward model folder (no reward_model.json); pass <run>/model")
-    rows = load_benchmark(benchmark, args.data, args.split, args.limit)
-    model = RewardModel.load(model_dir, device=args.device)
-    result, examples = score_benchmark(
-        benchmark, rows, lambda prompts, responses: model.score(prompts, responses, args.batch_size), args.missing_sections
-    )
-    out = Path(args.out) if args.out else RunDir(model_dir.parent).score_path(benchmark)
-    out, examples_path = write_scores(out, result, examples)
+    result, out = score_model_folder(args.model, benchmark, args.data, args.split, args.limit, args.batch_size, args.device,
+                                     args.missing_sections, args.out)
+    examples_path = score_examples_path(out)
     print("\n".join(summary_lines(result)))
     print(f"{benchmark}: {OVERALL[benchmark]} -> {out} (per-example: {examples_path.name})")
     return 0
@@ -370,10 +392,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seeds", default="0,1,2")
     runs = sub.add_parser("runs", help="list runs with their state and headline metrics")
     runs.add_argument("--out", type=Path, default=None)
-    report = sub.add_parser("report", help="the fixed, reproducible comparison report")
+    report = sub.add_parser("report", help="the reproducible comparison report (every arm x seeds, label noise, figures)")
+    report.add_argument("--config", choices=("cpu", "decoder", "quick"), default="cpu",
+                        help="cpu: a head on frozen MiniLM (2 min); decoder: SmolLM2's top block training (under an hour on 2 CPU "
+                             "cores); quick: a test. Every run-spec flag below overrides the config's run spec")
     report.add_argument("--out", type=Path, default=None, help="report folder (default ./report)")
-    report.add_argument("--runs", type=Path, default=None, help="runs root for the report's runs")
-    report.add_argument("--quick", action="store_true", help="a minimal configuration (for tests)")
+    report.add_argument("--runs", type=Path, default=None,
+                        help="folder of the report's runs (default <runs root>/report-<config>); finished runs of the same spec are reused, "
+                             "so an interrupted report continues where it stopped")
+    report.add_argument("--quick", action="store_true", help="same as --config quick")
+    report.add_argument("--arms", type=_csv_list(str), default=None, help=f"comma-separated arms (default: the config's; {', '.join(ARMS)})")
+    report.add_argument("--seeds", type=_csv_list(int), default=None, help="comma-separated seeds (default 0,1,2)")
+    report.add_argument("--noise-rates", type=_csv_list(float), default=None, help="label-noise rates of the noise study, demo data only ('' skips it)")
+    report.add_argument("--noise-arms", type=_csv_list(str), default=None, help="arms of the noise study")
+    report.add_argument("--benchmark", default=None, help="comma-separated benchmarks to score every run's model on (rewardbench, rewardbench-2, rm-bench)")
+    report.add_argument("--benchmark-data", default=None, help="comma-separated data for each --benchmark: hub id or local file (default: the hub)")
+    report.add_argument("--benchmark-limit", type=int, default=None, help="at most N rows per benchmark subset (a quick look)")
+    add_spec_flags(report, runs_out=False, exclude=("arm",))
     bench = sub.add_parser("rewardbench", help="score a trained reward model on RewardBench v1 / 2 or RM-Bench")
     bench.add_argument("--model", required=True, help="a run's model folder (<run>/model)")
     bench.add_argument("--benchmark", choices=("rewardbench", "rewardbench-2", "rm-bench"), default=None,

@@ -24,7 +24,7 @@ from normbt_viz.analysis import rmbench
 from normbt_viz.analysis.stats import paired_bootstrap_diff
 from normbt_viz.errors import SpecError
 from normbt_viz.atomic import atomic_write, atomic_write_json
-from normbt_viz.runs.rundir import score_examples_path
+from normbt_viz.runs.rundir import RunDir, score_examples_path
 
 BENCHMARKS: tuple[str, ...] = ("rewardbench", "rewardbench-2", "rm-bench")
 DEFAULT_DATA: dict[str, tuple[str, str]] = {
@@ -109,6 +109,25 @@ def write_scores(out: str | Path, result: dict, contributions: pd.DataFrame) -> 
     atomic_write(examples, lambda tmp: contributions.to_parquet(tmp, index=False))
     atomic_write_json(out, result)
     return out, examples
+
+
+def score_model_folder(model_dir: str | Path, benchmark: str, data: str | Path | None = None, split: str | None = None,
+                       limit: int | None = None, batch_size: int = 16, device: str = "auto", missing_sections: str = "zero",
+                       out: str | Path | None = None) -> tuple[dict, Path]:
+    """Score a saved reward model (`<run>/model`) on `benchmark` and write the result (default
+    `<run>/scores/<benchmark>.json`) and its per-example table. Returns (result, path of the JSON)."""
+    from normbt_viz.model.reward_model import RewardModel
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "reward_model.json").is_file():
+        raise SpecError(f"--model {model_dir}: not a reward model folder (no reward_model.json); pass <run>/model")
+    rows = load_benchmark(benchmark, data, split, limit)
+    model = RewardModel.load(model_dir, device=device)
+    result, examples = score_benchmark(
+        benchmark, rows, lambda prompts, responses: model.score(prompts, responses, batch_size), missing_sections
+    )
+    path, _ = write_scores(Path(out) if out else RunDir(model_dir.parent).score_path(benchmark), result, examples)
+    return result, path
 
 
 def summary_lines(result: dict) -> list[str]:

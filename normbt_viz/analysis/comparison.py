@@ -26,6 +26,7 @@ class Comparison:
     per_bin: pd.DataFrame  # arm, distance_bin, distance_low, distance_high, mean, std, low, high, n
     paired: pd.DataFrame  # arm, diff, low, high, p_two_sided, n_pairs, n_seeds (against REFERENCE_ARM)
     per_seed: pd.DataFrame  # arm, seed, accuracy
+    paired_per_bin: pd.DataFrame = field(default_factory=pd.DataFrame)  # arm, distance_bin, diff, low, high, ... per bin
     runs: list[str] = field(default_factory=list)
 
 
@@ -70,14 +71,15 @@ def compare_runs(runs: list[RunDir], n_boot: int = 2000, seed: int = 0) -> Compa
 
     per_seed, per_cat, per_bin = [], [], []
     correct_by = {}
-    for arm, seed, _run, frame in records:
+    # `run_seed`, not `seed`: the bootstrap's own seed must not depend on which run came last.
+    for arm, run_seed, _run, frame in records:
         frame = frame.assign(ref_bin=frame["pair_id"].map(bin_of))
-        per_seed.append({"arm": arm, "seed": seed, "accuracy": frame["correct"].mean()})
+        per_seed.append({"arm": arm, "seed": run_seed, "accuracy": frame["correct"].mean()})
         for category, acc in frame.groupby("category")["correct"].mean().items():
-            per_cat.append({"arm": arm, "seed": seed, "category": category, "accuracy": acc})
+            per_cat.append({"arm": arm, "seed": run_seed, "category": category, "accuracy": acc})
         for b, acc in frame.groupby("ref_bin")["correct"].mean().items():
-            per_bin.append({"arm": arm, "seed": seed, "distance_bin": int(b), "accuracy": acc})
-        correct_by[(arm, seed)] = frame.set_index("pair_id")["correct"].astype(float)
+            per_bin.append({"arm": arm, "seed": run_seed, "distance_bin": int(b), "accuracy": acc})
+        correct_by[(arm, run_seed)] = frame.set_index("pair_id")["correct"].astype(float)
 
     per_seed_df = pd.DataFrame(per_seed)
     overall = summarise_seeds(per_seed_df, "accuracy", ["arm"])
@@ -87,27 +89,35 @@ def compare_runs(runs: list[RunDir], n_boot: int = 2000, seed: int = 0) -> Compa
         per_bin_df["distance_low"] = per_bin_df["distance_bin"].map(lambda b: edges[int(b)])
         per_bin_df["distance_high"] = per_bin_df["distance_bin"].map(lambda b: edges[int(b) + 1])
 
-    paired = []
-    arms = list(dict.fromkeys(r[0] for r in records))
-    for arm in arms:
-        if arm == REFERENCE_ARM:
-            continue
-        seeds = sorted(s for a, s in correct_by if a == arm and (REFERENCE_ARM, s) in correct_by)
-        if not seeds:
-            continue
-        pair_ids = correct_by[(REFERENCE_ARM, seeds[0])].index
-        a = np.stack([correct_by[(REFERENCE_ARM, s)].reindex(pair_ids).to_numpy() for s in seeds])
-        b = np.stack([correct_by[(arm, s)].reindex(pair_ids).to_numpy() for s in seeds])
-        result = paired_bootstrap_diff_seeds(a, b, n_boot=n_boot, seed=seed)
-        paired.append({"arm": arm, "vs": REFERENCE_ARM, "n_seeds": len(seeds), **result})
+    arms = [arm for arm in dict.fromkeys(r[0] for r in records) if arm != REFERENCE_ARM]
+    paired = [{"arm": arm, **result} for arm in arms if (result := _paired_against_reference(correct_by, arm, None, n_boot, seed))]
+    paired_per_bin = []
+    for b in sorted(set(bin_of.values())):
+        in_bin = [pid for pid, pair_bin in bin_of.items() if pair_bin == b]
+        for arm in arms:
+            if result := _paired_against_reference(correct_by, arm, in_bin, n_boot, seed):
+                paired_per_bin.append({"arm": arm, "distance_bin": int(b), **result})
     return Comparison(
         overall=overall,
         per_category=per_category,
         per_bin=per_bin_df,
         paired=pd.DataFrame(paired),
         per_seed=per_seed_df,
+        paired_per_bin=pd.DataFrame(paired_per_bin),
         runs=[r[2].name for r in records],
     )
+
+
+def _paired_against_reference(correct_by: dict, arm: str, pair_ids, n_boot: int, seed: int) -> dict | None:
+    """`arm` minus REFERENCE_ARM on the same eval pairs (all, or `pair_ids`), over the seeds both have."""
+    seeds = sorted(s for a, s in correct_by if a == arm and (REFERENCE_ARM, s) in correct_by)
+    if not seeds:
+        return None
+    if pair_ids is None:
+        pair_ids = correct_by[(REFERENCE_ARM, seeds[0])].index
+    a = np.stack([correct_by[(REFERENCE_ARM, s)].reindex(pair_ids).to_numpy() for s in seeds])
+    b = np.stack([correct_by[(arm, s)].reindex(pair_ids).to_numpy() for s in seeds])
+    return {"vs": REFERENCE_ARM, **paired_bootstrap_diff_seeds(a, b, n_boot=n_boot, seed=seed)}
 
 
 def weight_on_flipped(runs: list[RunDir]) -> pd.DataFrame:
