@@ -9,7 +9,7 @@ PORT ?= 8501
 # Feature and converted-backbone cache; inside the repo so test reruns reuse it.
 export NORMBT_VIZ_CACHE ?= $(CURDIR)/.normbt_cache
 
-.PHONY: install install-dev browser run test report clean
+.PHONY: install install-dev browser run test report report-decoder clean
 
 $(VENV)/.installed: requirements.txt requirements-smollm2.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,11 @@ test: install-dev browser
 	$(PY) -m pytest -q
 
 report: install
-	$(PY) -m normbt_viz report
+	$(PY) -m normbt_viz report --config cpu --out report_cpu
+
+# SmolLM2-135M with its top block training: under an hour on a 2-core CPU (README, "Evidence").
+report-decoder: install
+	$(PY) -m normbt_viz report --config decoder --out report_decoder
 
 clean:
 	rm -rf $(VENV) .normbt_cache .pytest_cache test-artifacts

@@ -52,15 +52,23 @@ st.caption("Each dot is a pair at this step, coloured by the head-gradient norm 
            "nothing; under NormBT it follows the error alone.")
 
 st.subheader("Rebalancing: share of the update per distance decile")
+# Backbone scopes record each sampled pair's exact update to the trainable blocks too (backbone_update_norm).
+parts = {"head": "update_norm"}
+if all("backbone_update_norm" in f and f["backbone_update_norm"].notna().sum() >= 10 for f in (pairs_a, pairs_b)):
+    parts["backbone (exact, sampled pairs)"] = "backbone_update_norm"
+part = st.radio("Parameters", list(parts), key="grad_share_part", horizontal=True) if len(parts) > 1 else "head"
 shares = {}
 for run, frame in ((run_a, pairs_a), (run_b, pairs_b)):
+    frame = frame.dropna(subset=[parts[part]])
     try:
-        shares[f"{run.spec().arm_name} ({run.name})"] = update_share_by_decile(frame["rep_distance"], frame["update_norm"], n_bins=min(10, len(frame)))
+        shares[f"{run.spec().arm_name} ({run.name})"] = update_share_by_decile(frame["rep_distance"], frame[parts[part]], n_bins=min(10, len(frame)))
     except NormBTError as exc:
         st.warning(f"{run.name}: {exc}")
 if shares:
     st.plotly_chart(update_share_bars(shares), key="update_share")
-st.caption("Under BT the far deciles take most of the update; under NormBT the bars flatten toward the even share.")
+st.caption("Under BT the far deciles take most of the update; under NormBT the bars flatten toward the even share."
+           + (" Backbone: ‖∇_blocks ℓ‖ from the exact per-pair norms of the sampled eval pairs (the head's part taken out), "
+              "times the run's weight." if part != "head" else ""))
 
 left, right = st.columns(2)
 with left:
@@ -85,4 +93,5 @@ if any("eval_proxy_corr" in m for m in curves.values()):
                "parameters, at each evaluation. Dotted: with that norm divided by the prediction error σ(−Δ), the part "
                "of the gradient the paper's argument says distance drives. At the start the two agree; as pairs are "
                "fitted, far pairs' errors shrink, so the solid curve can fall (even below zero) while the dotted one "
-               "shows whether distance still scales what remains.")
+               "shows whether distance still scales what remains. Dashed (runs that train blocks): the same for the blocks' "
+               "parameters alone, since the head's part of the norm is the distance itself.")

@@ -164,6 +164,22 @@ def test_gradients_page_renders_side_by_side_charts(trained_runs):
     assert not at.exception and len(at.get("plotly_chart")) == 6
 
 
+def test_gradients_page_shows_the_backbone_share_for_runs_that_train_blocks(tmp_path, monkeypatch):
+    from normbt_viz.runs.launcher import train_inline
+    from normbt_viz.spec import RunSpec
+
+    for arm in ("bt", "normbt"):
+        _, status = train_inline(RunSpec(scope="top-k", top_k=1, demo_size=80, max_steps=4, eval_every=4, batch_size=16,
+                                         full_grad_sample=12).with_arm(arm), tmp_path)
+        assert status["state"] == "done"
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path))
+    at = page("4_Gradients.py")
+    assert at.radio(key="grad_share_part").options == ["head", "backbone (exact, sampled pairs)"]
+    at.radio(key="grad_share_part").set_value("backbone (exact, sampled pairs)").run()
+    assert not at.exception and not at.error
+    assert any("Backbone: ‖∇_blocks ℓ‖" in c.value for c in at.caption)
+
+
 def test_embeddings_page_maps_pairs(trained_runs):
     at = page("5_Embeddings.py")
     assert len(at.get("plotly_chart")) == 1

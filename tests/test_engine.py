@@ -104,7 +104,7 @@ def test_backbone_scopes_train_blocks_and_sample_full_gradients(tmp_path, scope)
     np.testing.assert_allclose(graded["backbone_grad_norm"] ** 2 + graded["head_grad_norm"] ** 2, graded["full_grad_norm"] ** 2, rtol=1e-6)
     assert (graded["backbone_grad_norm"] > 0).all()
     np.testing.assert_allclose(graded["backbone_update_norm"], graded["backbone_grad_norm"], rtol=1e-4)
-    assert "eval_proxy_corr" in run.metrics().columns
+    assert {"eval_proxy_corr", "eval_proxy_corr_per_error", "eval_proxy_corr_backbone"} <= set(run.metrics().columns)
     assert (run.path / "model" / "backbone_trained.safetensors").is_file()
     # The saved model (pretrained backbone + trained tensors + head) scores as the run did.
     from normbt_viz.model.reward_model import RewardModel

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,3 +103,24 @@ def test_report_refuses_an_unknown_arm_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'nope'" in err[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_weight_on_flipped_reads_the_record_stream_when_no_train_sample_was_rescored(tmp_path):
+    """Backbone scopes re-score no train sample by default: the first and last epoch of the per-pair record
+    stream say how much of the update went to flipped pairs."""
+    from normbt_viz.analysis.comparison import weight_on_flipped
+    from normbt_viz.runs.launcher import train_inline
+    from normbt_viz.spec import RunSpec
+
+    spec = RunSpec(scope="top-k", top_k=1, demo_size=80, demo_noise=0.25, max_steps=8, eval_every=8, batch_size=16,
+                   full_grad_sample=4).with_arm("normbt")
+    run, status = train_inline(spec, tmp_path)
+    assert status["state"] == "done" and run.spec().diagnose_train_pairs == 0
+    table = weight_on_flipped([run])
+    per_epoch = -(-status["n_trained_pairs"] // 16)
+    assert table["step"].tolist() == [per_epoch, 8]
+    flipped = run.pair_texts().query("split == 'train'")["flipped"].mean()
+    # An epoch visits every trained pair once (a few identical-input pairs are left out, so a window of whole
+    # steps can hold a pair or two of the next epoch): each window holds about the train set's share of flips.
+    assert np.allclose(table["flipped_share_of_pairs"], flipped, atol=4 / 64)
+    assert table["flipped_share_of_update"].between(0, 1).all() and (table["median_weight_clean"] > 0).all()

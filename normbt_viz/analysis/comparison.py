@@ -120,21 +120,44 @@ def _paired_against_reference(correct_by: dict, arm: str, pair_ids, n_boot: int,
     return {"vs": REFERENCE_ARM, **paired_bootstrap_diff_seeds(a, b, n_boot=n_boot, seed=seed)}
 
 
-def weight_on_flipped(runs: list[RunDir]) -> pd.DataFrame:
-    """How much of each run's update goes to label-noise (flipped) training pairs at the first and last step.
+def _trained_windows(run: RunDir) -> list[tuple[int, pd.DataFrame]]:
+    """(step, train pairs with weight, update_norm and flipped) at the start and the end of training.
 
-    Returns arm, seed, step, flipped_share_of_pairs, flipped_share_of_update, median_weight_flipped,
-    median_weight_clean. Medians, because a pair whose two answers map to the same h (d = 0) gets a NormBT
-    weight of μ/ε and would swamp a mean."""
+    From the train sample the run re-scored at its first and last evaluation when it has one (the head scope's
+    default); otherwise from the per-pair record stream: the first and the last epoch's worth of steps, in which
+    every training pair was trained once, each with the weight it got when it was trained."""
+    steps = run.pair_steps()
+    windows = []
+    for step in (steps[0], steps[-1]) if steps else ():
+        frame = run.pairs(step)
+        train = frame[frame["split"] == "train"]
+        if not train.empty and "flipped" in train:
+            windows.append((step, train))
+    if windows:
+        return windows
+    records = run.records(columns=["step", "pair_id", "weight", "update_norm"])
+    if records.empty:
+        return []
+    flipped = run.pair_texts().set_index("pair_id")["flipped"] if "flipped" in run.pair_texts() else None
+    if flipped is None:
+        return []
+    records = records.assign(flipped=records["pair_id"].map(flipped).fillna(False).astype(bool))
+    spec = run.spec()
+    per_epoch = max(1, -(-int(run.status().get("n_trained_pairs") or len(records)) // (spec.batch_size * spec.grad_accum)))
+    last = int(records["step"].max())
+    return [(per_epoch, records[records["step"] <= per_epoch]), (last, records[records["step"] > last - per_epoch])]
+
+
+def weight_on_flipped(runs: list[RunDir]) -> pd.DataFrame:
+    """How much of each run's update goes to label-noise (flipped) training pairs at the start and the end.
+
+    Returns arm, seed, noise, step, flipped_share_of_pairs, flipped_share_of_update, median_weight_flipped,
+    median_weight_clean (see `_trained_windows` for which pairs). Medians, because a pair whose two answers map
+    to the same h (d = 0) gets a NormBT weight of μ/ε and would swamp a mean."""
     rows = []
     for run in runs:
         spec = run.spec()
-        steps = run.pair_steps()
-        for step in (steps[0], steps[-1]) if steps else ():
-            frame = run.pairs(step)
-            train = frame[frame["split"] == "train"]
-            if train.empty or "flipped" not in train:
-                continue
+        for step, train in _trained_windows(run):
             flipped = train["flipped"].astype(bool)
             total = train["update_norm"].sum()
             rows.append(

@@ -26,6 +26,7 @@ from normbt_viz.analysis.comparison import (
 )
 from normbt_viz.analysis.stats import mean_interval, update_share_by_decile
 from normbt_viz.errors import SpecError
+from normbt_viz.numeric import pearson_r
 from normbt_viz.runs.launcher import train_inline
 from normbt_viz.runs.rundir import RunDir, list_runs
 from normbt_viz.spec import ARM_DESCRIPTIONS, RunSpec
@@ -39,13 +40,14 @@ CLOSE_BIN = 0
 
 DECODER_WHY = (
     "SmolLM2-135M-Instruct with its top block (k = 1 of 30) training on the block cache, on the 1000 demo pairs "
-    "(800 train, 200 eval), 3 epochs of batch 32 (75 steps). One block, not two: on this 2-core CPU a run with "
-    "k = 2 takes about 3 minutes after the cache is built, so 7 arms x 3 seeds plus the noise study would not fit "
-    "in an hour; with k = 1 a run takes about a minute and a half and the backbone still learns (the top block's "
-    "3.5M parameters move h, so the distance changes during training, which a frozen backbone cannot show). "
-    "The data size is the one of the first decoder run (1000 pairs), so the two can be compared. The step-0 "
-    "exact per-pair gradient norms cover all 200 eval pairs (the update share per decile); later evaluations "
-    "cover 64 (the proxy over training)."
+    "(800 train, 200 eval), 3 epochs of batch 32 (75 steps), evaluations every 25 steps. One block, not two: on "
+    "this 2-core CPU a k = 2 run trained in about 190 s after the cache was built (2.5 s a step), so 27 runs would "
+    "take about 90 minutes; a k = 1 run takes 104-120 s (measured: 26 runs after the first), so 7 arms x 3 seeds "
+    "and the noise study (bt, normbt at 20%, 3 seeds) fit in an hour with the block cache computed once (340 s for "
+    "the first run; the noisy copy of the data reuses it). The top block's 3.5M parameters still move h during "
+    "training, which a frozen backbone cannot show. 1000 pairs, as in the first decoder run, so the two compare. "
+    "The step-0 exact per-pair gradient norms cover all 200 eval pairs (the update share per decile); later "
+    "evaluations cover 64 (the proxy over training)."
 )
 
 
@@ -136,10 +138,14 @@ class RunBook:
         self.trained.append(run)
         return run
 
-    def training_seconds(self) -> float:
-        """Wall time of every run the report reads, whether trained now or reused."""
-        runs = {run.path: run for run in self.done.values()}
-        return float(sum(run.status().get("wall_s") or 0.0 for run in runs.values()))
+    def training_seconds(self, runs: list[RunDir]) -> tuple[float, float]:
+        """(the runs' own wall times added up, the span from the first one's start to the last one's end): what
+        producing `runs` took, whether they were trained by this command or reused from an earlier one."""
+        statuses = [run.status() for run in {run.path: run for run in runs}.values()]
+        total = float(sum(s.get("wall_s") or 0.0 for s in statuses))
+        starts = [s["started_at"] for s in statuses if s.get("started_at")]
+        ends = [s["finished_at"] for s in statuses if s.get("finished_at")]
+        return total, (max(ends) - min(starts)) if starts and ends else float("nan")
 
 
 # ---- figures (matplotlib, written as PNG) -----------------------------------------------------------------------
@@ -175,8 +181,11 @@ def _plot_update_share(shares: pd.DataFrame, path: Path) -> None:
     parts = list(dict.fromkeys(shares["part"]))
     fig, axes = plt.subplots(1, len(parts), figsize=(6.5 * len(parts), 4), squeeze=False, sharey=True)
     for ax, part in zip(axes[0], parts):
-        for arm, table in shares[shares["part"] == part].groupby("arm", sort=False):
-            ax.plot(table["decile"], table["update_share"], marker="o", label=arm, linewidth=2.5 if arm in ("bt", "normbt") else 1)
+        tables = dict(list(shares[shares["part"] == part].groupby("arm", sort=False)))
+        # BT and NormBT drawn last and thick, so an arm that coincides with BT (global clipping) does not hide it.
+        for arm in sorted(tables, key=lambda a: a in (REFERENCE_ARM, "normbt")):
+            table = tables[arm]
+            ax.plot(table["decile"], table["update_share"], marker="o", label=arm, linewidth=2.5 if arm in (REFERENCE_ARM, "normbt") else 1)
         ax.axhline(1 / 10, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("distance decile (1 = closest pairs)")
         ax.set_title(f"share of the {part} update at step 0")
@@ -229,15 +238,18 @@ def _plot_paired_per_bin(paired_per_bin: pd.DataFrame, path: Path) -> None:
 PROXY_COLUMNS = {
     "eval_proxy_corr": "r(distance, exact gradient norm)",
     "eval_proxy_corr_per_error": "r(distance, exact gradient norm / σ(−Δ))",
+    "eval_proxy_corr_backbone": "r(distance, blocks' part / σ(−Δ))",
 }
 
 
 def _plot_proxy(proxy: pd.DataFrame, path: Path) -> None:
     """The proxy over training: one panel per correlation, one line per run (colour by arm)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    panels = {c: t for c, t in PROXY_COLUMNS.items() if c in proxy and proxy[c].notna().any()}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), sharey=True, squeeze=False)
+    axes = axes[0]
     colours = {}
-    for ax, (column, title) in zip(axes, PROXY_COLUMNS.items()):
+    for ax, (column, title) in zip(axes, panels.items()):
         for (arm, seed), rows in proxy.dropna(subset=[column]).groupby(["arm", "seed"], sort=False):
             colour = colours.setdefault(arm, f"C{len(colours)}")
             ax.plot(rows["step"], rows[column], marker="o", color=colour, alpha=0.8, label=arm if seed == proxy["seed"].min() else None)
@@ -245,7 +257,7 @@ def _plot_proxy(proxy: pd.DataFrame, path: Path) -> None:
         ax.set_title(title)
         ax.set_xlabel("step")
     axes[0].set_ylabel("Pearson r over the sampled eval pairs")
-    axes[1].legend(fontsize=8)
+    axes[-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -286,8 +298,21 @@ def proxy_over_training(runs: list[RunDir]) -> pd.DataFrame:
         spec = run.spec()
         columns = [c for c in PROXY_COLUMNS if c in metrics]
         rows = metrics.dropna(subset=["eval_proxy_corr"])[["step", *columns]]
+        if "eval_proxy_corr_backbone" not in rows and spec.scope != "head":
+            rows = rows.assign(eval_proxy_corr_backbone=[_backbone_proxy(run, int(step)) for step in rows["step"]])
         frames.append(rows.assign(arm=spec.arm_name, seed=spec.seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", *PROXY_COLUMNS, "arm", "seed"])
+
+
+def _backbone_proxy(run: RunDir, step: int) -> float:
+    """r(distance, blocks' part of the exact norm / σ(−Δ)) from a snapshot, for runs recorded before the
+    trainer logged it as `eval_proxy_corr_backbone`."""
+    pairs = run.pairs(step)
+    if "backbone_grad_norm" not in pairs:
+        return float("nan")
+    graded = pairs[(pairs["split"] == "eval")].dropna(subset=["backbone_grad_norm"])
+    r = pearson_r(graded["rep_distance"], graded["backbone_grad_norm"] / graded["pred_error"])
+    return float("nan") if r is None else r
 
 
 def close_pair_verdicts(comparison: Comparison, close_bin: int = CLOSE_BIN) -> pd.DataFrame:
@@ -365,12 +390,13 @@ def _decile_table(shares: pd.DataFrame, part: str) -> list[str]:
 
 def _proxy_lines(proxy: pd.DataFrame) -> list[str]:
     if proxy.empty:
-        return ["No run recorded exact per-pair gradient norms (they need a backbone scope and `--diagnostics full`)."]
-    lines = ["| arm | step | " + " | ".join(PROXY_COLUMNS.values()) + " |", "|---|---|" + "---|" * len(PROXY_COLUMNS)]
+        return ["No run recorded exact per-pair gradient norms (they need `--diagnostics full` and `--full-grad-sample` above 0)."]
+    columns = [c for c in PROXY_COLUMNS if c in proxy and proxy[c].notna().any()]
+    lines = ["| arm | step | " + " | ".join(PROXY_COLUMNS[c] for c in columns) + " |", "|---|---|" + "---|" * len(columns)]
     for (arm, step), rows in proxy.groupby(["arm", "step"], sort=True):
         cells = []
-        for column in PROXY_COLUMNS:
-            values = rows[column].dropna().to_numpy() if column in rows else np.array([])
+        for column in columns:
+            values = rows[column].dropna().to_numpy()
             cells.append(f"{values.mean():+.2f} (seeds {', '.join(f'{v:+.2f}' for v in values)})" if values.size else "")
         lines.append(f"| {arm} | {int(step)} | " + " | ".join(cells) + " |")
     return lines
@@ -378,7 +404,8 @@ def _proxy_lines(proxy: pd.DataFrame) -> list[str]:
 
 def _noise_lines(config: ReportConfig, noise_summary: pd.DataFrame, flipped: pd.DataFrame) -> list[str]:
     if noise_summary.empty:
-        return ["## Label-noise study", "", "Skipped: label noise is injected into the demo data only (`--demo-noise`)."]
+        why = "no noise rate given" if not config.noise_rates else "label noise is injected into the demo data only (`--demo-noise`)"
+        return ["## Label-noise study", "", f"Skipped: {why}."]
     rates = sorted(set(noise_summary["noise"]))
     lines = ["## Label-noise study: accuracy on clean eval pairs (mean ± std [95% interval])", "",
              "| arm | " + " | ".join(f"noise {r:.0%}" for r in rates) + " |", "|---" * (len(rates) + 1) + "|"]
@@ -388,7 +415,9 @@ def _noise_lines(config: ReportConfig, noise_summary: pd.DataFrame, flipped: pd.
     if not flipped.empty:
         last = flipped[flipped["step"] == flipped.groupby(["arm", "seed", "noise"])["step"].transform("max")]
         table = last.groupby(["arm", "noise"])[["flipped_share_of_pairs", "flipped_share_of_update", "median_weight_flipped", "median_weight_clean"]].mean()
-        lines += ["", "## Weight on flipped (label-noise) training pairs at the last step, mean over seeds", "",
+        lines += ["", "## Weight on flipped (label-noise) training pairs at the end of training, mean over seeds", "",
+                  "The last evaluation's re-scored train sample, or, where the run re-scored none (backbone scopes), the last "
+                  "epoch of the per-pair record stream (each pair with the weight it was trained with).", "",
                   "| arm | noise | share of pairs | share of update | median weight flipped | median weight clean |", "|---|---|---|---|---|---|"]
         for (arm, rate), row in table.iterrows():
             lines.append(f"| {arm} | {rate:.0%} | {row['flipped_share_of_pairs']:.3f} | {row['flipped_share_of_update']:.3f} | "
@@ -420,6 +449,7 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
     first_seed = {r.spec().arm_name: r for r in runs if r.spec().seed == config.seeds[0]}
     shares = update_shares(first_seed)
     proxy = proxy_over_training(runs)
+    proxy_shown = proxy[proxy["arm"].isin([REFERENCE_ARM, "normbt"])] if not proxy.empty else proxy
     verdicts = close_pair_verdicts(comparison)
     pair = {k: first_seed[k] for k in (REFERENCE_ARM, "normbt") if k in first_seed}
     _plot_error_vs_distance(pair, out / "error_vs_distance.png")
@@ -427,8 +457,8 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
     _plot_accuracy_per_bin(comparison.per_bin, out / "accuracy_per_distance_bin.png")
     if not comparison.paired_per_bin.empty:
         _plot_paired_per_bin(comparison.paired_per_bin, out / "paired_difference_per_bin.png")
-    if not proxy.empty:
-        _plot_proxy(proxy, out / "proxy_over_training.png")
+    if not proxy_shown.empty:
+        _plot_proxy(proxy_shown, out / "proxy_over_training.png")
 
     for name in ("overall", "per_category", "per_bin", "paired", "paired_per_bin", "per_seed"):
         getattr(comparison, name).to_csv(out / f"{name}.csv", index=False)
@@ -438,8 +468,11 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
             table.to_csv(out / f"{name}.csv", index=False)
 
     base = config.base
-    data = f"synthetic demo data ({base.demo_size} pairs" if base.dataset == "demo" else f"dataset `{base.dataset}` ("
-    data += f"{', at most ' + str(base.limit) if base.limit else ''}, {int(base.eval_fraction * 100)}% held out)"
+    details = [f"{base.demo_size} pairs" if base.dataset == "demo" else "", f"at most {base.limit} pairs" if base.limit else "",
+               f"{int(base.eval_fraction * 100)}% held out"]
+    data = ("synthetic demo data" if base.dataset == "demo" else f"dataset `{base.dataset}`") + f" ({', '.join(d for d in details if d)})"
+    all_runs = runs + [run for run in book.trained + book.reused if run not in runs]
+    total_s, span_s = book.training_seconds(all_runs)
     scope = f"`{base.scope}`" + (f" (k = {base.top_k})" if base.scope == "top-k" else "")
     trained = len({r.path for r in book.trained})
     lines = [
@@ -449,7 +482,8 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
         + ", ".join(f"`{a}` ({ARM_DESCRIPTIONS[a]})" for a in config.arms) + ".",
         "",
         f"Command: `{_command(config)}`. Wall time of this command: {wall_s:.0f} s ({trained} runs trained, "
-        f"{len({r.path for r in book.reused})} reused); the runs' own training time adds up to {book.training_seconds():.0f} s.",
+        f"{len({r.path for r in book.reused})} reused). The report's {len({r.path for r in all_runs})} runs took {total_s:.0f} s "
+        f"added up, {span_s:.0f} s from the first one's start to the last one's end.",
         "",
         f"Why this configuration: {config.why}" if config.why else "",
         "",
@@ -482,8 +516,11 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
               "At each evaluation, over the eval pairs with exact per-pair gradient norms: the Pearson r of the distance ‖h_c − h_r‖ "
               "with the exact norm of the unweighted BT gradient (the paper's proxy claim), and with that norm divided by the "
               "prediction error σ(−Δ), i.e. ‖∇Δ‖, the part of the gradient the paper's argument is about (fitted pairs' small "
-              "errors taken out).", ""]
-    lines += _proxy_lines(proxy)
+              "errors taken out). For runs that train blocks, the third column is the blocks' part alone: the head's part of ‖∇Δ‖ is "
+              "the distance itself, so the second column is close to 1 by construction when the head dominates the norm.", ""]
+    lines += _proxy_lines(proxy_shown)
+    if not proxy.empty:
+        lines += ["", "BT and NormBT shown; every arm's values are in `proxy_over_training.csv`."]
     lines += [""] + _noise_lines(config, noise_summary, flipped)
     lines += _benchmark_lines(benchmark_scores)
     figures = [p.name for p in sorted(out.glob("*.png"))]

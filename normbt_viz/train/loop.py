@@ -402,6 +402,12 @@ class Trainer:
         per_error = pearson_r(ev["rep_distance"], ev["full_grad_norm"] / ev["pred_error"])
         if per_error is not None:
             metrics["eval_proxy_corr_per_error"] = per_error
+        # The same for the trainable blocks alone: the head's part of ‖∇Δ‖ is the distance itself (a linear score),
+        # so with few blocks training the line above is close to 1 by construction; this one is not.
+        if "backbone_grad_norm" in ev:
+            backbone = pearson_r(ev["rep_distance"], ev["backbone_grad_norm"] / ev["pred_error"])
+            if backbone is not None:
+                metrics["eval_proxy_corr_backbone"] = backbone
         if self.loss.scale is not None:
             metrics["normbt_mu"] = self.loss.scale
         return metrics

@@ -307,7 +307,8 @@ def pair_history(records: pd.DataFrame, title: str = "") -> go.Figure:
                    yaxis2={"title": "update", "overlaying": "y", "side": "right", "showgrid": False})
 
 
-PROXY_CURVES = {"eval_proxy_corr": "r(distance, ‖∇θ ℓ‖)", "eval_proxy_corr_per_error": "r(distance, ‖∇θ ℓ‖ / σ(−Δ))"}
+PROXY_CURVES = {"eval_proxy_corr": "r(distance, ‖∇θ ℓ‖)", "eval_proxy_corr_per_error": "r(distance, ‖∇θ ℓ‖ / σ(−Δ))",
+                "eval_proxy_corr_backbone": "r(distance, ‖∇blocks ℓ‖ / σ(−Δ))"}
 
 
 def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame]) -> go.Figure:
@@ -315,7 +316,7 @@ def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame]) -> go.Figure:
     representation distance predicts the exact per-pair gradient norm as training goes on."""
     fig = go.Figure()
     for i, (name, metrics) in enumerate(metrics_by_run.items()):
-        for dash, (column, label) in zip(("solid", "dot"), PROXY_CURVES.items()):
+        for dash, (column, label) in zip(("solid", "dot", "dash"), PROXY_CURVES.items()):
             if column not in metrics:
                 continue
             rows = metrics.dropna(subset=[column])
