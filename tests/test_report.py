@@ -124,3 +124,18 @@ def test_weight_on_flipped_reads_the_record_stream_when_no_train_sample_was_resc
     # steps can hold a pair or two of the next epoch): each window holds about the train set's share of flips.
     assert np.allclose(table["flipped_share_of_pairs"], flipped, atol=4 / 64)
     assert table["flipped_share_of_update"].between(0, 1).all() and (table["median_weight_clean"] > 0).all()
+
+
+def test_decoder_config_is_the_study_the_readme_describes():
+    """The committed decoder report (docs/report_decoder) was made by this configuration: changing it silently
+    would make `report --config decoder` disagree with the evidence the README cites."""
+    from normbt_viz.analysis.report import REPORT_ARMS, ReportConfig
+
+    config = ReportConfig.decoder()
+    base = config.base
+    assert (base.backbone, base.scope, base.top_k, base.dataset, base.demo_size, base.epochs) == ("smollm2", "top-k", 1, "demo", 1000, 3.0)
+    assert (base.initial_grad_sample, base.full_grad_sample, base.eval_every) == (200, 64, 25)
+    assert config.arms == REPORT_ARMS and len(config.arms) == 7 and config.seeds == (0, 1, 2)
+    assert config.noise_rates == (0.2,) and config.noise_arms == ("bt", "normbt")
+    recorded = pd.read_csv(REPO / "docs" / "report_decoder" / "per_seed.csv")
+    assert set(recorded["arm"]) == set(REPORT_ARMS) and set(recorded["seed"]) == {0, 1, 2}
