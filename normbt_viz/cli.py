@@ -282,6 +282,10 @@ def cmd_report(args) -> int:
         changes.update(benchmarks=benchmarks, benchmark_data=data, benchmark_limit=args.benchmark_limit)
     config = dataclasses.replace(config, **changes)
     config.base.validate()
+    from normbt_viz.train.preflight import preflight
+
+    # A missing dataset or backbone is one line before the first run directory, not a failed run an hour in.
+    preflight(dataclasses.replace(config.base.with_arm(config.arms[0])))
     runs_root = args.runs or default_runs_root() / f"report-{config.name}"
     folder = write_report(config, args.out or Path("report"), runs_root=runs_root)
     print(f"report written to {folder / 'summary.md'}")

@@ -103,6 +103,11 @@ def test_report_refuses_an_unknown_arm_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'nope'" in err[0]
     assert not (tmp_path / "runs").exists()
+    missing = tmp_path / "missing.jsonl"
+    assert main(["report", "--quick", "--dataset", str(missing), "--out", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(missing) in err[0]
+    assert not (tmp_path / "runs").exists()  # refused before any run directory was made
 
 
 def test_weight_on_flipped_reads_the_record_stream_when_no_train_sample_was_rescored(tmp_path):
