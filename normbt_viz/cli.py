@@ -78,6 +78,14 @@ def _csv_list(kind):
     return parse
 
 
+def _known_arms(arms, flag: str) -> list[str]:
+    """The arms as given, or one line naming the first that is not an arm."""
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise SpecError(f"{flag}: unknown arm {unknown[0]!r} (expected some of {', '.join(ARMS)})")
+    return list(arms)
+
+
 def _progress_bar():
     """A tqdm bar per phase on a terminal; elsewhere (a log file, CI) plain lines, one per tenth of a phase."""
     if sys.stderr.isatty():
@@ -221,17 +229,10 @@ def cmd_compare(args) -> int:
     from normbt_viz.analysis.comparison import compare_runs, summary_markdown
 
     runs_root = args.out or default_runs_root()
-    arms = [a.strip() for a in (args.arms or args.losses).split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        raise SpecError(f"--losses/--arms: unknown arm {unknown[0]!r} (expected some of {', '.join(ARMS)})")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError as exc:
-        raise SpecError(f"--seeds={args.seeds!r}: expected comma-separated integers") from exc
+    arms = _known_arms(args.arms or args.losses, "--losses/--arms")
     base = spec_from_args(args)
     runs = []
-    for seed in seeds:
+    for seed in args.seeds:
         for arm in arms:
             runs.append(_train_one(dataclasses.replace(base.with_arm(arm), seed=seed, name=""), runs_root))
     comparison = compare_runs(runs)
@@ -270,9 +271,8 @@ def cmd_report(args) -> int:
     for name in ("arms", "seeds", "noise_rates", "noise_arms"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
-    unknown = [a for a in changes.get("arms", ()) + changes.get("noise_arms", ()) if a not in ARMS]
-    if unknown:
-        raise SpecError(f"--arms: {unknown[0]!r} is not one of {', '.join(ARMS)}")
+    _known_arms(changes.get("arms", ()), "--arms")
+    _known_arms(changes.get("noise_arms", ()), "--noise-arms")
     if args.benchmark:
         benchmarks = tuple(b.strip() for b in args.benchmark.split(",") if b.strip())
         bad = [b for b in benchmarks if b not in BENCHMARKS]
@@ -285,7 +285,7 @@ def cmd_report(args) -> int:
     from normbt_viz.train.preflight import preflight
 
     # A missing dataset or backbone is one line before the first run directory, not a failed run an hour in.
-    preflight(dataclasses.replace(config.base.with_arm(config.arms[0])))
+    preflight(config.base.with_arm(config.arms[0]))  # with_arm returns a copy: preflight's resolve() leaves the config alone
     runs_root = args.runs or default_runs_root() / f"report-{config.name}"
     folder = write_report(config, args.out or Path("report"), runs_root=runs_root)
     print(f"report written to {folder / 'summary.md'}")
@@ -391,9 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # a queued run the launcher made
     compare = sub.add_parser("compare", help="one run per (arm, seed) and a comparison summary")
     add_spec_flags(compare)
-    compare.add_argument("--losses", default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)}")
-    compare.add_argument("--arms", default=None, help="alias of --losses")
-    compare.add_argument("--seeds", default="0,1,2")
+    compare.add_argument("--losses", type=_csv_list(str), default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)}")
+    compare.add_argument("--arms", type=_csv_list(str), default=None, help="alias of --losses")
+    compare.add_argument("--seeds", type=_csv_list(int), default="0,1,2", help="comma-separated seeds")
     runs = sub.add_parser("runs", help="list runs with their state and headline metrics")
     runs.add_argument("--out", type=Path, default=None)
     report = sub.add_parser("report", help="the reproducible comparison report (every arm x seeds, label noise, figures)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,6 +109,36 @@ def test_report_refuses_an_unknown_arm_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(missing) in err[0]
     assert not (tmp_path / "runs").exists()  # refused before any run directory was made
+    for bad, named in ((["--benchmark", "rewardbench,nope"], "'nope'"), (["--seeds", "0,x"], "'0,x'"), (["--noise-arms", "bt,zzz"], "'zzz'")):
+        try:  # argparse ends a malformed list with SystemExit(2); the checks after parsing return 2
+            code = main(["report", "--quick", *bad, "--out", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")])
+        except SystemExit as stop:
+            code = stop.code
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and named in err[0], (bad, err)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("scope", ["full", "lora"])
+def test_report_runs_on_a_users_file_with_another_scope(tmp_path, scope):
+    """The GPU-box path on a small scale: a dataset file instead of the demo data, another scope. The label-noise
+    study needs the demo generator, so it is skipped, and the summary says why."""
+    from normbt_viz.cli import main
+    from normbt_viz.data.demo import generate_demo_pairs
+
+    data = tmp_path / "prefs.jsonl"
+    generate_demo_pairs(60, 0.0, 3)[["prompt", "chosen", "rejected", "category"]].to_json(data, orient="records", lines=True)
+    out = tmp_path / "report"
+    assert main(["report", "--config", "decoder", "--backbone", "minilm", "--scope", scope, "--dataset", str(data), "--arms", "bt,normbt",
+                 "--seeds", "0", "--max-steps", "2", "--eval-every", "2", "--batch-size", "8", "--full-grad-sample", "4",
+                 "--initial-grad-sample", "12", "--device", "cpu", "--out", str(out), "--runs", str(tmp_path / "runs")]) == 0
+    summary = (out / "summary.md").read_text()
+    assert f"dataset `{data}` (20% held out), scope `{scope}`" in summary
+    assert "Skipped: label noise is injected into the demo data only" in summary
+    overall = pd.read_csv(out / "overall.csv")
+    assert set(overall["arm"]) == {"bt", "normbt"}
+    assert set(pd.read_csv(out / "update_share_by_decile.csv")["part"]) == {"head", "backbone"}
 
 
 def test_weight_on_flipped_reads_the_record_stream_when_no_train_sample_was_rescored(tmp_path):

@@ -138,10 +138,10 @@ def _trained_windows(run: RunDir) -> list[tuple[int, pd.DataFrame]]:
     records = run.records(columns=["step", "pair_id", "weight", "update_norm"])
     if records.empty:
         return []
-    flipped = run.pair_texts().set_index("pair_id")["flipped"] if "flipped" in run.pair_texts() else None
-    if flipped is None:
+    texts = run.pair_texts()
+    if "flipped" not in texts:
         return []
-    records = records.assign(flipped=records["pair_id"].map(flipped).fillna(False).astype(bool))
+    records = records.assign(flipped=records["pair_id"].map(texts.set_index("pair_id")["flipped"]).fillna(False).astype(bool))
     spec = run.spec()
     per_epoch = max(1, -(-int(run.status().get("n_trained_pairs") or len(records)) // (spec.batch_size * spec.grad_accum)))
     last = int(records["step"].max())
