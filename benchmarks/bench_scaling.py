@@ -27,13 +27,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,12 +316,6 @@ def write_run(root: Path, n: int) -> Path:
     return run.path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
-
-
 def _kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -337,28 +329,13 @@ def bench_app(table: Table, n: int, workdir: Path) -> None:
         return
     from playwright.sync_api import sync_playwright
 
+    from normbt_viz.ui.serve import start_app
+
     root = workdir / "runs"
     write_run(root, n)
-    port = _free_port()
     env = {**os.environ, "NORMBT_VIZ_RUNS": str(root), "NORMBT_VIZ_CACHE": str(workdir / "cache"), "PYTHONPATH": str(ROOT)}
-    log = open(workdir / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "localhost",
-         "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
+    server, url = start_app(env, workdir / "streamlit.log", timeout=90)
     try:
-        deadline = time.time() + 90
-        while True:
-            if server.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start (see {workdir / 'streamlit.log'})")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
         idle = _kib(server.pid, "VmRSS")
         page_times = {}
         with sync_playwright() as playwright:
@@ -385,7 +362,6 @@ def bench_app(table: Table, n: int, workdir: Path) -> None:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
     for path, elapsed in page_times.items():
         table.add(f"app: {path.title()} page drawn (browser, first visit)", n, seconds(elapsed))
     table.add("app (streamlit) RSS after start, before any page", n, f"{idle / 1024:.0f} MB")

@@ -5,17 +5,14 @@ Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from normbt_viz.runs.launcher import cancel
 from normbt_viz.runs.rundir import LIVE_STATES, list_runs
+from normbt_viz.ui.serve import start_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,40 +22,12 @@ ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install -y chromium)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("localhost", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError("streamlit did not become healthy")
-
-
 @pytest.fixture
 def app_url(tmp_path, feature_cache):
     runs_root = tmp_path / "runs"
-    port = free_port()
     env = {**os.environ, "NORMBT_VIZ_RUNS": str(runs_root), "NORMBT_VIZ_CACHE": str(feature_cache), "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    server, url = start_app(env, tmp_path / "streamlit.log")
     try:
-        url = f"http://localhost:{port}"
-        wait_healthy(url, server)
         yield url, runs_root
     finally:
         for run in list_runs(runs_root):
@@ -66,7 +35,6 @@ def app_url(tmp_path, feature_cache):
                 cancel(run)
         server.terminate()
         server.wait(timeout=20)
-        log.close()
 
 
 def assert_no_error_box(page) -> None:

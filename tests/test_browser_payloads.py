@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from normbt_viz.runs.launcher import train_inline
-from test_browser import free_port, wait_healthy  # one way to start and wait for the app in browser tests
+from normbt_viz.ui.serve import start_app  # one way to start and wait for the app, shared with the benchmark
 from normbt_viz.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,16 +53,10 @@ def test_payloads_in_data_are_shown_as_text(tmp_path, feature_cache):
     run, status = train_inline(RunSpec(dataset=str(data), scope="head", max_steps=4, batch_size=8, eval_every=2), runs_root)
     assert status["state"] == "done", status
 
-    port = free_port()
     env = {**os.environ, "NORMBT_VIZ_RUNS": str(runs_root), "NORMBT_VIZ_CACHE": str(feature_cache), "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server, url = start_app(env, tmp_path / "streamlit.log")
     dialogs: list[str] = []
     try:
-        url = f"http://localhost:{port}"
-        wait_healthy(url, server)
         ARTIFACTS.mkdir(exist_ok=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
@@ -108,4 +100,3 @@ def test_payloads_in_data_are_shown_as_text(tmp_path, feature_cache):
     finally:
         server.terminate()
         server.wait(timeout=20)
-        log.close()
