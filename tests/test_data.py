@@ -435,8 +435,9 @@ def test_missing_column(tmp_path):
 def test_unrecognised_format(tmp_path):
     path = tmp_path / "pairs.csv"
     pd.DataFrame({"a": ["x"], "b": ["y"]}).to_csv(path, index=False)
-    assert data_error(path) == ("pairs.csv: cannot recognise the format (columns: a, b); "
-                                "give a column mapping with prompt/chosen/rejected")
+    assert data_error(path) == ("pairs.csv: cannot recognise the format (columns: a, b); map the roles with "
+                                "--column-mapping '{\"prompt\": ..., \"chosen\": ..., \"rejected\": ...}' "
+                                "(the spec's column_mapping field)")
 
 
 @pytest.mark.parametrize("name, content", [("pairs.csv", ""), ("pairs.jsonl", "\n\n"), ("pairs.json", "[]")])
@@ -453,9 +454,9 @@ def test_header_only_csv_and_empty_table(tmp_path):
 
 def test_nan_in_a_text_column(tmp_path):
     frame = pd.DataFrame(EXPLICIT_ROWS * 2)
-    frame.loc[4, "prompt"] = float("nan")
+    frame.loc[4, "chosen"] = float("nan")
     frame.to_parquet(tmp_path / "pairs.parquet")
-    expected = "row 5, column 'prompt': NaN or missing (expected text)"
+    expected = "row 5, column 'chosen': NaN or missing (expected text)"
     assert row_error(tmp_path / "pairs.parquet") == f"pairs.parquet {expected}"
     assert row_error(frame) == f"uploaded table {expected}"
 
@@ -511,7 +512,8 @@ def test_bad_conversational_messages():
 
 def test_unknown_extension(tmp_path):
     (tmp_path / "data.xlsx").write_bytes(b"PK")
-    expected = "data.xlsx: unknown format '.xlsx' (expected .jsonl, .json, .csv or .parquet)"
+    expected = ("data.xlsx: unknown format '.xlsx' (expected .jsonl, .json, .csv, .tsv or .parquet, optionally "
+                "compressed as .gz, .bz2, .xz or .zst)")
     assert data_error(tmp_path / "data.xlsx") == expected
     assert data_error("data.xlsx") == expected
 
@@ -572,9 +574,10 @@ def test_a_file_with_no_valid_row_is_still_an_error(tmp_path):
 
 
 def test_long_values_are_truncated():
-    frame = pd.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejected": [["x" * 200]]})
+    frame = pd.DataFrame({"prompt": ["p"], "chosen": ["a"], "rejected": [{"note": "x" * 200}]})
     message = row_error(frame)
-    assert message == "uploaded table row 1, column 'rejected': expected text, got list ['" + "x" * 35 + "..."
+    assert message.startswith("uploaded table row 1, column 'rejected': expected text, got dict {'note': '" + "x" * 27 + "...;")
+    assert message.endswith("e.g. <column>.note")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -692,8 +695,8 @@ def test_alpacaeval_annotations_are_recognised(tmp_path):
     assert table.pairs[["prompt", "chosen", "rejected"]].values.tolist() == [
         ["Name a primary colour.", "Red.", "Purple, probably."], ["What is 3*3?", "9", "6"]]
     assert table.pairs["source_row"].tolist() == [1, 2]
-    assert table.notes == ["read as judgments (AlpacaEval annotations): output_1 vs output_2, preference 1 = output_1 wins, "
-                           "2 = output_2 wins; dropped 2 row(s) with no winner (0: 1, 1.5: 1)"]
+    assert table.notes == ["read as judgments (AlpacaEval annotations): output_1 vs output_2; preference 1 → output_1 wins "
+                           "(1), 2 → output_2 wins (1), 0 → tie, dropped (1), 1.5 → tie, dropped (1)"]
     assert table.n_skipped == 0 and table.mapping.winner == "preference"
 
 
@@ -720,8 +723,8 @@ def test_arena_and_mt_bench_conversations_with_content_parts(tmp_path):
     assert table.pairs["chosen"].tolist() == ["Boil it for 9 minutes, then cool it in cold water.", "Simmer it\nfor 9 minutes."]
     assert table.pairs["rejected"].tolist() == ["Put it in boiling water for 8 minutes.", "Microwave it whole."]
     assert table.notes[0].startswith("read as judgments (Chatbot Arena / MT-Bench judgments): conversation_a vs "
-                                     "conversation_b, winner model_a = conversation_a wins, model_b = conversation_b wins; "
-                                     "dropped 1 row(s) with no winner (tie (bothbad): 1)")
+                                     "conversation_b; winner model_a → conversation_a wins (1), model_b → conversation_b "
+                                     "wins (1), tie (bothbad) → tie, dropped (1)")
 
 
 def test_pku_safe_rlhf_csv_with_indices_as_text(tmp_path):
@@ -733,7 +736,7 @@ def test_pku_safe_rlhf_csv_with_indices_as_text(tmp_path):
                   "is_response_0_safe": [True, True], "is_response_1_safe": [False, True]}).to_csv(path, index=False)
     table = load_pairs(path)
     assert table.pairs["chosen"].tolist() == ["Use a tension wrench and rake the pins.", "In an airtight container."]
-    assert "better_response_id 0 = response_0 wins, 1 = response_1 wins" in table.notes[0]
+    assert "better_response_id 0 → response_0 wins (1), 1 → response_1 wins (1)" in table.notes[0]
     safer = load_pairs(path, mapping={"winner": "safer_response_id"})
     assert safer.pairs["chosen"].tolist() == ["I can't help with breaking into property.", "In an airtight container."]
 
@@ -759,7 +762,7 @@ def test_helpsteer2_signed_strength_and_unified_feedback_ratings(tmp_path):
                  {"prompt": "Define mass.", "response_1": "Weight.", "response_2": "Heaviness.", "preference_strength": 0}]
     table = load_pairs(write_jsonl(tmp_path / "helpsteer2.jsonl", helpsteer))
     assert table.pairs["chosen"].tolist() == ["A measure of disorder.", "The negative log of H+ activity."]
-    assert "preference_strength <0 = response_1 wins, >0 = response_2 wins; dropped 1 row(s)" in table.notes[0]
+    assert "preference_strength <0 → response_1 wins (1), >0 → response_2 wins (1), 0 → tie, dropped (1)" in table.notes[0]
 
     hello = _user("Write a haiku about rain.")
     unified = [{"conv_A": [hello, _bot("Soft rain on the roof")], "conv_B": [hello, _bot("Rain is wet.")],
@@ -770,7 +773,8 @@ def test_helpsteer2_signed_strength_and_unified_feedback_ratings(tmp_path):
                 "num_turns": 1, "source": "ufb"}]
     table = load_pairs(write_jsonl(tmp_path / "unified.jsonl", unified))
     assert table.pairs["chosen"].tolist() == ["Soft rain on the roof", "Grey clouds whisper"]
-    assert table.notes[0].endswith("the higher of conv_A_rating and conv_B_rating wins; dropped 1 row(s) with no winner (tie: 1)")
+    assert table.notes[0].endswith("the higher of conv_A_rating and conv_B_rating wins (1 conv_A, 1 conv_B); equal ratings "
+                                   "are ties, dropped (1)")
 
 
 def test_judgment_through_a_column_mapping(tmp_path):
@@ -782,13 +786,14 @@ def test_judgment_through_a_column_mapping(tmp_path):
     table = load_pairs(path, mapping=mapping)
     assert table.pairs[["prompt", "chosen", "rejected"]].values.tolist() == [
         ["Capital of Peru?", "Lima.", "Cusco."], ["Largest planet?", "Jupiter.", "Mars."]]
-    assert table.notes == ["read as judgments (judgment by column mapping): left vs right, verdict l = left wins, "
-                           "r = right wins; dropped 1 row(s) with no winner (?: 1)"]
+    assert table.notes == ["read as judgments (judgment by column mapping): left vs right; verdict l → left wins (1), "
+                           "r → right wins (1), ? → not a listed value, dropped (1)"]
     # Without values: spellings that name a side are recognised; 0/1 alone is refused as ambiguous.
     rows01 = [dict(row, verdict=i % 2) for i, row in enumerate(rows)]
     message = data_error(write_jsonl(tmp_path / "judged01.jsonl", rows01), mapping={**mapping, "a_wins": None, "b_wins": None})
-    assert message == ("judged01.jsonl: cannot tell which values of column 'verdict' mean left or right won (found: 0, 1); "
-                       "give a_wins and b_wins in the column mapping")
+    assert message.startswith("judged01.jsonl: cannot tell which side each value of 'verdict' means (numbers mean "
+                              "different sides in different datasets); values: 0: 2, 1: 1; say what they mean with "
+                              "--column-mapping '{")
     rows_ab = [dict(row, verdict=v) for row, v in zip(rows, ["A", "b", "tie"])]
     table = load_pairs(write_jsonl(tmp_path / "judged_ab.jsonl", rows_ab), mapping={**mapping, "a_wins": None, "b_wins": None})
     assert table.pairs["chosen"].tolist() == ["Lima.", "Jupiter."]

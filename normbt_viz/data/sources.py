@@ -1,24 +1,18 @@
-"""Preference data: read pairs from a file, a DataFrame, a Hugging Face dataset or the demo generator,
-detect their format (explicit prompt, implicit prompt, conversational, ShareGPT), validate them and
-return one canonical table of (prompt, chosen, rejected) pairs with stable ids.
+"""Preference data in: read pairs from a file, a folder of shards, a DataFrame, a Hugging Face dataset or the
+demo generator, recognise their layout, validate them and return one canonical table of (prompt, chosen,
+rejected) pairs with stable ids, and the story of the load (`PairTable.report`).
+
+The layouts live in `normbt_viz.data.formats` (one module per family: plain text, conversations, judgments,
+lists of answers; the mapping language; file reading); this module decides which applies and converts rows.
 
 Validation happens here, once, at the boundary: every problem is one line naming the source, the row (the
 line for JSON lines), the column and the value, so nothing downstream re-checks. Loading is lenient by
 default: a row that fails validation (or a JSON line that does not parse) is skipped and listed in
 `PairTable.skipped`; `strict=True` raises the first such problem as a `DataError` instead. Problems with the
-file as a whole (unknown format, missing column, no valid row at all) are always errors.
+file as a whole (unknown format, missing column, an ambiguous verdict, no valid row at all) are always errors.
 
-Row numbers count data rows from 1 as a user sees them: the line number in a JSONL file, the item in a
-JSON list, the data row of a CSV (header not counted), the row of a Parquet file, table or dataset.
-
-Column mappings: a field left `None` is auto-detected; the empty string `""` means "this dataset has no
-such column" (for example `pair_id=""` to ignore an id column and generate ids instead).
-
-Judgment files (two responses and a verdict, as in AlpacaEval, Chatbot Arena, MT-Bench, PKU-SafeRLHF, SHP,
-HelpSteer2 or Unified-Feedback) become pairs through `response_a`, `response_b` and `winner` (with the values
-`a_wins` and `b_wins` that mean each side won), or `rating_a`/`rating_b` (the higher rating wins). The
-conventions of those datasets are recognised from their column names; the load says in one line what it
-assumed (`PairTable.notes`). Ties and other verdicts are dropped and counted there.
+Every assumption the load makes (a recognised judgment convention, ties dropped, a nested field read, which
+pairs a ranking gives) is one note line with counts, in `PairTable.notes` and the report.
 """
 
 from __future__ import annotations
@@ -34,73 +28,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from normbt_viz.data.formats.common import SKIPPED_COLUMNS, Origin, Skips, columns_text, first_present, plain, show
+from normbt_viz.data.formats.files import (
+    FILE_FORMATS, file_format, is_file_like, is_glob, is_json_lines, read_local, read_shards, shard_files,
+)
+from normbt_viz.data.formats.judgments import as_keys, judge, judgment_mapping, number, verdict_key
+from normbt_viz.data.formats.lists import expand_ranking, expand_variants, text_list
+from normbt_viz.data.formats.mapping import (
+    ANSWER_FIELDS, CHOSEN_ALIASES, MAPPING_KEYS, PROMPT_ALIASES, REJECTED_ALIASES, SCORE_ALIASES, ColumnMapping,
+    check_mapped_columns, first_value, materialise_paths, mapping_help, resolve_mapping, unrecognised,
+)
+from normbt_viz.data.formats.messages import conversation_pair, is_messages, render_messages, uses_sharegpt_keys
+from normbt_viz.data.formats.text import check_response, prompt_text, split_implicit_prompt, text
+from normbt_viz.data.load_report import LoadReport
 from normbt_viz.errors import DataError, SpecError, first_line
+
+__all__ = ["CANONICAL_COLUMNS", "FILE_FORMATS", "MAPPING_KEYS", "ColumnMapping", "LoadReport", "PairTable",
+           "check_hub_repo", "load_pairs", "mapping_help", "render_messages", "sample_pairs", "split_pairs",
+           "write_like_source", "write_trl_pairs"]
 
 CANONICAL_COLUMNS = (
     "pair_id", "prompt", "chosen", "rejected", "category", "margin", "source_row", "identical", "prompt_messages",
 )
-
-FILE_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
-# Extensions that are clearly files, so a missing "data.xlsx" is reported as a file, not tried on the hub.
-_OTHER_FILE_EXTENSIONS = (".xlsx", ".xls", ".tsv", ".txt", ".arrow", ".feather", ".pkl", ".gz", ".zip")
-
-_PROMPT_ALIASES = ("prompt", "question", "instruction")
-_CHOSEN_ALIASES = ("chosen", "response_chosen", "chosen_response")
-_REJECTED_ALIASES = ("rejected", "response_rejected", "rejected_response")
-_SHAREGPT_PROMPT = "conversations"
-_CATEGORY_ALIASES = ("category", "subset")
-_MARGIN_ALIASES = ("margin",)
-# "pair_id" first: when a table has both, it is the more specific name.
-_ID_ALIASES = ("pair_id", "id", "prompt_id")
-
-_SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
-_PLAIN_LABELS = {"user": "User", "assistant": "Assistant", "system": "System"}
-_HH_ASSISTANT_MARKER = "\n\nAssistant:"
 _DEFAULT_CATEGORY = "all"
 _FINGERPRINT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "category", "margin")
-SKIPPED_COLUMNS = ("file", "row", "column", "value", "reason", "message")
-
-
-@dataclass
-class ColumnMapping:
-    """Which source column plays which role. `None` = auto-detect; `""` = the dataset has no such column."""
-
-    prompt: str | None = None
-    chosen: str | None = None
-    rejected: str | None = None
-    category: str | None = None
-    margin: str | None = None
-    pair_id: str | None = None
-    # Judgments: two responses and a verdict column, or two rating columns.
-    response_a: str | None = None
-    response_b: str | None = None
-    winner: str | None = None
-    a_wins: str | int | float | list | None = None  # value(s) of `winner` meaning response_a won; "<0"/">0" = by sign
-    b_wins: str | int | float | list | None = None
-    rating_a: str | None = None
-    rating_b: str | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def is_judgment(self) -> bool:
-        return bool(self.response_a and self.response_b)
-
-    @classmethod
-    def from_dict(cls, d) -> ColumnMapping:
-        names = [field.name for field in dataclasses.fields(cls)]
-        for key, value in dict(d).items():
-            if key not in names:
-                raise SpecError(f"column mapping: unknown key {key!r} (expected {', '.join(names)})")
-            if key in ("a_wins", "b_wins"):
-                values = value if isinstance(value, list) else [value]
-                if value is not None and not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                                 for v in values):
-                    raise SpecError(f"column mapping: {key} must be a value or a list of values, got {_show(value)}")
-            elif value is not None and not isinstance(value, str):
-                raise SpecError(f"column mapping: {key} must be a column name or None, got {_show(value)}")
-        return cls(**dict(d))
+_DEMO_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "category", "flipped")
 
 
 @dataclass
@@ -118,6 +70,8 @@ class PairTable:
     # One-line notes on what the load assumed (a recognised judgment convention, rows dropped as ties).
     notes: list = dataclasses.field(default_factory=list)
     source_path: str | None = None  # the local file the pairs came from, for writing a cleaned copy like it
+    report: LoadReport | None = None
+    one_pair_per_row: bool = True  # False for rankings and variant lists: a source row gives several pairs
 
     @property
     def n_skipped(self) -> int:
@@ -144,168 +98,8 @@ class PairTable:
         return digest.hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class _Origin:
-    """Where rows come from, for error messages: 'pairs.jsonl line 7, column 'chosen': ...'."""
-
-    name: str
-    row_word: str = "row"
-
-    def at(self, row: int | None = None, column: str | None = None) -> str:
-        place = self.name if row is None else f"{self.name} {self.row_word} {row}"
-        return place if column is None else f"{place}, column {column!r}"
-
-
-class _Skips:
-    """Collects the rows a lenient load leaves out; a strict load raises the first one instead."""
-
-    def __init__(self, strict: bool):
-        self.strict = strict
-        self.records: list[dict] = []
-        self.rows: set[int] = set()
-
-    def add(self, origin: _Origin, row: int | None, column: str | None, value, reason: str) -> None:
-        message = f"{origin.at(row, column)}: {reason}"
-        if self.strict:
-            raise DataError(message)
-        self.records.append({"file": origin.name, "row": row, "column": column or "", "value": value,
-                             "reason": reason, "message": message})
-        if row is not None:
-            self.rows.add(row)
-
-    def add_error(self, origin: _Origin, row: int, exc: DataError, raw: pd.DataFrame, columns) -> None:
-        """Record a row's DataError, recovering the column it names (one of `columns`) and that cell's value."""
-        if self.strict:
-            raise exc
-        message = str(exc)
-        column, rest = None, message[len(origin.at(row)):]
-        for candidate in columns:
-            if candidate and rest.startswith(f", column {candidate!r}"):
-                column = candidate
-                break
-        reason = message.split(": ", 1)[1] if ": " in message else message
-        if column is not None:
-            where = message[len(origin.at(row, column)):]
-            reason = where[2:] if where.startswith(": ") else where.lstrip(", ")
-        value = _show(_plain(raw.at[row, column])) if column is not None and row in raw.index else ""
-        self.records.append({"file": origin.name, "row": row, "column": column or "", "value": value,
-                             "reason": reason, "message": message})
-        self.rows.add(row)
-
-    def frame(self) -> pd.DataFrame:
-        records = sorted(self.records, key=lambda record: -1 if record["row"] is None else record["row"])
-        frame = pd.DataFrame(records, columns=list(SKIPPED_COLUMNS))
-        frame["row"] = frame["row"].astype("Int64")
-        return frame
-
-
-def _show(value) -> str:
-    """Short single-line repr of an offending value."""
-    text = repr(value).replace("\n", " ")
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _columns_text(columns) -> str:
-    return ", ".join(str(column) for column in columns) or "none"
-
-
 # ---------------------------------------------------------------------------------------------------------
-# Reading local files
-
-
-def _read_file(path: Path, skips: _Skips | None = None) -> tuple[pd.DataFrame, str]:
-    """The table and the word its rows are counted in ("line" for JSON lines, else "row"). JSON lines that
-    do not parse, and JSON items that are not objects, go to `skips` (a strict collector raises)."""
-    skips = skips if skips is not None else _Skips(strict=True)
-    suffix = path.suffix.lower()
-    name = path.name
-    if suffix not in FILE_FORMATS:
-        raise DataError(f"{name}: unknown format {path.suffix!r} (expected .jsonl, .json, .csv or .parquet)")
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
-    if suffix in (".jsonl", ".json"):
-        table, row_word = _read_json(path, suffix, skips)
-    elif suffix == ".csv":
-        table, row_word = _read_csv(path), "row"
-    else:
-        table, row_word = _read_parquet(path), "row"
-    if len(table) == 0:
-        if skips.records:
-            raise DataError(f"{skips.records[0]['message']} (and no valid row in the file: "
-                            f"{len(skips.records)} skipped)")
-        raise DataError(f"{name}: empty file, no rows")
-    return table, row_word
-
-
-def _read_json(path: Path, suffix: str, skips: _Skips) -> tuple[pd.DataFrame, str]:
-    name = path.name
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"{name} line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            # "Extra data" after a first complete value means the file holds JSON lines.
-            if exc.msg != "Extra data":
-                raise DataError(f"{name} line {exc.lineno}: malformed JSON ({exc.msg})") from None
-        else:
-            if isinstance(data, dict):
-                data = [data]
-            if not isinstance(data, list):
-                raise DataError(f"{name}: expected a list of JSON objects or JSON lines, got {type(data).__name__}")
-            return _object_rows(enumerate(data, start=1), _Origin(name), skips), "row"
-    return _object_rows(_json_lines(text, _Origin(name, "line"), skips), _Origin(name, "line"), skips), "line"
-
-
-def _json_lines(text: str, origin: "_Origin", skips):
-    """(line number, parsed value) of each non-blank line; a malformed line is skipped and listed."""
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            skips.add(origin, number, None, _show(line), f"malformed JSON ({exc.msg})")
-
-
-def _object_rows(numbered, origin: "_Origin", skips) -> pd.DataFrame:
-    """The JSON objects among (number, value) as a table indexed by number; any other value is skipped and listed."""
-    records, rows = [], []
-    for number, record in numbered:
-        if not isinstance(record, dict):
-            skips.add(origin, number, None, _show(record), f"expected a JSON object, got {_show(record)}")
-            continue
-        records.append(record)
-        rows.append(number)
-    return pd.DataFrame(records, index=rows, dtype=object)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path.name}: empty file, no rows") from None
-    except ValueError as exc:  # pandas' ParserError and UnicodeDecodeError are both ValueErrors
-        raise DataError(f"{path.name}: cannot parse CSV ({first_line(exc)})") from None
-    table.index = range(1, len(table) + 1)
-    return table
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"{path.name}: cannot read Parquet ({first_line(exc)})") from None
-    table.index = range(1, len(table) + 1)
-    return table
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Loading
+# Sources
 
 
 def load_pairs(
@@ -322,11 +116,12 @@ def load_pairs(
 ) -> PairTable:
     """Load and validate preference pairs.
 
-    `source` is "demo", a local file (.jsonl/.json/.csv/.parquet), a directory written by
-    `datasets.Dataset.save_to_disk`, a pandas DataFrame, or else a Hugging Face dataset id loaded with
-    `datasets.load_dataset(source, config, split=split)`. The format is detected from the columns and
-    values unless `mapping` names the columns. `chat_template_tokenizer` only changes how conversational
-    prompts are rendered into the `prompt` column."""
+    `source` is "demo"; a local file (.jsonl/.json/.csv/.tsv/.parquet, the text formats optionally compressed
+    as .gz/.bz2/.xz/.zst); a folder or glob of shards of one format; a directory written by
+    `datasets.Dataset.save_to_disk`; a pandas DataFrame; or else a Hugging Face dataset id loaded with
+    `datasets.load_dataset(source, config, split=split)`. The layout is recognised from the columns and
+    values unless `mapping` names them. `chat_template_tokenizer` only changes how conversational prompts
+    are rendered into the `prompt` column."""
     if isinstance(mapping, dict):
         mapping = ColumnMapping.from_dict(mapping)
     elif mapping is not None and not isinstance(mapping, ColumnMapping):
@@ -336,68 +131,80 @@ def load_pairs(
     if isinstance(source, pd.DataFrame):
         raw = source.reset_index(drop=True)
         raw.index = range(1, len(raw) + 1)
-        return _build(raw, _Origin("uploaded table"), "uploaded table", given, chat_template_tokenizer, _Skips(strict))
+        return _build(raw, Origin("uploaded table"), "uploaded table", given, chat_template_tokenizer, Skips(strict))
     if isinstance(source, str) and source == "demo":
-        return _load_demo(demo_size, demo_noise, demo_seed)
+        return _load_demo(demo_size, demo_noise, demo_seed, given)
     if isinstance(source, Path) or (isinstance(source, str) and _looks_local(source)):
         path = Path(source).expanduser()
+        skips = Skips(strict)
+        shards = shard_files(source, split)
+        if shards is not None:
+            label = str(source) if is_glob(str(source)) else path.name
+            raw, row_word, read_notes = read_shards(shards, label, skips)
+            return _build(raw, Origin(label, row_word), f"{len(shards)} shard(s) of {source}", given,
+                          chat_template_tokenizer, skips, read_notes)
         if path.is_dir():
             raw, origin = _load_from_disk(path, split)
             return _build(raw, origin, f"local dataset {str(path)!r} (split {split!r})", given, chat_template_tokenizer,
-                          _Skips(strict))
-        skips = _Skips(strict)
-        raw, row_word = _read_file(path, skips)
-        table = _build(raw, _Origin(path.name, row_word), str(path), given, chat_template_tokenizer, skips)
+                          skips)
+        raw, row_word, read_notes = read_local(path, skips)
+        table = _build(raw, Origin(path.name, row_word), str(path), given, chat_template_tokenizer, skips, read_notes)
         table.source_path = str(path)
         return table
     if isinstance(source, str):
         raw = _load_hub(source, config, split)
-        return _build(raw, _Origin(f"{source}[{split}]"),
+        return _build(raw, Origin(f"{source}[{split}]"),
                       f"Hugging Face dataset {source!r} ({_hub_where(config, split)})", given, chat_template_tokenizer,
-                      _Skips(strict))
+                      Skips(strict))
     raise DataError(f"unsupported data source of type {type(source).__name__}: expected a path, a dataset id, "
                     "'demo' or a DataFrame")
 
 
 def _looks_local(source: str) -> bool:
-    """A local path rather than a hub id: it exists, has a file extension, or is written as a path.
+    """A local path rather than a hub id: it exists, has a file extension, is a glob, or is written as a path.
     Hub ids may contain dots ("org/name-v0.2"), so an unknown suffix alone does not make a path."""
-    suffix = Path(source).suffix.lower()
     return (
         Path(source).expanduser().exists()
-        or suffix in FILE_FORMATS
-        or suffix in _OTHER_FILE_EXTENSIONS
+        or is_file_like(source)
+        or is_glob(source)
         or source.startswith(("/", "./", "../", "~"))
     )
 
 
-def _load_demo(demo_size: int, demo_noise: float, demo_seed: int) -> PairTable:
+def _load_demo(demo_size: int, demo_noise: float, demo_seed: int, given: ColumnMapping) -> PairTable:
     from normbt_viz.data.demo import generate_demo_pairs
 
+    named = {key: value for key, value in given.given().items() if isinstance(value, str) and value}
+    unknown = {key: value for key, value in named.items() if value not in _DEMO_COLUMNS}
+    if unknown:
+        key, value = next(iter(unknown.items()))
+        raise DataError(f"demo data: mapped column {value!r} for {key} not found (found columns: "
+                        f"{columns_text(_DEMO_COLUMNS)}); the demo needs no column mapping")
     raw = generate_demo_pairs(n_pairs=demo_size, noise_rate=demo_noise, seed=demo_seed).reset_index(drop=True)
     raw.index = range(1, len(raw) + 1)
     source = f"demo ({demo_size} pairs, noise {demo_noise}, seed {demo_seed})"
     demo_mapping = ColumnMapping(prompt="prompt", chosen="chosen", rejected="rejected", category="category",
                                  margin="", pair_id="pair_id")
-    table = _build(raw, _Origin("demo data"), source, demo_mapping, None, _Skips(strict=True))
+    table = _build(raw, Origin("demo data"), source, demo_mapping, None, Skips(strict=True))
     table.pairs["flipped"] = raw["flipped"].to_numpy(dtype=bool)
     table.format = "demo"
+    table.report.layout = "demo"
     return table
 
 
-def _load_from_disk(path: Path, split: str) -> tuple[pd.DataFrame, _Origin]:
+def _load_from_disk(path: Path, split: str) -> tuple[pd.DataFrame, Origin]:
     import datasets
 
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises FileNotFoundError, ValueError, ... for a foreign directory
         raise DataError(f"{path.name}: not a dataset saved with save_to_disk ({first_line(exc)})") from None
-    origin = _Origin(path.name)
+    origin = Origin(path.name)
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
-            raise DataError(f"{path.name}: no split {split!r} (available: {_columns_text(loaded.keys())})")
+            raise DataError(f"{path.name}: no split {split!r} (available: {columns_text(loaded.keys())})")
         loaded = loaded[split]
-        origin = _Origin(f"{path.name}[{split}]")
+        origin = Origin(f"{path.name}[{split}]")
     return _dataset_to_frame(loaded), origin
 
 
@@ -445,305 +252,277 @@ def _dataset_to_frame(dataset) -> pd.DataFrame:
     return frame
 
 
+
 # ---------------------------------------------------------------------------------------------------------
-# Format detection
+# Layout: which columns become which pairs
 
 
-def _build(raw: pd.DataFrame, origin: _Origin, source: str, given: ColumnMapping, tokenizer, skips: _Skips) -> PairTable:
+@dataclass
+class _Candidates:
+    """The pairs a layout proposes before row validation: per pair its source row, its position within the row
+    (rankings and variant lists give several), the raw values and the columns they came from (for errors)."""
+
+    rows: list
+    subs: list
+    prompt: list
+    chosen: list
+    rejected: list
+    chosen_columns: list
+    rejected_columns: list
+    turns: list | None = None
+    margins: list | None = None
+
+
+def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping, tokenizer, skips: Skips,
+           read_notes=()) -> PairTable:
     raw = raw.rename(columns=str)
     if len(raw) == 0:
         raise DataError(f"{origin.name}: no rows")
-    notes: list[str] = []
-    judgment = _judgment_mapping(raw, given, origin)
+    rows_read = len(raw) + len(skips.rows)
+    notes: list[str] = list(read_notes)
+    raw = materialise_paths(raw, given, origin)
+    check_mapped_columns(raw, given, origin)
+    raw, given = _nested_fields(raw, given, notes)
+    ties, dropped = 0, {}
+    one_pair_per_row = True
+    judgment = judgment_mapping(raw, given, origin)
     if judgment is not None:
         mapping, convention = judgment
-        raw, sides, note = _judge(raw, mapping, convention, origin)
-        notes.append(note)
+        explicit = given.a_wins is not None or given.b_wins is not None or given.tie is not None
+        verdicts = judge(raw, mapping, convention, origin, explicit)
+        notes.append(verdicts.note)
+        ties, dropped = verdicts.ties, verdicts.dropped
+        keep = verdicts.sides != 0
+        kept, sides = raw[keep], verdicts.sides[keep]
+        a_values, b_values = kept[mapping.response_a].tolist(), kept[mapping.response_b].tolist()
+        prompt_values = _prompt_values(kept, mapping, notes)
+        candidates = _Candidates(
+            rows=[int(r) for r in kept.index], subs=[0] * len(kept), prompt=prompt_values,
+            chosen=[x if s > 0 else y for x, y, s in zip(a_values, b_values, sides)],
+            rejected=[y if s > 0 else x for x, y, s in zip(a_values, b_values, sides)],
+            chosen_columns=[mapping.response_a if s > 0 else mapping.response_b for s in sides],
+            rejected_columns=[mapping.response_b if s > 0 else mapping.response_a for s in sides],
+            turns=kept[mapping.turn].tolist() if mapping.turn else None)
+        if mapping.turn:
+            notes.append(f"column {mapping.turn!r} names the judged turn: each conversation is cut after it")
+        frame = kept
+    elif given.ranked or _looks_ranked(raw, given):
+        mapping = _ranking_mapping(raw, given, origin)
+        expanded, note = expand_ranking([int(r) for r in raw.index], raw[mapping.ranked].tolist(),
+                                        mapping.ranking_pairs or "best")
+        notes.append(f"column {mapping.ranked!r} read as {note}")
+        for row in expanded.short_rows:
+            skips.add(origin, row, mapping.ranked, "", "a ranking needs at least two answers")
+        prompts = dict(zip([int(r) for r in raw.index], _prompt_values(raw, mapping, notes)))
+        candidates = _Candidates(rows=expanded.rows, subs=expanded.subs, prompt=[prompts[r] for r in expanded.rows],
+                                 chosen=expanded.chosen, rejected=expanded.rejected,
+                                 chosen_columns=[mapping.ranked] * len(expanded.rows),
+                                 rejected_columns=[mapping.ranked] * len(expanded.rows))
+        one_pair_per_row, frame = False, raw
     else:
-        mapping, sides = _resolve_mapping(raw, given, origin), None
-    # The first present value decides the layout, so one broken first row does not misread the whole file.
-    first_chosen = _first_present(raw[mapping.response_a if sides is not None else mapping.chosen])
-    first_prompt = _first_present(raw[mapping.prompt]) if mapping.prompt else None
-    if _is_messages(first_chosen) or _is_messages(first_prompt):
-        sharegpt = _uses_sharegpt_keys(first_chosen) or _uses_sharegpt_keys(first_prompt)
-        fmt = "sharegpt" if sharegpt else "conversational"
-    else:
-        fmt = "explicit" if mapping.prompt else "implicit"
-    pairs = _convert(raw, mapping, fmt, origin, tokenizer, skips, sides)
+        mapping = resolve_mapping(raw, given, origin)
+        frame = raw
+        if mapping.score_chosen and mapping.score_rejected:
+            frame, ties = _score_ties(raw, mapping, notes)
+        rows = [int(r) for r in frame.index]
+        chosen, rejected = frame[mapping.chosen].tolist(), frame[mapping.rejected].tolist()
+        prompt_values = _prompt_values(frame, mapping, notes)
+        margins = _score_margins(frame, mapping) if mapping.score_chosen and not mapping.margin else None
+        if text_list(first_present(chosen)) is not None and text_list(first_present(rejected)) is not None:
+            expanded, note = expand_variants(rows, chosen, rejected, mapping.variant_pairs or "matched")
+            notes.append(f"{mapping.chosen}/{mapping.rejected} read as {note}")
+            by_row = dict(zip(rows, prompt_values))
+            margin_by_row = dict(zip(rows, margins)) if margins is not None else None
+            candidates = _Candidates(rows=expanded.rows, subs=expanded.subs, prompt=[by_row[r] for r in expanded.rows],
+                                     chosen=expanded.chosen, rejected=expanded.rejected,
+                                     chosen_columns=[mapping.chosen] * len(expanded.rows),
+                                     rejected_columns=[mapping.rejected] * len(expanded.rows),
+                                     margins=[margin_by_row[r] for r in expanded.rows] if margin_by_row else None)
+            one_pair_per_row = False
+        else:
+            candidates = _Candidates(rows=rows, subs=[0] * len(rows), prompt=prompt_values, chosen=chosen,
+                                     rejected=rejected, chosen_columns=[mapping.chosen] * len(rows),
+                                     rejected_columns=[mapping.rejected] * len(rows), margins=margins)
+    fmt = _format_of(candidates, mapping)
+    pairs = _convert(frame, candidates, mapping, fmt, origin, tokenizer, skips)
     if len(pairs) == 0:
         first = skips.frame()["message"].iloc[0] if skips.records else f"{origin.name}: no rows"
         raise DataError(f"{first} (and no valid row in {origin.name}: all {len(skips.records)} skipped)")
     skipped = skips.frame()
     if len(skipped):
         notes.append(f"skipped {len(skipped)} invalid row(s) of {origin.name}")
+    duplicates = int(pairs.duplicated(subset=["prompt", "chosen", "rejected"]).sum())
+    reasons = {**skipped["reason"].map(_reason_kind).value_counts().to_dict(), **dropped}
+    report = LoadReport(
+        source=source, layout=fmt if judgment is None else f"{fmt}, judgments", mapping=_mapping_given(mapping),
+        notes=[n for n in notes if not n.startswith("skipped ")], rows_read=rows_read, pairs_formed=len(pairs),
+        rows_skipped=len(skipped) + sum(dropped.values()), skip_reasons=reasons, ties_dropped=ties,
+        exact_duplicates=duplicates, identical_answers=int(pairs["identical"].sum()))
     return PairTable(pairs=pairs, format=fmt, mapping=mapping, source=source, n_identical=int(pairs["identical"].sum()),
-                     skipped=skipped, notes=notes)
+                     skipped=skipped, notes=notes, report=report, one_pair_per_row=one_pair_per_row)
 
 
-def _first_present(column: pd.Series):
-    for value in column.tolist():
-        value = _plain(value)
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            return value
-    return None
+def _reason_kind(reason: str) -> str:
+    """A skip reason without its row-specific details, so the report can count reasons."""
+    return reason.split(" (")[0].split(": ")[0][:80]
 
 
-def _resolve_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin, judgment: bool = False) -> ColumnMapping:
-    """The columns to use: those the user named, else the first alias present; `None` when absent."""
-    columns = list(raw.columns)
-
-    def pick(role: str, aliases: tuple[str, ...]) -> str | None:
-        named = getattr(given, role)
-        if named == "":
-            return None
-        if named is not None:
-            if named not in columns:
-                raise DataError(f"{origin.name}: mapped column {named!r} for {role} not found "
-                                f"(found columns: {_columns_text(columns)})")
-            return named
-        present = [alias for alias in aliases if alias in columns]
-        if len(present) > 1 and role in ("prompt", "chosen", "rejected"):
-            raise DataError(f"{origin.name}: ambiguous columns for {role} ({_columns_text(present)}); "
-                            f"give a column mapping with {role}")
-        return present[0] if present else None
-
-    chosen = pick("chosen", _CHOSEN_ALIASES)
-    rejected = pick("rejected", _REJECTED_ALIASES)
-    if judgment:
-        pass
-    elif chosen is None and rejected is None:
-        raise DataError(f"{origin.name}: cannot recognise the format (columns: {_columns_text(columns)}); "
-                        "give a column mapping with prompt/chosen/rejected")
-    else:
-        for role, column in (("chosen", chosen), ("rejected", rejected)):
-            if column is None:
-                raise DataError(f"{origin.name}: missing column {role!r} (found columns: {_columns_text(columns)})")
-        if chosen == rejected:
-            raise DataError(f"{origin.name}: column {chosen!r} is mapped to both chosen and rejected")
-    prompt = pick("prompt", _PROMPT_ALIASES)
-    if prompt is None and given.prompt is None and _SHAREGPT_PROMPT in columns:
-        prompt = _SHAREGPT_PROMPT
-    return ColumnMapping(
-        prompt=prompt,
-        chosen=chosen,
-        rejected=rejected,
-        category=pick("category", _CATEGORY_ALIASES),
-        margin=pick("margin", _MARGIN_ALIASES),
-        pair_id=pick("pair_id", _ID_ALIASES),
-    )
+def _mapping_given(mapping: ColumnMapping) -> dict:
+    return {key: value for key, value in mapping.given().items() if value != ""}
 
 
-# Conventions of public judgment datasets: (name, columns that identify it, mapping it implies). Checked in
-# order; the first whose columns are all present applies unless the user's mapping says otherwise.
-_JUDGMENT_CONVENTIONS = (
-    ("AlpacaEval annotations", ("output_1", "output_2", "preference"),
-     dict(response_a="output_1", response_b="output_2", winner="preference", a_wins=[1], b_wins=[2])),
-    ("Chatbot Arena / MT-Bench judgments", ("conversation_a", "conversation_b", "winner"),
-     dict(response_a="conversation_a", response_b="conversation_b", winner="winner", a_wins=["model_a"],
-          b_wins=["model_b"])),
-    ("PKU-SafeRLHF", ("response_0", "response_1", "better_response_id"),
-     dict(response_a="response_0", response_b="response_1", winner="better_response_id", a_wins=[0], b_wins=[1])),
-    ("SHP", ("human_ref_A", "human_ref_B", "labels"),
-     dict(response_a="human_ref_A", response_b="human_ref_B", winner="labels", a_wins=[1], b_wins=[0],
-          prompt="history", category="domain")),
-    ("HelpSteer2 preferences", ("response_1", "response_2", "preference_strength"),
-     dict(response_a="response_1", response_b="response_2", winner="preference_strength", a_wins="<0", b_wins=">0")),
-    ("Unified-Feedback ratings", ("conv_A", "conv_B", "conv_A_rating", "conv_B_rating"),
-     dict(response_a="conv_A", response_b="conv_B", rating_a="conv_A_rating", rating_b="conv_B_rating")),
-    ("generic judgment", ("response_a", "response_b", "winner"),
-     dict(response_a="response_a", response_b="response_b", winner="winner")),
-)
-# Unambiguous verdict spellings, tried when a winner column is given without a_wins/b_wins.
-_WINNER_SPELLINGS = (("model_a", "model_b"), ("a", "b"), ("response_a", "response_b"), ("1", "2"),
-                     ("first", "second"), ("left", "right"))
-_JUDGMENT_FIELDS = ("response_a", "response_b", "winner", "a_wins", "b_wins", "rating_a", "rating_b")
+def _format_of(candidates: _Candidates, mapping: ColumnMapping) -> str:
+    """The first present value decides the format, so one broken first row does not misread the whole file."""
+    first_chosen = first_present(candidates.chosen)
+    first_prompt = first_present(candidates.prompt)
+    if is_messages(first_chosen) or is_messages(first_prompt):
+        sharegpt = uses_sharegpt_keys(first_chosen) or uses_sharegpt_keys(first_prompt)
+        return "sharegpt" if sharegpt else "conversational"
+    return "explicit" if mapping.prompt else "implicit"
 
 
-def _judgment_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: _Origin) -> tuple[ColumnMapping, str] | None:
-    """The full mapping and the convention's name when the rows are judgments, else None."""
-    columns = set(raw.columns)
-    named = {name: getattr(given, name) for name in _JUDGMENT_FIELDS if getattr(given, name) not in (None, "")}
-    convention, implied = None, {}
-    has_pairs = any(alias in columns for alias in _CHOSEN_ALIASES + _REJECTED_ALIASES)
-    if not (given.chosen or given.rejected or has_pairs):  # chosen/rejected columns win over a convention
-        for name, needed, defaults in _JUDGMENT_CONVENTIONS:
-            if set(needed) <= columns:
-                convention, implied = name, defaults
-                break
-    if not named and convention is None:
-        return None
-    if named and convention is None:
-        convention = "judgment by column mapping"
-    merged = {**implied, **named}
-    for role in ("prompt", "category", "margin", "pair_id"):
-        if getattr(given, role) is not None:  # the user's choice, "" included, beats the convention's
-            merged.pop(role, None)
-    if not (merged.get("response_a") and merged.get("response_b")):
-        raise DataError(f"{origin.name}: a judgment mapping needs both response_a and response_b")
-    if not merged.get("winner") and not (merged.get("rating_a") and merged.get("rating_b")):
-        raise DataError(f"{origin.name}: a judgment mapping needs winner (or rating_a and rating_b)")
-    for role in ("response_a", "response_b", "winner", "rating_a", "rating_b", "prompt", "category"):
-        column = merged.get(role)
-        if column and column not in columns:
-            if role in ("prompt", "category") and role not in named and getattr(given, role) is None:
-                merged.pop(role)  # a convention's optional column the file lacks
-                continue
-            raise DataError(f"{origin.name}: mapped column {column!r} for {role} not found "
-                            f"(found columns: {_columns_text(raw.columns)})")
-    rest = dataclasses.replace(given, chosen="", rejected="", **{k: v for k, v in merged.items()
-                                                                  if k in ("prompt", "category")})
-    base = _resolve_mapping(raw, rest, origin, judgment=True)
-    judged = {k: v for k, v in merged.items() if k in _JUDGMENT_FIELDS}
-    return dataclasses.replace(base, chosen=None, rejected=None, **judged), convention
+def _nested_fields(raw: pd.DataFrame, given: ColumnMapping, notes: list) -> tuple[pd.DataFrame, ColumnMapping]:
+    """Answers given as objects ({"llm_name", "answer"}) and scores one level down ({"metadata": {...}}) are
+    read from their field when the mapping does not say otherwise; each such reading is noted."""
+    changes = {}
+    for role, aliases in (("chosen", CHOSEN_ALIASES), ("rejected", REJECTED_ALIASES)):
+        if getattr(given, role) is not None:
+            continue
+        column = next((alias for alias in aliases if alias in raw.columns), None)
+        value = first_value(raw[column]) if column else None
+        if isinstance(value, dict) and not any(key in value for key in ("role", "from", "content")):
+            field = next((name for name in ANSWER_FIELDS if isinstance(value.get(name), str)), None)
+            if field:
+                changes[role] = f"{column}.{field}"
+    if given.score_chosen is None and given.score_rejected is None and not any(
+            a in raw.columns and b in raw.columns for a, b in SCORE_ALIASES):
+        for column in raw.columns:
+            value = first_value(raw[column])
+            if isinstance(value, dict):
+                pair = next(((a, b) for a, b in SCORE_ALIASES if a in value and b in value), None)
+                if pair:
+                    changes.update(score_chosen=f"{column}.{pair[0]}", score_rejected=f"{column}.{pair[1]}")
+                    break
+    if not changes:
+        return raw, given
+    given = dataclasses.replace(given, **changes)
+    notes.append("read nested fields: " + ", ".join(f"{role} from {path!r}" for role, path in changes.items()))
+    return materialise_paths(raw, given, Origin("")), given
 
 
-def _winner_key(value) -> str | None:
-    """A verdict as a comparable key: numbers (also numbers stored as text) by value, text case-insensitively."""
-    value = _plain(value)
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text)
-        except ValueError:
-            return text.lower()
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    return _show(value)
+def _looks_ranked(raw: pd.DataFrame, given: ColumnMapping) -> bool:
+    """LLaMA-Factory's ranking layout: no chosen/rejected, an `output` list of answers (best first)."""
+    if given.chosen or given.rejected or any(a in raw.columns for a in CHOSEN_ALIASES + REJECTED_ALIASES):
+        return False
+    return "output" in raw.columns and text_list(first_value(raw["output"])) is not None
 
 
-def _as_keys(values) -> set[str]:
-    values = values if isinstance(values, list) else [values]
-    return {key for key in (_winner_key(v) for v in values) if key is not None}
+def _ranking_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: Origin) -> ColumnMapping:
+    ranked = given.ranked or "output"
+    stand_in = raw.assign(__c=None, __r=None)
+    resolved = resolve_mapping(stand_in, dataclasses.replace(given, chosen="__c", rejected="__r"), origin)
+    return dataclasses.replace(resolved, chosen=None, rejected=None, ranked=ranked, score_chosen=None,
+                               score_rejected=None)
 
 
-def _number(value) -> float | None:
-    key = _winner_key(value)
-    try:
-        return None if key is None else float(key)
-    except ValueError:
-        return None
-
-
-def _judge(raw: pd.DataFrame, mapping: ColumnMapping, convention: str, origin: _Origin
-           ) -> tuple[pd.DataFrame, np.ndarray, str]:
-    """(the rows with a winner, +1 where response_a won and -1 where response_b won, a one-line note)."""
-    a, b = mapping.response_a, mapping.response_b
-    if mapping.winner:
-        keys = [_winner_key(v) for v in raw[mapping.winner].tolist()]
-        a_wins, b_wins = mapping.a_wins, mapping.b_wins
-        if a_wins is None or b_wins is None:
-            a_wins, b_wins = _infer_winner_values(set(k for k in keys if k is not None), mapping, origin)
-            mapping.a_wins, mapping.b_wins = a_wins, b_wins
-        if a_wins in ("<0", ">0") or b_wins in ("<0", ">0"):
-            signs = {"<0": -1.0, ">0": 1.0}
-            if a_wins not in signs or b_wins not in signs or a_wins == b_wins:
-                raise DataError(f"{origin.name}: a_wins and b_wins must be '<0' and '>0' (or the reverse) together")
-            values = [_number(v) for v in raw[mapping.winner].tolist()]
-            sides = np.array([0 if v is None or v == 0 else (1 if np.sign(v) == signs[a_wins] else -1) for v in values])
-            rule = f"{mapping.winner} {a_wins} = {a} wins, {b_wins} = {b} wins"
+def _prompt_values(frame: pd.DataFrame, mapping: ColumnMapping, notes: list) -> list:
+    """Each row's prompt value. Alpaca-style rows (instruction, input, history) join the instruction and its
+    input, and put earlier [user, assistant] turns before them as messages."""
+    n = len(frame)
+    if not mapping.prompt:
+        return [None] * n
+    values = frame[mapping.prompt].tolist()
+    if mapping.prompt != "instruction" or not ({"input", "history"} & set(frame.columns)):
+        return values
+    inputs = frame["input"].tolist() if "input" in frame.columns else [None] * n
+    histories = frame["history"].tolist() if "history" in frame.columns else [None] * n
+    prompts, with_history = [], 0
+    for instruction, extra, history in zip(values, inputs, histories):
+        extra = plain(extra)
+        joined = instruction if not isinstance(extra, str) or not extra.strip() or not isinstance(instruction, str) \
+            else f"{instruction}\n{extra}"
+        turns = plain(history)
+        if isinstance(turns, list) and turns and isinstance(joined, str):
+            messages = []
+            for turn in turns:
+                if isinstance(turn, (list, tuple)) and len(turn) == 2:
+                    messages += [{"role": "user", "content": turn[0]}, {"role": "assistant", "content": turn[1]}]
+            prompts.append(messages + [{"role": "user", "content": joined}])
+            with_history += 1
         else:
-            a_keys, b_keys = _as_keys(a_wins), _as_keys(b_wins)
-            if a_keys & b_keys:
-                raise DataError(f"{origin.name}: value(s) {', '.join(sorted(a_keys & b_keys))} given for both a_wins "
-                                "and b_wins")
-            sides = np.array([1 if k in a_keys else (-1 if k in b_keys else 0) for k in keys])
-            rule = (f"{mapping.winner} {'/'.join(sorted(a_keys))} = {a} wins, "
-                    f"{'/'.join(sorted(b_keys))} = {b} wins")
-        dropped_values = [("missing" if k is None else k) for k, side in zip(keys, sides) if side == 0]
-    else:
-        ra = [_number(v) for v in raw[mapping.rating_a].tolist()]
-        rb = [_number(v) for v in raw[mapping.rating_b].tolist()]
-        sides = np.array([0 if x is None or y is None or x == y else (1 if x > y else -1) for x, y in zip(ra, rb)])
-        rule = f"the higher of {mapping.rating_a} and {mapping.rating_b} wins"
-        dropped_values = [("missing" if x is None or y is None else "tie") for x, y, side in zip(ra, rb, sides)
-                          if side == 0]
-    note = f"read as judgments ({convention}): {a} vs {b}, {rule}"
-    if dropped_values:
-        counts = pd.Series(dropped_values).value_counts()
-        shown = ", ".join(f"{value}: {count}" for value, count in counts.head(4).items())
-        more = ", ..." if len(counts) > 4 else ""
-        note += f"; dropped {len(dropped_values)} row(s) with no winner ({shown}{more})"
-    keep = sides != 0
-    if not keep.any():
-        raise DataError(f"{origin.name}: no row has a winner ({rule}); check a_wins and b_wins in the column mapping")
-    return raw[keep], sides[keep], note
+            prompts.append(joined)
+    note = "Alpaca-style prompt: instruction and input joined by a newline"
+    if with_history:
+        note += f"; {with_history} row(s) with a history of earlier turns read as a conversation"
+    notes.append(note)
+    return prompts
 
 
-def _infer_winner_values(present: set[str], mapping: ColumnMapping, origin: _Origin) -> tuple[list, list]:
-    """a_wins/b_wins from the verdicts present: the response columns' own names, else an unambiguous pair of
-    spellings. 0/1 alone is ambiguous (an index in PKU-SafeRLHF, "A preferred" in SHP), so it is refused."""
-    for a_value, b_value in ((mapping.response_a.lower(), mapping.response_b.lower()), *_WINNER_SPELLINGS):
-        if (a_value, b_value) == ("1", "2") and "2" not in present:
-            continue  # 0/1 (and 1 alone) could be an index or a flag
-        if a_value in present or b_value in present:
-            return [a_value], [b_value]
-    shown = ", ".join(sorted(present)[:6]) or "none"
-    raise DataError(f"{origin.name}: cannot tell which values of column {mapping.winner!r} mean "
-                    f"{mapping.response_a} or {mapping.response_b} won (found: {shown}); give a_wins and b_wins "
-                    "in the column mapping")
+def _score_ties(raw: pd.DataFrame, mapping: ColumnMapping, notes: list) -> tuple[pd.DataFrame, int]:
+    """Rows whose chosen and rejected scores are equal are ties (dropped); rows scored the other way round
+    keep their labels, counted in the note."""
+    chosen = [number(v) for v in raw[mapping.score_chosen].tolist()]
+    rejected = [number(v) for v in raw[mapping.score_rejected].tolist()]
+    tie = np.array([c is not None and r is not None and c == r for c, r in zip(chosen, rejected)])
+    lower = sum(1 for c, r in zip(chosen, rejected) if c is not None and r is not None and c < r)
+    note = (f"scores {mapping.score_chosen!r} and {mapping.score_rejected!r}: equal scores are ties, dropped "
+            f"({int(tie.sum())})")
+    if not mapping.margin:
+        note += "; the score gap is each pair's margin"
+    if lower:
+        note += f"; {lower} pair(s) score chosen below rejected (kept as labelled)"
+    notes.append(note)
+    if tie.all():
+        raise DataError(f"every row has equal {mapping.score_chosen!r} and {mapping.score_rejected!r}: all ties, no pair")
+    return raw[~tie], int(tie.sum())
 
 
-def _plain(value):
-    """Arrow-backed tables hand lists over as numpy arrays and numbers as numpy scalars; use Python's."""
-    if isinstance(value, np.ndarray):
-        return [_plain(item) for item in value.tolist()]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _is_messages(value) -> bool:
-    return isinstance(value, (list, tuple, dict))
-
-
-def _uses_sharegpt_keys(value) -> bool:
-    first = value[0] if isinstance(value, (list, tuple)) and value else value
-    return isinstance(first, dict) and "from" in first and "value" in first
+def _score_margins(frame: pd.DataFrame, mapping: ColumnMapping) -> list:
+    chosen = [number(v) for v in frame[mapping.score_chosen].tolist()]
+    rejected = [number(v) for v in frame[mapping.score_rejected].tolist()]
+    return [math.nan if c is None or r is None else c - r for c, r in zip(chosen, rejected)]
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Row conversion
 
 
-def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origin, tokenizer,
-             skips: _Skips, sides: np.ndarray | None = None) -> pd.DataFrame:
-    rows = [int(row) for row in raw.index]
-    n = len(rows)
-    if sides is None:
-        chosen_values = raw[mapping.chosen].tolist()
-        rejected_values = raw[mapping.rejected].tolist()
-        row_mappings = [mapping] * n
-    else:  # judgments: the winning side is chosen; errors name the column the text came from
-        a_values, b_values = raw[mapping.response_a].tolist(), raw[mapping.response_b].tolist()
-        chosen_values = [x if side > 0 else y for x, y, side in zip(a_values, b_values, sides)]
-        rejected_values = [y if side > 0 else x for x, y, side in zip(a_values, b_values, sides)]
-        a_won = dataclasses.replace(mapping, chosen=mapping.response_a, rejected=mapping.response_b)
-        b_won = dataclasses.replace(mapping, chosen=mapping.response_b, rejected=mapping.response_a)
-        row_mappings = [a_won if side > 0 else b_won for side in sides]
-    prompt_values = raw[mapping.prompt].tolist() if mapping.prompt else [None] * n
-    margin_values = raw[mapping.margin].tolist() if mapping.margin else [None] * n
-    id_values = raw[mapping.pair_id].tolist() if mapping.pair_id else [None] * n
-    row_columns = (mapping.chosen, mapping.rejected, mapping.response_a, mapping.response_b, mapping.prompt,
-                   mapping.margin, mapping.pair_id)
+def _convert(frame: pd.DataFrame, candidates: _Candidates, mapping: ColumnMapping, fmt: str, origin: Origin,
+             tokenizer, skips: Skips) -> pd.DataFrame:
+    by_row = {int(r): position for position, r in enumerate(frame.index)}
+    margin_values = frame[mapping.margin].tolist() if mapping.margin else None
+    id_values = frame[mapping.pair_id].tolist() if mapping.pair_id else None
+    category_values = frame[mapping.category].tolist() if mapping.category else None
+    several = any(candidates.subs)
 
     kept, prompts, chosens, rejecteds, prompt_jsons, hash_keys, margins, given_ids = ([] for _ in range(8))
-    for i, row in enumerate(rows):
-        if row in skips.rows:  # already left out by the reader
+    for k, row in enumerate(candidates.rows):
+        if row in skips.rows:  # already left out by the reader (or an earlier pair of the same row)
             continue
+        position = by_row[row]
+        chosen_column, rejected_column = candidates.chosen_columns[k], candidates.rejected_columns[k]
+        cells = {chosen_column: candidates.chosen[k], rejected_column: candidates.rejected[k],
+                 mapping.prompt: candidates.prompt[k]}
         try:
+            turn = _turn(candidates.turns[k], origin.at(row, mapping.turn)) if candidates.turns else None
+            where = {"chosen": origin.at(row, chosen_column), "rejected": origin.at(row, rejected_column),
+                     "prompt": origin.at(row, mapping.prompt) if mapping.prompt else None}
             prompt, chosen, rejected, prompt_json, hash_key = _convert_row(
-                row, prompt_values[i], chosen_values[i], rejected_values[i], row_mappings[i], fmt, origin, tokenizer)
-            margin = _margin(margin_values[i], origin.at(row, mapping.margin)) if mapping.margin else math.nan
-            pair_id = _given_id(id_values[i], origin.at(row, mapping.pair_id)) if mapping.pair_id else None
+                candidates.prompt[k], candidates.chosen[k], candidates.rejected[k], where, fmt, tokenizer, turn)
+            if mapping.margin:
+                cells[mapping.margin] = margin_values[position]
+                margin = _margin(margin_values[position], origin.at(row, mapping.margin))
+            else:
+                margin = candidates.margins[k] if candidates.margins is not None else math.nan
+            pair_id = None
+            if mapping.pair_id:
+                cells[mapping.pair_id] = id_values[position]
+                pair_id = _given_id(id_values[position], origin.at(row, mapping.pair_id))
+                pair_id = f"{pair_id}:{candidates.subs[k]}" if several else pair_id
         except DataError as exc:
-            skips.add_error(origin, row, exc, raw, row_columns)
+            skips.add_error(origin, row, exc, cells)
             continue
-        kept.append(i)
+        kept.append(k)
         prompts.append(prompt)
         chosens.append(chosen)
         rejecteds.append(rejected)
@@ -752,17 +531,20 @@ def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origi
         margins.append(margin)
         given_ids.append(pair_id)
 
-    kept_rows = [rows[i] for i in kept]
+    # A row that failed in one of its pairs is left out whole, so a ranking is never half read.
+    whole = [j for j, k in enumerate(kept) if candidates.rows[k] not in skips.rows]
+    kept, prompts, chosens, rejecteds, prompt_jsons, hash_keys, margins, given_ids = (
+        [values[j] for j in whole] for values in (kept, prompts, chosens, rejecteds, prompt_jsons, hash_keys, margins,
+                                                  given_ids))
+    kept_rows = [candidates.rows[k] for k in kept]
     if mapping.pair_id:
         keep = _unique_ids(given_ids, kept_rows, mapping.pair_id, origin, skips)
-        kept = [kept[j] for j in keep]
-        kept_rows = [kept_rows[j] for j in keep]
+        kept, kept_rows = [kept[j] for j in keep], [kept_rows[j] for j in keep]
         prompts, chosens, rejecteds, prompt_jsons, margins, pair_ids = (
             [values[j] for j in keep] for values in (prompts, chosens, rejecteds, prompt_jsons, margins, given_ids))
     else:
         pair_ids = _generated_ids(hash_keys, chosens, rejecteds)
-    category_values = raw[mapping.category].tolist() if mapping.category else None
-    categories = ([_category(category_values[i]) for i in kept] if mapping.category
+    categories = ([_category(category_values[by_row[row]]) for row in kept_rows] if mapping.category
                   else [_DEFAULT_CATEGORY] * len(kept))
     return pd.DataFrame({
         "pair_id": pair_ids,
@@ -777,193 +559,40 @@ def _convert(raw: pd.DataFrame, mapping: ColumnMapping, fmt: str, origin: _Origi
     }, columns=list(CANONICAL_COLUMNS))
 
 
-def _convert_row(row: int, prompt_value, chosen_value, rejected_value, mapping: ColumnMapping, fmt: str,
-                 origin: _Origin, tokenizer) -> tuple[str, str, str, str, str]:
-    """(prompt, chosen, rejected, prompt messages as JSON, the text ids hash) for one row, or a DataError."""
+def _turn(value, where: str) -> int | None:
+    number_value = number(value)
+    if number_value is None:
+        return None
+    if not float(number_value).is_integer() or number_value < 1:
+        raise DataError(f"{where}: a judged turn must be a whole number from 1, got {show(plain(value))}")
+    return int(number_value)
+
+
+def _convert_row(prompt_value, chosen_value, rejected_value, where: dict, fmt: str, tokenizer, turn: int | None
+                 ) -> tuple[str, str, str, str, str]:
+    """(prompt, chosen, rejected, prompt messages as JSON, the text ids hash) for one pair, or a DataError."""
     if fmt in ("explicit", "implicit"):
-        chosen = _text(chosen_value, origin.at(row, mapping.chosen))
-        rejected = _text(rejected_value, origin.at(row, mapping.rejected))
-        _check_response(chosen, origin.at(row, mapping.chosen))
-        _check_response(rejected, origin.at(row, mapping.rejected))
+        chosen = text(chosen_value, where["chosen"])
+        rejected = text(rejected_value, where["rejected"])
+        check_response(chosen, where["chosen"])
+        check_response(rejected, where["rejected"])
         if fmt == "explicit":
-            prompt = _text(prompt_value, origin.at(row, mapping.prompt))
+            prompt = prompt_text(prompt_value, where["prompt"])
         else:
-            prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected)
+            prompt, chosen, rejected = split_implicit_prompt(chosen, rejected)
             after = " after splitting off the shared prompt"
-            _check_response(chosen, origin.at(row, mapping.chosen), after)
-            _check_response(rejected, origin.at(row, mapping.rejected), after)
+            check_response(chosen, where["chosen"], after)
+            check_response(rejected, where["rejected"], after)
         return prompt, chosen, rejected, "", prompt
-    prompt_messages, chosen, rejected = _conversation_pair(row, prompt_value, chosen_value, rejected_value,
-                                                           mapping, origin)
+    prompt_messages, chosen, rejected = conversation_pair(prompt_value, chosen_value, rejected_value, where, turn)
     try:
         prompt = render_messages(prompt_messages, tokenizer)
     except Exception as exc:  # a chat template rejecting these roles is a data problem for this row
-        raise DataError(f"{origin.at(row, mapping.prompt or mapping.chosen)}: the tokenizer's chat "
+        raise DataError(f"{where['prompt'] or where['chosen']}: the tokenizer's chat "
                         f"template failed on the prompt ({first_line(exc)})") from None
     prompt_json = json.dumps(prompt_messages, ensure_ascii=False) if prompt_messages else ""
     # Ids hash the messages, not their rendering, so they do not change with the tokenizer.
     return prompt, chosen, rejected, prompt_json, prompt_json
-
-
-def _text(value, where: str) -> str:
-    value = _plain(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and math.isnan(value):
-        raise DataError(f"{where}: NaN or missing (expected text)")
-    if value is None or value is pd.NA:
-        raise DataError(f"{where}: expected text, got None")
-    raise DataError(f"{where}: expected text, got {type(value).__name__} {_show(value)}")
-
-
-def _check_response(text: str, where: str, context: str = "") -> None:
-    if not text.strip():
-        raise DataError(f"{where}: empty or whitespace-only response{context}")
-
-
-def _split_implicit_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
-    """Split two full transcripts into (prompt, chosen, rejected) at the end of their common prefix, cut
-    back to a turn boundary: the last "\\n\\nAssistant:" marker (kept in the prompt) in HH-RLHF-style
-    text, else the last whitespace so no word is split. Responses lose leading whitespace only."""
-    common = chosen[:_common_prefix_length(chosen, rejected)]
-    marker = common.rfind(_HH_ASSISTANT_MARKER)
-    if marker >= 0:
-        cut = marker + len(_HH_ASSISTANT_MARKER)
-    else:
-        cut = next((i for i in range(len(common) - 1, -1, -1) if common[i].isspace()), 0)
-    return chosen[:cut], chosen[cut:].lstrip(), rejected[cut:].lstrip()
-
-
-def _common_prefix_length(first: str, second: str) -> int:
-    """Binary search over slice comparisons: C-speed string compares instead of a per-character loop,
-    which matters for 100k+ long transcripts."""
-    low, high = 0, min(len(first), len(second))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if first[:middle] == second[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _conversation_pair(row: int, prompt_value, chosen_value, rejected_value, mapping: ColumnMapping,
-                       origin: _Origin) -> tuple[list[dict], str, str]:
-    """(prompt messages, chosen text, rejected text) for one conversational or ShareGPT row. The prompt is
-    the explicit prompt column (a message list, or text taken as one user turn) or else the leading
-    messages chosen and rejected share; each response is what follows it."""
-    chosen_where = origin.at(row, mapping.chosen)
-    rejected_where = origin.at(row, mapping.rejected)
-    chosen = _response_messages(chosen_value, chosen_where)
-    rejected = _response_messages(rejected_value, rejected_where)
-    if mapping.prompt:
-        prompt_value = _plain(prompt_value)
-        prompt_where = origin.at(row, mapping.prompt)
-        if isinstance(prompt_value, str):
-            prompt = [{"role": "user", "content": prompt_value}]
-        else:
-            prompt = _messages(prompt_value, prompt_where)
-        # Some datasets (UltraFeedback binarized) repeat the prompt at the start of each response list.
-        chosen = _drop_prefix(chosen, prompt)
-        rejected = _drop_prefix(rejected, prompt)
-    elif isinstance(chosen, list) and isinstance(rejected, list):
-        shared = 0
-        # Each side keeps at least its last message, so identical conversations still have a response.
-        while (shared < min(len(chosen), len(rejected)) - 1) and chosen[shared] == rejected[shared]:
-            shared += 1
-        prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
-    else:
-        prompt = []
-    return prompt, _response_text(chosen, chosen_where), _response_text(rejected, rejected_where)
-
-
-def _response_messages(value, where: str) -> str | list[dict]:
-    """A response given as text stays text; a message or a list of messages becomes a message list."""
-    value = _plain(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return _messages([value], where)
-    return _messages(value, where)
-
-
-def _messages(value, where: str) -> list[dict]:
-    value = _plain(value)
-    if not isinstance(value, (list, tuple)):
-        if isinstance(value, float) and math.isnan(value):
-            raise DataError(f"{where}: NaN or missing (expected a list of messages)")
-        kind = "None" if value is None else f"{type(value).__name__} {_show(value)}"
-        raise DataError(f"{where}: expected a list of messages, got {kind}")
-    return [_message(message, f"{where}, message {number}") for number, message in enumerate(value, start=1)]
-
-
-def _message(message, where: str) -> dict:
-    if not isinstance(message, dict):
-        raise DataError(f"{where}: expected an object with role and content, got {_show(message)}")
-    # Arrow gives every message of a column the union of keys, so an absent key can read as None.
-    role, speaker = message.get("role"), message.get("from")
-    if role is None and isinstance(speaker, str):
-        role = _SHAREGPT_ROLES.get(speaker, speaker)
-    if role is None:
-        raise DataError(f"{where}: no 'role' (or 'from') in {_show(message)}")
-    if not isinstance(role, str):
-        raise DataError(f"{where}: role must be text, got {_show(role)}")
-    content = _plain(message.get("content"))
-    if content is None:
-        content = message.get("value")
-    if isinstance(content, (list, dict)):
-        content = _text_parts(content, where)
-    return {"role": role, "content": _text(content, where)}
-
-
-def _text_parts(content, where: str) -> str:
-    """OpenAI-style content parts ([{"type": "text", "text": ...}, {"type": "image_url", ...}]) as their text
-    parts joined by newlines; other parts (images, audio) carry no text a reward model here could read."""
-    parts = content if isinstance(content, list) else [content]
-    texts = []
-    for part in parts:
-        part = _plain(part)
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, dict) and isinstance(part.get("text"), str) and part.get("type", "text") == "text":
-            texts.append(part["text"])
-    if not texts:
-        raise DataError(f"{where}: no text part in content {_show(content)}")
-    return "\n".join(texts)
-
-
-def _drop_prefix(response: str | list[dict], prompt: list[dict]) -> str | list[dict]:
-    if isinstance(response, list) and len(response) > len(prompt) and response[:len(prompt)] == prompt:
-        return response[len(prompt):]
-    return response
-
-
-def _response_text(response: str | list[dict], where: str) -> str:
-    """A response's text: assistant turns joined by blank lines; any other turn keeps its role label so
-    no text is lost."""
-    if isinstance(response, str):
-        text = response
-    elif not response:
-        raise DataError(f"{where}: no response message after the prompt")
-    elif all(message["role"] == "assistant" for message in response):
-        text = "\n\n".join(message["content"] for message in response)
-    else:
-        text = render_messages(response)
-    _check_response(text, where)
-    return text
-
-
-def render_messages(messages: list[dict], tokenizer=None, add_generation_prompt: bool = False) -> str:
-    """Render chat messages as text: with the tokenizer's chat template when it has one, else as plain
-    "User: ...\\n\\nAssistant: ..." turns (with a trailing "Assistant:" for a generation prompt)."""
-    if not messages:
-        return ""
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    turns = [f"{_PLAIN_LABELS.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages]
-    if add_generation_prompt:
-        turns.append("Assistant:")
-    return "\n\n".join(turns)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -972,7 +601,7 @@ def render_messages(messages: list[dict], tokenizer=None, add_generation_prompt:
 
 def _category(value) -> str:
     """Missing or empty categories fall into the default group rather than failing the load."""
-    value = _plain(value)
+    value = plain(value)
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
         return _DEFAULT_CATEGORY
     return str(value)
@@ -980,7 +609,7 @@ def _category(value) -> str:
 
 def _margin(value, where: str) -> float:
     """A number, or NaN for a missing value; CSV text is parsed."""
-    value = _plain(value)
+    value = plain(value)
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return math.nan
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -990,28 +619,28 @@ def _margin(value, where: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise DataError(f"{where}: expected a number, got {type(value).__name__} {_show(value)}")
+    raise DataError(f"{where}: expected a number, got {type(value).__name__} {show(value)}")
 
 
 def _given_id(value, where: str) -> str:
-    value = _plain(value)
+    value = plain(value)
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
-        raise DataError(f"{where}: missing id {_show(value)}")
+        raise DataError(f"{where}: missing id {show(value)}")
     return str(value)
 
 
-def _unique_ids(ids: list[str], rows: list[int], column: str, origin: _Origin, skips: _Skips) -> list[int]:
+def _unique_ids(ids: list[str], rows: list[int], column: str, origin: Origin, skips: Skips) -> list[int]:
     """Positions to keep: a repeated id is an error when strict, else its later rows are skipped."""
     keep: list[int] = []
     first_row: dict[str, int] = {}
     for position, (pair_id, row) in enumerate(zip(ids, rows)):
         if pair_id in first_row:
             if skips.strict:
-                raise DataError(f"{origin.name}: duplicate id {_show(pair_id)} in column {column!r} "
+                raise DataError(f"{origin.name}: duplicate id {show(pair_id)} in column {column!r} "
                                 f"({origin.row_word}s {first_row[pair_id]} and {row}); ids must be unique, "
                                 "or map pair_id to '' to generate ids")
-            skips.add(origin, row, column, _show(pair_id),
-                      f"duplicate id {_show(pair_id)} (first at {origin.row_word} {first_row[pair_id]})")
+            skips.add(origin, row, column, show(pair_id),
+                      f"duplicate id {show(pair_id)} (first at {origin.row_word} {first_row[pair_id]})")
             continue
         first_row[pair_id] = row
         keep.append(position)
@@ -1030,8 +659,9 @@ def _generated_ids(prompts: list[str], chosens: list[str], rejecteds: list[str])
     return ids
 
 
+
 # ---------------------------------------------------------------------------------------------------------
-# Writing a cleaned copy
+# Writing pairs out
 
 
 def write_like_source(table: PairTable, keep_rows, flip_rows, stem: str | Path, like_source: bool = True) -> Path:
@@ -1042,20 +672,21 @@ def write_like_source(table: PairTable, keep_rows, flip_rows, stem: str | Path, 
     rejected, category, pair_id and margin. Rows the load skipped are never written."""
     keep_rows, flip_rows = set(int(r) for r in keep_rows), set(int(r) for r in flip_rows)
     stem = Path(stem)
-    if like_source and table.source_path:
+    if like_source and table.source_path and table.one_pair_per_row and _flat_mapping(table.mapping):
         source = Path(table.source_path)
-        raw, _ = _read_file(source, _Skips(strict=False))
+        raw, _, _ = read_local(source, Skips(strict=False))
         raw = raw.rename(columns=str)
         raw = raw[raw.index.isin(list(keep_rows))].copy()
         flip = raw.index.isin(list(flip_rows))
         if flip.any():
             _flip_raw(raw, flip, table.mapping)
-        path = stem.with_suffix(source.suffix.lower())
+        # A compressed source is written uncompressed, in its inner format.
+        path = stem.with_suffix(file_format(source)[0])
         if path.suffix == ".csv":
             raw.to_csv(path, index=False)
         elif path.suffix == ".parquet":
             raw.reset_index(drop=True).to_parquet(path, index=False)
-        elif path.suffix == ".json" and not _is_json_lines(source):
+        elif path.suffix == ".json" and not is_json_lines(source):
             path.write_text(raw.to_json(orient="records", force_ascii=False, indent=1))
         else:
             path.write_text(raw.to_json(orient="records", lines=True, force_ascii=False))
@@ -1073,8 +704,9 @@ def write_like_source(table: PairTable, keep_rows, flip_rows, stem: str | Path, 
     return path
 
 
-def _is_json_lines(path: Path) -> bool:
-    return path.read_text(encoding="utf-8-sig").lstrip()[:1] != "["
+def _flat_mapping(mapping: ColumnMapping) -> bool:
+    """Whether every mapped role is a top-level column, so a copy can be written in the source's own columns."""
+    return not any(isinstance(v, str) and ("." in v or "[" in v) for v in mapping.to_dict().values())
 
 
 def _flip_raw(raw: pd.DataFrame, flip: np.ndarray, mapping: ColumnMapping) -> None:
@@ -1091,21 +723,43 @@ def _flip_raw(raw: pd.DataFrame, flip: np.ndarray, mapping: ColumnMapping) -> No
         swap(mapping.rating_a, mapping.rating_b)
     elif mapping.a_wins in ("<0", ">0"):
         raw[mapping.winner] = raw[mapping.winner].astype(object)
-        raw.loc[flip, mapping.winner] = [-_number(v) for v in raw.loc[flip, mapping.winner]]
+        raw.loc[flip, mapping.winner] = [-number(v) for v in raw.loc[flip, mapping.winner]]
     else:
-        a_keys, b_keys = _as_keys(mapping.a_wins), _as_keys(mapping.b_wins)
+        a_keys, b_keys = as_keys(mapping.a_wins), as_keys(mapping.b_wins)
         # Write the other side's verdict as the file spells it (7 stays a number, "model_b" stays text).
         spelled = {}
         for value in raw[mapping.winner].tolist():
-            key = _winner_key(value)
+            key = verdict_key(value)
             for keys, side in ((a_keys, "a"), (b_keys, "b")):
                 if key in keys:
                     spelled.setdefault(side, value)
         spelled.setdefault("a", (mapping.a_wins if isinstance(mapping.a_wins, list) else [mapping.a_wins])[0])
         spelled.setdefault("b", (mapping.b_wins if isinstance(mapping.b_wins, list) else [mapping.b_wins])[0])
         raw[mapping.winner] = raw[mapping.winner].astype(object)
-        raw.loc[flip, mapping.winner] = [spelled["b"] if _winner_key(v) in a_keys else spelled["a"]
+        raw.loc[flip, mapping.winner] = [spelled["b"] if verdict_key(v) in a_keys else spelled["a"]
                                          for v in raw.loc[flip, mapping.winner]]
+
+
+def write_trl_pairs(table: PairTable, path: str | Path) -> Path:
+    """The pairs as JSON lines in TRL's explicit-prompt layout: `prompt`, `chosen`, `rejected` (text, or message
+    lists for conversational data), plus `pair_id`, `category` and `margin` when present."""
+    path = Path(path)
+    conversational = table.format in ("conversational", "sharegpt")
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in table.pairs.itertuples(index=False):
+            if conversational:
+                record = {"prompt": json.loads(row.prompt_messages) if row.prompt_messages else [],
+                          "chosen": [{"role": "assistant", "content": row.chosen}],
+                          "rejected": [{"role": "assistant", "content": row.rejected}]}
+            else:
+                record = {"prompt": row.prompt, "chosen": row.chosen, "rejected": row.rejected}
+            record["pair_id"] = row.pair_id
+            if row.category != _DEFAULT_CATEGORY:
+                record["category"] = row.category
+            if not pd.isna(row.margin):
+                record["margin"] = float(row.margin)
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1119,7 +773,7 @@ def split_pairs(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[p
     never all of them. Each category contributes its share (largest remainders get the rounding), taking
     its members in the order of one `default_rng(seed)` permutation. Both parts keep the original order."""
     if not isinstance(eval_fraction, numbers.Real) or isinstance(eval_fraction, bool) or not 0 <= eval_fraction <= 0.9:
-        raise SpecError(f"eval_fraction must be a number between 0 and 0.9, got {_show(eval_fraction)}")
+        raise SpecError(f"eval_fraction must be a number between 0 and 0.9, got {show(eval_fraction)}")
     n = len(pairs)
     n_eval = round(eval_fraction * n)
     if eval_fraction > 0 and n >= 2:
@@ -1153,7 +807,7 @@ def sample_pairs(pairs: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFr
     if limit is None:
         return pairs.reset_index(drop=True)
     if not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit <= 0:
-        raise SpecError(f"limit must be a positive whole number of pairs or None, got {_show(limit)}")
+        raise SpecError(f"limit must be a positive whole number of pairs or None, got {show(limit)}")
     if limit >= len(pairs):
         return pairs.reset_index(drop=True)
     positions = np.sort(np.random.default_rng(seed).choice(len(pairs), size=int(limit), replace=False))
