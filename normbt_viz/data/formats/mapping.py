@@ -51,9 +51,9 @@ _VALUE_KEYS = ("a_wins", "b_wins", "tie")
 _CHOICE_KEYS = {"ranking_pairs": RANKING_PAIRS, "variant_pairs": VARIANT_PAIRS}
 _KEY_ALIASES = {"id": "pair_id"}
 
-PROMPT_ALIASES = ("prompt", "question", "instruction")
-CHOSEN_ALIASES = ("chosen", "response_chosen", "chosen_response")
-REJECTED_ALIASES = ("rejected", "reject", "response_rejected", "rejected_response")
+PROMPT_ALIASES = ("prompt", "question", "instruction", "conversation_input")
+CHOSEN_ALIASES = ("chosen", "response_chosen", "chosen_response", "chosen_messages")
+REJECTED_ALIASES = ("rejected", "reject", "response_rejected", "rejected_response", "rejected_messages")
 SHAREGPT_PROMPT = "conversations"
 CATEGORY_ALIASES = ("category", "subset")
 MARGIN_ALIASES = ("margin",)
