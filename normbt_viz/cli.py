@@ -1,4 +1,4 @@
-"""Command line: `python -m normbt_viz train | compare | runs | report | audit | worker`.
+"""Command line: `python -m normbt_viz train | compare | runs | report | audit | data | worker`.
 
 Bad input (unknown backbone, missing file, invalid value) exits with code 2 and one line on stderr.
 """
@@ -216,12 +216,44 @@ def cmd_train(args) -> int:
         return 0
     last = run.metrics().dropna(subset=["eval_accuracy"]).iloc[-1]
     status = run.status()
-    for count, what in ((status.get("n_truncated"), f"pair(s) truncated to {spec.max_length} tokens from the prompt's start"),
-                        (status.get("n_identical_input"), "pair(s) with identical inputs for this backbone (evaluated, not trained on)"),
-                        (status.get("n_skipped_rows"), "row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)")):
-        if count:
-            print(f"note: {count} {what}", file=sys.stderr)
+    _print_load_report(run.load_report())
+    if status.get("n_identical_input"):
+        print(f"note: {status['n_identical_input']} pair(s) with identical inputs for this backbone (evaluated, not trained on)",
+              file=sys.stderr)
     print(f"done in {time.time() - started:.1f} s: eval_accuracy={last['eval_accuracy']:.3f} eval_loss={last['eval_loss']:.4f} -> {run.path}")
+    return 0
+
+
+def _print_load_report(report: dict | None) -> None:
+    """The data load's story (layout, mapping, assumptions, skipped rows, ties, truncation) as plain lines."""
+    from normbt_viz.data.load_report import LoadReport
+
+    if report:
+        print("\n".join(LoadReport.from_dict(report).lines()), file=sys.stderr)
+
+
+def cmd_data(args) -> int:
+    """Load a dataset alone (no backbone): print the load's story and optionally write the pairs in TRL's
+    explicit-prompt layout, so users can check and convert their data in seconds."""
+    from normbt_viz.data.sources import load_pairs, write_trl_pairs
+
+    table = load_pairs(args.dataset, config=args.dataset_config, split=args.dataset_split, mapping=args.column_mapping,
+                       strict=args.strict, demo_size=args.demo_size)
+    report = table.report
+    if args.backbone:
+        from normbt_viz.model.lengths import survey_lengths
+
+        survey = survey_lengths(table.pairs, args.backbone)
+        report.max_length, report.truncated = survey.suggested, survey.truncated_at(survey.suggested)
+        print("\n".join(report.lines()))
+        print(survey.line())
+    else:
+        print("\n".join(report.lines()))
+    for line in table.skipped_summary():
+        print(f"  {line}")
+    if args.out:
+        path = write_trl_pairs(table, args.out)
+        print(f"wrote {len(table.pairs)} pair(s) to {path} (prompt, chosen, rejected, pair_id, category, margin)")
     return 0
 
 
@@ -235,6 +267,7 @@ def cmd_compare(args) -> int:
     for seed in args.seeds:
         for arm in arms:
             runs.append(_train_one(dataclasses.replace(base.with_arm(arm), seed=seed, name=""), runs_root))
+    _print_load_report(runs[0].load_report())
     comparison = compare_runs(runs)
     folder = Path(runs_root) / "_comparisons" / time.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
@@ -286,6 +319,9 @@ def cmd_report(args) -> int:
 
     # A missing dataset or backbone is one line before the first run directory, not a failed run an hour in.
     preflight(config.base.with_arm(config.arms[0]))  # with_arm returns a copy: preflight's resolve() leaves the config alone
+    from normbt_viz.data.run_data import load_run_data_with_report
+
+    _print_load_report(load_run_data_with_report(config.base).report.to_dict())
     runs_root = args.runs or default_runs_root() / f"report-{config.name}"
     folder = write_report(config, args.out or Path("report"), runs_root=runs_root)
     print(f"report written to {folder / 'summary.md'}")
@@ -328,8 +364,7 @@ def cmd_audit(args) -> int:
     out = Path(args.out)
     print(f"auditing {args.dataset} into {out}", file=sys.stderr)
     meta = run_audit(args.dataset, out, config, load_options=load_options, progress=_progress_bar())
-    for note in meta["notes"]:
-        print(f"note: {note}", file=sys.stderr)
+    _print_load_report(meta["load_report"])
     if meta["n_skipped_rows"]:
         print(f"note: the skipped rows are listed in {out / 'skipped_rows.csv'}", file=sys.stderr)
     counts = ", ".join(f"{name} {meta['flag_counts'][name]}" for name in FLAGS)
@@ -373,6 +408,24 @@ def add_audit_parser(sub) -> None:
     audit.add_argument("--remove-flags", default=None, help=f"comma-separated flags to remove (default {','.join(DEFAULT_REMOVE)})")
     audit.add_argument("--num-threads", type=int, default=None)
     audit.add_argument("--out", required=True, type=Path, help="audit folder")
+
+
+def add_data_parser(sub) -> None:
+    from normbt_viz.data.sources import mapping_help
+
+    data = sub.add_parser("data", help="load a dataset alone: print what was read and assumed, optionally write the pairs")
+    data.add_argument("--dataset", required=True, help="a local file, folder of shards or glob, a hub id, or 'demo'")
+    data.add_argument("--dataset-config", default=None)
+    data.add_argument("--dataset-split", default="train")
+    data.add_argument("--column-mapping", type=_json_object, default=None,
+                      help=f"JSON object of roles to columns or dotted paths; {mapping_help()}".replace("%", "%%"))
+    data.add_argument("--strict", action="store_true", help="fail on the first invalid row instead of skipping it")
+    data.add_argument("--demo-size", type=int, default=1000)
+    data.add_argument("--backbone", default=None,
+                      help="survey token lengths with this backbone's tokenizer (no weights) and suggest a max length")
+    data.add_argument("--out", type=Path, default=None,
+                      help="write the pairs as JSON lines in TRL's explicit-prompt layout (prompt, chosen, rejected, "
+                           "pair_id, category, margin)")
 
 
 def cmd_worker(args) -> int:
@@ -427,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
     add_audit_parser(sub)
+    add_data_parser(sub)
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("run_dirs", nargs="+")
@@ -435,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "worker": cmd_worker}[args.command]
+    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "data": cmd_data, "worker": cmd_worker}[args.command]
     try:
         return handler(args)
     except NormBTError as exc:

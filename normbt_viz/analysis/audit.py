@@ -499,7 +499,7 @@ def run_audit(dataset, out_dir: str | Path, config: AuditConfig | None = None, *
         frame.to_parquet(out / "audit.parquet", index=False)
         meta = {
             "source": table.source, "format": table.format, "dataset": str(dataset), "load_options": load_options or {},
-            "n_pairs": len(frame), "n_skipped_rows": table.n_skipped, "notes": table.notes,
+            "n_pairs": len(frame), "n_skipped_rows": table.n_skipped, "notes": table.notes, "load_report": table.report.to_dict(),
             "config": {**dataclasses.asdict(config), "remove_flags": list(config.remove_flags)},
             **found, "feature_chunks": n_chunks, "feature_chunks_cached": hits,
             "flag_counts": {name: int(frame[f"flag_{name}"].sum()) for name in FLAGS},

@@ -6,18 +6,31 @@ them may import another for it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
 
+from normbt_viz.data.load_report import LoadReport
 from normbt_viz.data.sources import load_pairs, sample_pairs, split_pairs
 from normbt_viz.errors import SpecError
 from normbt_viz.spec import RunSpec
 
 
-def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them.
+class RunData(NamedTuple):
+    train_pairs: pd.DataFrame
+    eval_pairs: pd.DataFrame
+    fingerprint: str
+    report: LoadReport  # the load's story, with a note when --limit sampled the pairs
 
-    How many source rows the (lenient) load skipped rides along as `train_pairs.attrs["n_skipped_rows"]`,
-    so the trainer can record it without a second load."""
+
+def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them."""
+    return load_run_data_with_report(spec)[:3]
+
+
+def load_run_data_with_report(spec: RunSpec) -> RunData:
+    """The run's pairs as `load_run_data` selects them, and the load's report (which the trainer keeps in the
+    run directory)."""
     table = load_pairs(
         spec.dataset,
         config=spec.dataset_config,
@@ -34,6 +47,7 @@ def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     if spec.loss == "bt_margin" and pairs["margin"].isna().any():
         raise SpecError(f"loss 'bt_margin' needs a margin for every pair; dataset {spec.dataset!r} has {int(pairs['margin'].isna().sum())} without one")
     train_pairs, eval_pairs = split_pairs(pairs, spec.eval_fraction, spec.split_seed)
-    train_pairs = train_pairs.reset_index(drop=True)
-    train_pairs.attrs["n_skipped_rows"] = table.n_skipped
-    return train_pairs, eval_pairs.reset_index(drop=True), table.fingerprint()
+    report = table.report
+    if len(pairs) < len(table.pairs):
+        report.notes.append(f"--limit: a seeded sample of {len(pairs)} of the {len(table.pairs)} pairs is used")
+    return RunData(train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint(), report)

@@ -8,6 +8,7 @@
         records/steps_<A>-<B>.parquet   every trained pair's record at every step A..B, from the training forward
         bins.json            the distance-bin edges (fixed per pair from the initial model's eval distances)
         pair_texts.parquet   prompt, chosen and rejected of every pair the run saw, by pair_id
+        load_report.json     the data load's story: layout, mapping, assumptions, skipped rows, ties, truncation
         projections/<method>_<view>.npy   cached 2-D maps for the Embeddings page
         representations/step_<N>.npz  the h the head read for a sample of eval pairs at step N (backbone scopes)
         checkpoints/step_<N>/   resumable state (Accelerate's save_state + trainer_state.json), the last few kept
@@ -123,6 +124,10 @@ class RunDir:
         return self.path / "pair_texts.parquet"
 
     @property
+    def load_report_path(self) -> Path:
+        return self.path / "load_report.json"
+
+    @property
     def model_path(self) -> Path:
         return self.path / "model"
 
@@ -184,6 +189,15 @@ class RunDir:
 
     def write_pair_texts(self, frame: pd.DataFrame) -> None:
         _write_parquet(frame, self.pair_texts_path)
+
+    def write_load_report(self, report: dict) -> None:
+        atomic_write_json(self.load_report_path, report)
+
+    def load_report(self) -> dict | None:
+        """The data load's story as the trainer saved it (LoadReport.to_dict()); None for runs older than it."""
+        if not self.load_report_path.is_file():
+            return None
+        return json.loads(self.load_report_path.read_text())
 
     def write_bins(self, edges: list[float], source: str) -> None:
         atomic_write_json(self.bins_path, {"edges": edges, "source": source})

@@ -28,7 +28,7 @@ from normbt_viz.model.reward_model import FullScope, HeadScope, LoraScope, PairS
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, evaluation_steps, per_pair_full_grad_norms
-from normbt_viz.data.run_data import load_run_data
+from normbt_viz.data.run_data import load_run_data_with_report
 
 if TYPE_CHECKING:  # the loop writes through the RunDir it is handed; it never imports the runs part
     from normbt_viz.runs.rundir import RunDir
@@ -151,7 +151,7 @@ class Trainer:
     def _load_data(self) -> None:
         """The run's pairs (train rows first, then eval rows), recorded with the dataset fingerprint in spec.json."""
         spec = self.spec
-        self.train_pairs, self.eval_pairs, fingerprint = load_run_data(spec)
+        self.train_pairs, self.eval_pairs, fingerprint, self.load_report = load_run_data_with_report(spec)
         spec.dataset_fingerprint, spec.package_versions = fingerprint, package_versions()
         self.run.write_spec(spec)
         self.pairs = pd.concat([self.train_pairs.assign(split="train"), self.eval_pairs.assign(split="eval")], ignore_index=True)
@@ -522,7 +522,9 @@ class Trainer:
         self.run.write_status(total_steps=self.total_steps, n_train=self.n_train, n_eval=len(self.eval_index), n_truncated=self.n_truncated,
                               n_identical_input=int(self.identical_input.sum()), n_trained_pairs=len(self.trainable_index), feature_cache_hit=self.cache_hit,
                               eval_steps=sorted(self.eval_steps), n_processes=self.world,
-                              n_skipped_rows=int(self.train_pairs.attrs.get("n_skipped_rows", 0)))
+                              n_skipped_rows=self.load_report.rows_skipped)
+        self.load_report.max_length, self.load_report.truncated = self.spec.max_length, int(self.n_truncated)
+        self.run.write_load_report(self.load_report.to_dict())
         self.run.write_pair_texts(
             self.pairs[["pair_id", "split", "category", "prompt", "chosen", "rejected"] + [c for c in ("flipped", "identical") if c in self.pairs]]
         )
