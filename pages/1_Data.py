@@ -36,7 +36,8 @@ elif state["source_kind"] == "Hugging Face":
     b.text_input("Config", key="hf_config")
     c.text_input("Split", key="hf_split")
 elif state["source_kind"] == "Local path":
-    st.text_input("Path (.jsonl, .json, .csv, .parquet, or a save_to_disk folder)", key="local_path")
+    st.text_input("Path (.jsonl, .json, .csv, .tsv, .parquet, optionally .gz/.bz2/.xz/.zst; a folder or glob of "
+                  "shards; or a save_to_disk folder)", key="local_path")
 else:
     uploaded = st.file_uploader(f"Preference file (up to {MAX_UPLOAD_MB} MB)", type=["jsonl", "json", "csv", "parquet"])
     if uploaded is not None:
@@ -55,13 +56,14 @@ st.checkbox("Strict: refuse the data at its first invalid row (default: skip inv
 
 
 @st.cache_data(show_spinner="Reading pairs…", max_entries=8)
-def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
+def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list, list]:
     table = load_pairs(
         source["dataset"], config=source.get("dataset_config"), split=source.get("dataset_split", "train"),
         mapping=source.get("column_mapping"), demo_size=source.get("demo_size", 1000), demo_noise=source.get("demo_noise", 0.0),
         strict=source.get("strict", False),
     )
-    return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes
+    return (table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes,
+            table.report.lines())
 
 
 source = data_source_spec()
@@ -69,14 +71,14 @@ if not source["dataset"]:
     st.info("Choose a data source above.")
     st.stop()
 try:
-    pairs, fmt, mapping, description, n_identical, skipped, notes = read_pairs(source)
+    pairs, fmt, mapping, description, n_identical, skipped, notes, report_lines = read_pairs(source)
 except NormBTError as exc:
     st.error(md_text(exc))  # the line quotes the file's values: shown as text, never as markdown or HTML
     st.stop()
 
 st.success(f"{len(pairs)} pairs from {md_text(description)} · format **{fmt}** · {n_identical} pair(s) with identical answers")
-for note in notes:
-    st.caption(f"Note: {md_text(note)}")
+with st.expander("What was read and assumed", expanded=True):
+    st.text("\n".join(report_lines))  # plain text: the lines quote the file's own values
 if len(skipped):
     with st.expander(f"{len(skipped)} invalid row(s) skipped", expanded=False):
         st.dataframe(skipped.drop(columns=["message"]), hide_index=True)
@@ -116,6 +118,23 @@ with right:
     st.subheader("Answer lengths (words)")
     st.dataframe(length_stats(pairs), hide_index=True)
     st.caption("If the chosen answer is nearly always longer, a reward model can score length instead of quality.")
+
+st.subheader("Token lengths")
+st.caption(f"How many pairs each max length would truncate with the **{state['backbone']}** tokenizer (no weights are "
+           "loaded); the suggestion covers 95% of the pairs. Set the max length on the Train and Audit pages.")
+if st.button("Count tokens", key="survey_lengths"):
+    from normbt_viz.model.lengths import survey_lengths
+
+    try:
+        with st.spinner("Tokenizing…"):
+            survey = survey_lengths(pairs, state["backbone"])
+        state["length_survey"] = {"key": (repr(source), state["backbone"]), "table": survey.table(), "line": survey.line()}
+    except NormBTError as exc:
+        st.error(md_text(exc))
+lengths = state["length_survey"]
+if lengths and lengths["key"] == (repr(source), state["backbone"]):
+    st.dataframe(lengths["table"], hide_index=True)
+    st.caption(md_text(lengths["line"]))
 
 st.subheader("Representation distances")
 st.caption(f"Runs the **{state['backbone']}** backbone over both answers of every pair (cached on disk for later runs).")

@@ -49,6 +49,7 @@ with st.expander("Custom runs", expanded=False):
         st.text_input("Backbone", key="backbone", help="minilm, smollm2, or a Hugging Face id / local path")
         st.selectbox("What trains", SCOPES, key="scope", help="head: frozen backbone; top-k: last k blocks too; full: everything")
         st.number_input("Top-k blocks", step=1, key="top_k", disabled=state["scope"] != "top-k", **spec_widget("top_k"))
+        st.number_input("Max length (tokens)", step=8, key="max_length", **spec_widget("max_length"))
     with middle:
         st.multiselect("Arms", list(ARMS), key="arms", format_func=lambda a: f"{a}: {ARM_DESCRIPTIONS[a]}")
         st.number_input("Seeds", min_value=1, max_value=10, step=1, key="seeds", help="runs per arm, seeds 0..n-1")

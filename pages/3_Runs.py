@@ -6,6 +6,7 @@ import streamlit as st
 from normbt_viz.analysis.benchmarks import OVERALL, runs_benchmark_view
 from normbt_viz.analysis.outliers import config_diff, metrics_long
 from normbt_viz.analysis.comparison import compare_runs
+from normbt_viz.data.load_report import LoadReport
 from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
 from normbt_viz.runs.rundir import list_runs, runs_table
 from normbt_viz.ui.common import runs_root
@@ -45,6 +46,12 @@ if diff.shape[1] > 1:
     st.caption("Only the run-spec fields whose values differ are shown.")
 else:
     st.caption("The selected runs share every setting.")
+
+st.subheader("The data each run saw")
+for run in selected:
+    report = run.load_report()
+    with st.expander(f"{run.name}: data", expanded=len(selected) == 1):
+        st.text("\n".join(LoadReport.from_dict(report).lines()) if report else "no load report (a run older than it)")
 
 benchmark_view = runs_benchmark_view(selected, dict(zip(table["run"], table["arm"])) if "arm" in table else {})
 for error in benchmark_view["errors"]:

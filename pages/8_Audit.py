@@ -10,7 +10,7 @@ from normbt_viz.analysis.audit import (
     read_pair_texts, read_progress,
 )
 from normbt_viz.runs.launcher import launch_audit
-from normbt_viz.ui.common import data_source_spec, describe_source, runs_root
+from normbt_viz.ui.common import data_source_spec, describe_source, runs_root, spec_widget
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -29,6 +29,7 @@ with st.expander("Start an audit", expanded=not list_audits(audits_root)):
     seeds = b.number_input("Seeds", 1, 10, 3, key="audit_seeds")
     clean = c.selectbox("Cleaned copy", CLEAN_MODES, key="audit_clean",
                         help="remove flagged pairs, flip the labels of likely label errors, or none")
+    st.number_input("Max length (tokens)", step=8, key="max_length", **spec_widget("max_length"))
     if st.button("Audit every pair", key="start_audit", type="primary"):
         source = data_source_spec()
         if not source["dataset"]:

@@ -349,3 +349,48 @@ def test_unknown_mapping_key_lists_the_valid_keys_and_id_is_accepted(tmp_path):
 def test_a_mapped_column_the_demo_lacks_is_an_error():
     with pytest.raises(DataError, match="demo data: mapped column 'question' for prompt not found"):
         load_pairs("demo", demo_size=20, mapping={"prompt": "question"})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The load's story: printed by train, kept in the run directory, shown on the Data and Runs pages
+
+
+def test_train_prints_the_load_report_and_keeps_it_in_the_run(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from normbt_viz.cli import main
+    from normbt_viz.runs.rundir import list_runs
+
+    labels = [0, 1, 2, 0, 1, 0, 1, 0]
+    rows = [{"scenario": "chat", "prompt": f"question {i}?", "response 1": f"first answer {i}",
+             "response 2": f"second answer {i}", "label": label} for i, label in enumerate(labels)]
+    path = write_jsonl(tmp_path / "autoj.json", rows)
+    runs = tmp_path / "runs"
+    code = main(["train", "--dataset", str(path), "--out", str(runs), "--max-steps", "2", "--batch-size", "2",
+                 "--diagnostics", "off", "--eval-every", "2"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "data: 7 pair(s) from 8 row(s)" in err
+    assert "label 0 → response 1 wins (4), 1 → response 2 wins (3), 2 → tie, dropped (1)" in err
+    assert "truncation: 0 of 7 pair(s) exceed max length 128" in err
+    (run,) = list_runs(runs)
+    saved = run.load_report()
+    assert saved["pairs_formed"] == 7 and saved["ties_dropped"] == 1 and saved["truncated"] == 0
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(runs))
+    at = AppTest.from_file(str(root / "pages" / "3_Runs.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = "\n".join(t.value for t in at.text)
+    assert "label 0 → response 1 wins (4)" in shown and "ties: 1 row(s) with no winner dropped" in shown
+
+    at = AppTest.from_file(str(root / "pages" / "1_Data.py"), default_timeout=60)
+    at.session_state["source_kind"] = "Local path"
+    at.session_state["local_path"] = str(path)
+    at.run()
+    assert not at.exception and not at.error
+    shown = "\n".join(t.value for t in at.text)
+    assert "data: 7 pair(s) from 8 row(s)" in shown and "2 → tie, dropped (1)" in shown

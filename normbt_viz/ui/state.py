@@ -43,6 +43,7 @@ DEFAULTS = {
 RESULTS = {
     "last_launch": [],
     "distance_result": None,
+    "length_survey": None,  # the Data page's token-length survey for the current source and backbone
     "audit_dir": "",
 }
 
