@@ -335,7 +335,7 @@ def cmd_rewardbench(args) -> int:
 
     benchmark = resolve_benchmark(args.benchmark, args.version)
     result, out = score_model_folder(args.model, benchmark, args.data, args.split, args.limit, args.batch_size, args.device,
-                                     args.missing_sections, args.out)
+                                     args.missing_sections, args.out, args.domain)
     examples_path = score_examples_path(out)
     print("\n".join(summary_lines(result)))
     print(f"{benchmark}: {OVERALL[benchmark]} -> {out} (per-example: {examples_path.name})")
@@ -476,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, default=None, help="at most N rows per subset (per domain for RM-Bench): a quick look")
     bench.add_argument("--missing-sections", choices=("zero", "omit"), default="zero",
                        help="a section with no data scores 0 in the overall mean, as upstream does (default), or is left out")
+    bench.add_argument("--domain", default=None, help="RM-Bench: the domain of a per-domain file (chat, math, code, safety-refuse, "
+                       "safety-response; default: read from the file name, e.g. chat_filtered.json)")
     bench.add_argument("--batch-size", type=int, default=16)
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")

@@ -316,7 +316,7 @@ def test_command_scores_each_benchmark_into_the_run_directory(model_run, tmp_pat
     "args, message",
     [
         (["--benchmark", "rm-bench", "--version", "2"], "--version 2 does not go with --benchmark rm-bench"),
-        (["--benchmark", "rm-bench", "--data", "{data_v1}"], "column 'domain'"),
+        (["--benchmark", "rm-bench", "--data", "{data_v1}"], "no 'domain' column"),
         (["--version", "2", "--data", "{missing}"], "missing.jsonl: file not found"),
         (["--version", "3"], "argument --version: invalid choice: 3"),
         (["--limit", "0", "--data", "{data_v1}"], "--limit 0 is invalid"),
@@ -329,3 +329,35 @@ def test_command_bad_input_exits_2_with_one_line(model_run, tmp_path, args, mess
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+# ---- benchmark files as they ship ---------------------------------------------------------------------------------
+
+def test_rmbench_per_domain_files_take_the_domain_from_the_name_or_the_flag(tmp_path):
+    records = [{k: v for k, v in r.items() if k != "domain"} for r in _rm_records()]
+    prompts = load_rmbench(_write_jsonl(tmp_path / "chat_filtered.json", records))
+    assert set(prompts["section"]) == {"chat"}
+    unnamed = _write_jsonl(tmp_path / "part.jsonl", records)
+    with pytest.raises(DataError, match="no 'domain' column .* pass --domain"):
+        load_rmbench(unnamed)
+    assert set(benchmarks.load_benchmark("rm-bench", unnamed, domain="safety-refuse")["section"]) == {"safety"}
+    combined = load_rmbench(_write_jsonl(tmp_path / "all.jsonl", _rm_records()), domain="math")
+    assert combined["domain"].tolist() == ["math"]
+
+
+def test_a_ties_only_rewardbench_2_file_scores(tmp_path):
+    ties = [r for r in _rb2_records() if r["subset"] == "Ties"]
+    assert ties
+    rows = benchmarks.load_benchmark("rewardbench-2", _write_jsonl(tmp_path / "ties.jsonl", ties))
+    result, examples = benchmarks.score_benchmark("rewardbench-2", rows, _fake_scorer(0))
+    assert "Ties" in result["sections"] and examples.empty
+
+
+def test_a_partly_present_v1_section_is_named_in_the_notes():
+    from normbt_viz.analysis.rewardbench import score_rewardbench
+
+    frame = pd.DataFrame({"subset": ["alpacaeval-easy", "mt-bench-easy"], "score_chosen": [1.0, 1.0],
+                          "score_rejected": [0.0, 0.0]})
+    notes = score_rewardbench(frame)["notes"]
+    assert any(note.startswith("section Chat is only partly present (missing alpacaeval-length, alpacaeval-hard, "
+                               "mt-bench-med)") for note in notes)

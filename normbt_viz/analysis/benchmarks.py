@@ -58,9 +58,10 @@ def resolve_benchmark(benchmark: str | None, version: int | None) -> str:
 
 
 def load_benchmark(benchmark: str, data: str | Path | None = None, split: str | None = None,
-                   limit: int | None = None) -> pd.DataFrame:
+                   limit: int | None = None, domain: str | None = None) -> pd.DataFrame:
     """The benchmark's rows from the hub (its default id and split) or a local file; with `limit`, at most that
-    many rows per subset (per domain for RM-Bench), for a quick look."""
+    many rows per subset (per domain for RM-Bench), for a quick look. `domain`: RM-Bench's domain for a
+    per-domain file (default: read from the file's name)."""
     benchmark = resolve_benchmark(benchmark, None)
     default_source, default_split = DEFAULT_DATA[benchmark]
     source, split = data or default_source, split or default_split
@@ -71,7 +72,7 @@ def load_benchmark(benchmark: str, data: str | Path | None = None, split: str | 
     elif benchmark == "rewardbench-2":
         rows, group = rb2.load_rewardbench2(source, split), "subset"
     else:
-        rows, group = rmbench.load_rmbench(source, split), "domain"
+        rows, group = rmbench.load_rmbench(source, split, domain), "domain"
     return rows.groupby(group, group_keys=False, sort=False).head(limit) if limit else rows
 
 
@@ -113,7 +114,7 @@ def write_scores(out: str | Path, result: dict, contributions: pd.DataFrame) -> 
 
 def score_model_folder(model_dir: str | Path, benchmark: str, data: str | Path | None = None, split: str | None = None,
                        limit: int | None = None, batch_size: int = 16, device: str = "auto", missing_sections: str = "zero",
-                       out: str | Path | None = None) -> tuple[dict, Path]:
+                       out: str | Path | None = None, domain: str | None = None) -> tuple[dict, Path]:
     """Score a saved reward model (`<run>/model`) on `benchmark` and write the result (default
     `<run>/scores/<benchmark>.json`) and its per-example table. Returns (result, path of the JSON)."""
     from normbt_viz.model.reward_model import RewardModel
@@ -121,7 +122,7 @@ def score_model_folder(model_dir: str | Path, benchmark: str, data: str | Path |
     model_dir = Path(model_dir)
     if not (model_dir / "reward_model.json").is_file():
         raise SpecError(f"--model {model_dir}: not a reward model folder (no reward_model.json); pass <run>/model")
-    rows = load_benchmark(benchmark, data, split, limit)
+    rows = load_benchmark(benchmark, data, split, limit, domain)
     model = RewardModel.load(model_dir, device=device)
     result, examples = score_benchmark(
         benchmark, rows, lambda prompts, responses: model.score(prompts, responses, batch_size), missing_sections

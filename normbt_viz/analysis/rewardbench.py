@@ -341,6 +341,11 @@ def score_rewardbench(df_with_scores: pd.DataFrame, missing_sections: str = "zer
     if sections_missing:
         how = "scored 0 as upstream does" if missing_sections == "zero" else "left out of the mean"
         notes.append(f"no data for section(s) {', '.join(sections_missing)}: {how}")
+    for section in sections_present:
+        absent = [subset for subset in SUBSET_MAPPING[section] if subset not in subsets]
+        if absent:  # the section is re-weighted over the subsets present, which changes what it measures
+            notes.append(f"section {section} is only partly present (missing {', '.join(absent)}): its score is "
+                         "re-weighted over the subsets present")
     if prior is None:
         notes.append(f"no Prior Sets subsets ({', '.join(PRIOR_SETS)}): score_with_prior_sets equals score")
     return {

@@ -257,7 +257,8 @@ def rewardbench2_contributions(scored: pd.DataFrame) -> pd.DataFrame:
     section = scored["subset"].astype(str).map(_section_of)
     keep = section.notna() & (section != TIES)
     frame = scored.loc[keep]
-    sizes = section[keep].map(section[keep].value_counts())
+    # float even when no row is kept (a Ties-only file): an empty map keeps the labels' text dtype
+    sizes = section[keep].map(section[keep].value_counts()).astype(float)
     return pd.DataFrame(
         {
             "example_id": frame["prompt_id"].astype(str).to_numpy(),

@@ -18,6 +18,8 @@ values over the four domains, so that average = mean(hard, normal, easy). The ma
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -55,11 +57,31 @@ def _three_texts(value) -> list | None:
     return None
 
 
-def load_rmbench(source="THU-KEG/RM-Bench", split: str = "train") -> pd.DataFrame:
+def domain_from_name(source) -> str | None:
+    """The domain a per-domain file's name says (`chat_filtered.json`, `safety-refuse_filtered.json`), or None."""
+    stem = Path(str(source)).name.split(".")[0].lower()
+    head = stem.split("_")[0]
+    return head if domain_of(head) else None
+
+
+def load_rmbench(source="THU-KEG/RM-Bench", split: str = "train", domain: str | None = None) -> pd.DataFrame:
     """RM-Bench prompts: prompt_id (str, unique), prompt, chosen and rejected (three texts each, in `STYLES`
     order), domain (as in the data) and section (one of `DOMAINS`, missing for a domain RM-Bench does not score).
+    RM-Bench's own per-domain files have no `domain` column: `domain` (or else the file's name) says it.
     Raises DataError naming the file, row and column at fault."""
     source_text, raw = read_benchmark_table(source, split)
+    if domain is not None and domain_of(domain) is None:
+        raise DataError(f"--domain {domain!r} is not one of {', '.join(DOMAINS)} (or safety-refuse / safety-response)")
+    if "domain" in raw.columns and domain is not None:
+        raw = raw[raw["domain"].map(domain_of) == domain_of(domain)]
+        if len(raw) == 0:
+            raise DataError(f"{source_text}: no rows of domain {domain!r}")
+    elif "domain" not in raw.columns:
+        domain = domain or domain_from_name(source)
+        if domain is None:
+            raise DataError(f"{source_text}: no 'domain' column and the file name does not name one; pass --domain "
+                            f"({', '.join(DOMAINS)}), as for RM-Bench's per-domain files")
+        raw = raw.assign(domain=domain)
     check_columns(raw, source_text, REQUIRED_COLUMNS)
     check_text(raw, source_text, ("prompt", "domain"))
     prompt_id = unique_ids(raw, source_text)
