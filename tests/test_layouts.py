@@ -394,3 +394,53 @@ def test_train_prints_the_load_report_and_keeps_it_in_the_run(tmp_path, capsys, 
     assert not at.exception and not at.error
     shown = "\n".join(t.value for t in at.text)
     assert "data: 7 pair(s) from 8 row(s)" in shown and "2 → tie, dropped (1)" in shown
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bad input refused before a run directory exists
+
+
+@pytest.mark.parametrize("case", ["identical for the backbone", "mapping on demo", "corrupt gz", "two lists"])
+def test_refused_before_any_run_directory(tmp_path, capsys, case):
+    from normbt_viz.cli import main
+
+    args = []
+    if case == "identical for the backbone":  # MiniLM is uncased: answers that differ only in case are one input
+        rows = [{"prompt": q, "chosen": g.upper(), "rejected": g.lower()} for q, g, _ in EXPECTED]
+        args = ["--dataset", str(write_jsonl(tmp_path / "cased.jsonl", rows))]
+        expected = "has identical chosen and rejected inputs for backbone 'minilm': nothing to train on"
+    elif case == "mapping on demo":
+        args = ["--dataset", "demo", "--demo-size", "20", "--column-mapping", '{"prompt": "question"}']
+        expected = "demo data: mapped column 'question' for prompt not found"
+    elif case == "corrupt gz":
+        (tmp_path / "bad.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+        args = ["--dataset", str(tmp_path / "bad.jsonl.gz")]
+        expected = "bad.jsonl.gz: corrupt or truncated gz file"
+    else:
+        (tmp_path / "two.json").write_text(json.dumps({"a": PLAIN, "b": PLAIN}))
+        args = ["--dataset", str(tmp_path / "two.json")]
+        expected = "two.json: the JSON object holds several lists of rows ('a', 'b')"
+    runs = tmp_path / "runs"
+    code = main(["train", "--out", str(runs), "--max-steps", "2", "--batch-size", "2", *args])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and expected in lines[0], err
+    assert not runs.exists()
+
+
+def test_the_data_command_prints_the_story_and_writes_trl_pairs(tmp_path, capsys):
+    from normbt_viz.cli import main
+
+    rows = [{"scenario": "chat", "prompt": q, "response 1": b, "response 2": g, "label": 1} for q, g, b in EXPECTED]
+    path = write_jsonl(tmp_path / "autoj.json", rows)
+    out = tmp_path / "pairs.jsonl"
+    assert main(["data", "--dataset", str(path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "data: 4 pair(s) from 4 row(s)" in printed and "1 → response 2 wins (4)" in printed
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["prompt"], r["chosen"], r["rejected"]) for r in written] == EXPECTED
+    assert set(written[0]) == {"prompt", "chosen", "rejected", "pair_id"}
+    assert_right(load_pairs(out), EXPECTED)  # the written file loads back to the same pairs
+    assert main(["data", "--dataset", str(tmp_path / "missing.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: no such file: {tmp_path / 'missing.jsonl'}"

@@ -70,3 +70,34 @@ def survey_lengths(pairs: pd.DataFrame, backbone: str, trust_remote_code: bool =
                    len(encode_response(reader, prompt, rejected, prompt_json).input_ids))
                for prompt, chosen, rejected, prompt_json in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], messages)]
     return LengthSurvey(np.asarray(lengths, dtype=np.int64), limit)
+
+
+def every_input_identical(pairs: pd.DataFrame, backbone: str, max_length: int, trust_remote_code: bool = False) -> bool:
+    """Whether every pair's chosen and rejected inputs are the same tokens for this backbone's tokenizer (after
+    truncation to max_length, as training reads them): then no model on it can rank a single pair. Stops at the
+    first pair that differs, so the usual answer costs one tokenization."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from normbt_viz.model.features import truncate_from_start
+
+    texts_differ = (pairs["chosen"] != pairs["rejected"]).to_numpy()
+    path = resolve_backbone(backbone)
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # the hub client raises many types; the user needs one line
+        raise BackboneError(f"cannot load the tokenizer of backbone {backbone!r}: {first_line(exc)}") from exc
+    tokenizer.model_max_length = 1 << 30
+    reader = SimpleNamespace(tokenizer=tokenizer, is_decoder=is_decoder_config(config))
+    special = set(tokenizer.all_special_ids)
+    messages = pairs["prompt_messages"] if "prompt_messages" in pairs else [""] * len(pairs)
+    # Pairs whose texts differ come first: one of them almost always tokenizes differently.
+    order = np.argsort(~texts_differ, kind="stable")
+    for position in order:
+        row = pairs.iloc[int(position)]
+        prompt_json = messages.iloc[int(position)] if hasattr(messages, "iloc") else ""
+        chosen, _ = truncate_from_start(encode_response(reader, row["prompt"], row["chosen"], prompt_json), max_length, special)
+        rejected, _ = truncate_from_start(encode_response(reader, row["prompt"], row["rejected"], prompt_json), max_length, special)
+        if chosen.input_ids != rejected.input_ids:
+            return False
+    return True

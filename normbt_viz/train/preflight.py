@@ -24,7 +24,7 @@ def preflight(spec: RunSpec) -> None:
 
     spec.resolve()
     select_device(spec.device)
-    load_run_data(spec)
+    train_pairs, _, _ = load_run_data(spec)
     path = resolve_backbone(spec.backbone)
     if not Path(path).is_dir():
         check_hub_repo(path, "model", BackboneError)
@@ -40,6 +40,12 @@ def preflight(spec: RunSpec) -> None:
     folder = Path(path)
     if folder.is_dir() and not any(next(folder.rglob(pattern), None) for pattern in WEIGHT_FILES):
         raise BackboneError(f"backbone folder {spec.backbone} has a config but no weights ({', '.join(WEIGHT_FILES)})")
+    from normbt_viz.model.lengths import every_input_identical
+
+    # The trainer would stop on this after making the run directory; say it before one exists.
+    if every_input_identical(train_pairs, spec.backbone, spec.max_length, spec.trust_remote_code):
+        raise SpecError(f"every training pair of {spec.dataset!r} has identical chosen and rejected inputs for backbone "
+                        f"{spec.backbone!r}: nothing to train on")
     n_blocks = getattr(config, "num_hidden_layers", None)
     if spec.scope == "top-k" and n_blocks is not None and spec.top_k > n_blocks:
         raise SpecError(f"top_k={spec.top_k} is invalid: backbone {spec.backbone!r} has {n_blocks} blocks")
