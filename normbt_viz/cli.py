@@ -202,6 +202,7 @@ def _resumable(path: Path) -> tuple[RunSpec, RunDir]:
 def cmd_train(args) -> int:
     runs_root = args.out or default_runs_root()
     started = time.time()
+    length_note = None
     if args.resume:
         spec, previous = _resumable(args.resume)
         run = _train_one(spec, runs_root, resume_from=previous)
@@ -210,18 +211,39 @@ def cmd_train(args) -> int:
         spec = queued.spec()
         run = _train_one(spec, runs_root, into=queued)
     else:
-        spec = spec_from_args(args).resolve()
+        spec, length_note = _max_length_from_data(spec_from_args(args), args)
+        spec = spec.resolve()
         run = _train_one(spec, runs_root)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     last = run.metrics().dropna(subset=["eval_accuracy"]).iloc[-1]
     status = run.status()
+    if length_note:
+        print(length_note, file=sys.stderr)
     _print_load_report(run.load_report())
     if status.get("n_identical_input"):
         print(f"note: {status['n_identical_input']} pair(s) with identical inputs for this backbone (evaluated, not trained on)",
               file=sys.stderr)
     print(f"done in {time.time() - started:.1f} s: eval_accuracy={last['eval_accuracy']:.3f} eval_loss={last['eval_loss']:.4f} -> {run.path}")
     return 0
+
+
+def _max_length_from_data(spec: RunSpec, args) -> tuple[RunSpec, str | None]:
+    """A user's dataset with no --max-length (and no --spec) gets the max length that covers 95% of its pairs,
+    capped by the backbone's limit (tokenizer only, no weights); the demo keeps the spec's default. Returns the
+    spec and the line that says so (printed with the load's story once the command is done)."""
+    if args.spec or getattr(args, "max_length", None) is not None or spec.dataset == "demo":
+        return spec, None
+    import pandas as pd
+
+    from normbt_viz.data.run_data import load_run_data
+    from normbt_viz.model.lengths import survey_lengths
+
+    train_pairs, eval_pairs, _ = load_run_data(spec)
+    survey = survey_lengths(pd.concat([train_pairs, eval_pairs], ignore_index=True), spec.backbone, spec.trust_remote_code)
+    note = (f"max length: {survey.suggested} tokens, chosen to cover 95% of the pairs ({survey.truncated_at(survey.suggested)} "
+            "still truncated; --max-length overrides)")
+    return dataclasses.replace(spec, max_length=survey.suggested), note
 
 
 def _print_load_report(report: dict | None) -> None:
@@ -262,11 +284,13 @@ def cmd_compare(args) -> int:
 
     runs_root = args.out or default_runs_root()
     arms = _known_arms(args.arms or args.losses, "--losses/--arms")
-    base = spec_from_args(args)
+    base, length_note = _max_length_from_data(spec_from_args(args), args)
     runs = []
     for seed in args.seeds:
         for arm in arms:
             runs.append(_train_one(dataclasses.replace(base.with_arm(arm), seed=seed, name=""), runs_root))
+    if length_note:
+        print(length_note, file=sys.stderr)
     _print_load_report(runs[0].load_report())
     comparison = compare_runs(runs)
     folder = Path(runs_root) / "_comparisons" / time.strftime("%Y%m%d-%H%M%S")

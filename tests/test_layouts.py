@@ -374,7 +374,8 @@ def test_train_prints_the_load_report_and_keeps_it_in_the_run(tmp_path, capsys, 
     assert code == 0
     assert "data: 7 pair(s) from 8 row(s)" in err
     assert "label 0 → response 1 wins (4), 1 → response 2 wins (3), 2 → tie, dropped (1)" in err
-    assert "truncation: 0 of 7 pair(s) exceed max length 128" in err
+    assert "max length: 16 tokens, chosen to cover 95% of the pairs (0 still truncated" in err
+    assert "truncation: 0 of 7 pair(s) exceed max length 16" in err
     (run,) = list_runs(runs)
     saved = run.load_report()
     assert saved["pairs_formed"] == 7 and saved["ties_dropped"] == 1 and saved["truncated"] == 0
