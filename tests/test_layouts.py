@@ -440,8 +440,26 @@ def test_the_data_command_prints_the_story_and_writes_trl_pairs(tmp_path, capsys
     assert "data: 4 pair(s) from 4 row(s)" in printed and "1 → response 2 wins (4)" in printed
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["prompt"], r["chosen"], r["rejected"]) for r in written] == EXPECTED
-    assert set(written[0]) == {"prompt", "chosen", "rejected", "pair_id"}
+    assert set(written[0]) == {"prompt", "chosen", "rejected", "pair_id", "category"}  # scenario is the category
     assert_right(load_pairs(out), EXPECTED)  # the written file loads back to the same pairs
     assert main(["data", "--dataset", str(tmp_path / "missing.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"error: no such file: {tmp_path / 'missing.jsonl'}"
+
+
+def test_lmsys_arena_55k_one_hot_winners_and_json_list_turns(tmp_path):
+    rows = [{"id": i, "model_a": "m1", "model_b": "m2", "prompt": json.dumps([q]),
+             "response_a": json.dumps([g if won == "a" else b]), "response_b": json.dumps([b if won == "a" else g]),
+             "winner_model_a": int(won == "a"), "winner_model_b": int(won == "b"), "winner_tie": int(won == "t")}
+            for i, ((q, g, b), won) in enumerate(zip(EXPECTED, "abat"))]
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    table = load_pairs(tmp_path / "train.csv")
+    assert_right(table, EXPECTED[:3])
+    assert table.report.ties_dropped == 1 and "one-hot verdict columns" in " ".join(table.notes)
+    assert not any(ch in "".join(table.pairs["chosen"]) for ch in '[]"')
+
+
+def test_merged_judges_propose_sibling_columns(tmp_path):
+    rows = [{"conversation_a_x": "x", "conversation_a_y": "y", "conversation_b_x": "x2", "winner_x": "model_a"}]
+    with pytest.raises(DataError, match='"response_a": "conversation_a_x", "response_b": "conversation_b_x"'):
+        load_pairs(write_jsonl(tmp_path / "m.jsonl", rows))

@@ -32,7 +32,7 @@ from normbt_viz.data.formats.common import SKIPPED_COLUMNS, Origin, Skips, colum
 from normbt_viz.data.formats.files import (
     FILE_FORMATS, file_format, is_file_like, is_glob, is_json_lines, read_local, read_shards, shard_files,
 )
-from normbt_viz.data.formats.judgments import as_keys, judge, judgment_mapping, number, verdict_key
+from normbt_viz.data.formats.judgments import arena_one_hot, as_keys, judge, judgment_mapping, number, verdict_key
 from normbt_viz.data.formats.lists import expand_ranking, expand_variants, text_list
 from normbt_viz.data.formats.mapping import (
     ANSWER_FIELDS, CHOSEN_ALIASES, MAPPING_KEYS, PROMPT_ALIASES, REJECTED_ALIASES, SCORE_ALIASES, ColumnMapping,
@@ -283,6 +283,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
     raw = materialise_paths(raw, given, origin)
     check_mapped_columns(raw, given, origin)
     raw, given = _nested_fields(raw, given, notes)
+    raw = arena_one_hot(raw, given, notes)
     ties, dropped = 0, {}
     one_pair_per_row = True
     judgment = judgment_mapping(raw, given, origin)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from normbt_viz.data.formats.common import Origin, columns_text, is_missing, plain, show
+from normbt_viz.data.formats.messages import literal_value
 from normbt_viz.data.formats.mapping import (
     CHOSEN_ALIASES, REJECTED_ALIASES, ColumnMapping, resolve_mapping,
 )
@@ -67,6 +68,48 @@ _SPELLINGS = (("model_a", "model_b"), ("a", "b"), ("response_a", "response_b"), 
 TIE_WORDS = ("tie", "tie (bothbad)", "draw", "equal", "a=b", "b=a", "same", "both", "neither", "none", "both bad",
              "both good")
 JUDGMENT_FIELDS = ("response_a", "response_b", "winner", "a_wins", "b_wins", "tie", "rating_a", "rating_b", "turn")
+
+
+_ONE_HOT = ("winner_model_a", "winner_model_b", "winner_tie")
+
+
+def arena_one_hot(raw: pd.DataFrame, given: ColumnMapping, notes: list) -> pd.DataFrame:
+    """LMSYS arena-human-preference exports: one-hot verdict columns (winner_model_a / winner_model_b /
+    winner_tie) and prompt / response_a / response_b holding JSON lists of turns. Read as Arena judgments: a
+    `winner` column of model_a / model_b / tie, and conversation_a / conversation_b of alternating turns."""
+    if not set(_ONE_HOT[:2]) <= set(raw.columns) or "winner" in raw.columns or given.winner or given.response_a:
+        return raw
+    flags = {name: [number(v) == 1 for v in raw[name].tolist()] if name in raw.columns else [False] * len(raw)
+             for name in _ONE_HOT}
+    winners = []
+    for a_won, b_won, tied in zip(*flags.values()):
+        winners.append(None if a_won + b_won + tied != 1 else "model_a" if a_won else "model_b" if b_won else "tie")
+    raw = raw.assign(winner=winners)
+    turns_note = ""
+    if {"prompt", "response_a", "response_b"} <= set(raw.columns):
+        raw = raw.assign(conversation_a=[_turns(p, r) for p, r in zip(raw["prompt"], raw["response_a"])],
+                         conversation_b=[_turns(p, r) for p, r in zip(raw["prompt"], raw["response_b"])])
+        raw = raw.drop(columns=["prompt", "response_a", "response_b"])
+        turns_note = "; prompt and response_a/response_b lists read as alternating turns"
+    unclear = sum(1 for w in winners if w is None)
+    notes.append("one-hot verdict columns winner_model_a / winner_model_b / winner_tie read as winner model_a / "
+                 f"model_b / tie{turns_note}" + (f"; {unclear} row(s) without exactly one flag have no verdict" if unclear else ""))
+    return raw
+
+
+def _turns(prompts, responses):
+    prompts, responses = literal_value(prompts), literal_value(responses)
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if isinstance(responses, str):
+        responses = [responses]
+    if not isinstance(prompts, list) or not isinstance(responses, list) or len(prompts) != len(responses):
+        return None
+    messages = []
+    for asked, answered in zip(prompts, responses):
+        messages += [{"role": "user", "content": asked if isinstance(asked, str) else ""},
+                     {"role": "assistant", "content": answered if isinstance(answered, str) else ""}]
+    return messages
 
 
 def judgment_mapping(raw: pd.DataFrame, given: ColumnMapping, origin: Origin) -> tuple[ColumnMapping, str] | None:
@@ -125,8 +168,8 @@ def verdict_key(value) -> str | None:
     value = plain(value)
     if is_missing(value):
         return None
-    if isinstance(value, bool):
-        return str(value).lower()
+    if isinstance(value, bool):  # a flag column reads as 1 / 0, as Python counts it
+        return str(int(value))
     if isinstance(value, str):
         stripped = value.strip()
         try:

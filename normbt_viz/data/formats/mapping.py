@@ -55,7 +55,7 @@ PROMPT_ALIASES = ("prompt", "question", "instruction", "conversation_input")
 CHOSEN_ALIASES = ("chosen", "response_chosen", "chosen_response", "chosen_messages")
 REJECTED_ALIASES = ("rejected", "reject", "response_rejected", "rejected_response", "rejected_messages")
 SHAREGPT_PROMPT = "conversations"
-CATEGORY_ALIASES = ("category", "subset")
+CATEGORY_ALIASES = ("category", "subset", "domain", "category_path", "scenario")
 MARGIN_ALIASES = ("margin",)
 # "pair_id" first: when a table has both, it is the more specific name.
 ID_ALIASES = ("pair_id", "id", "prompt_id", "pair_uid")
@@ -254,11 +254,12 @@ def unrecognised(raw: pd.DataFrame, origin: Origin) -> str:
     listed = [c for c in columns if _is_text_list(first_value(raw[c]))]
     prompt = next((c for c in columns if c.lower() in ("prompt", "question", "instruction", "query", "input", "history")), None)
     proposal: dict = {}
-    if len(answers) >= 2 and verdicts:
-        proposal = {"response_a": answers[0], "response_b": answers[1], "winner": verdicts[0],
+    first, second = _sibling_pair(answers)
+    if first and verdicts:
+        proposal = {"response_a": first, "response_b": second, "winner": verdicts[0],
                     "a_wins": "<value>", "b_wins": "<value>"}
-    elif len(answers) >= 2:
-        proposal = {"chosen": answers[0], "rejected": answers[1]}
+    elif first:
+        proposal = {"chosen": first, "rejected": second}
     elif listed:
         proposal = {"ranked": listed[0], "ranking_pairs": "best"}
     if proposal and prompt:
@@ -271,6 +272,22 @@ def unrecognised(raw: pd.DataFrame, origin: Origin) -> str:
     else:
         text += 'map the roles with --column-mapping \'{"prompt": ..., "chosen": ..., "rejected": ...}\''
     return text + " (the spec's column_mapping field)"
+
+
+_SIDE_MARKS = (("a", "b"), ("A", "B"), ("1", "2"), ("0", "1"), ("x", "y"))
+
+
+def _sibling_pair(columns: list[str]) -> tuple[str | None, str | None]:
+    """Two columns whose names differ only in a side mark (response_a / response_b, output_1 / output_2), so a
+    proposed mapping never pairs conversation_a_x with conversation_a_y; else the first two."""
+    for first in columns:
+        for mark_a, mark_b in _SIDE_MARKS:
+            for at in range(len(first)):
+                if first[at] == mark_a and not (first[at - 1:at].isalnum() and first[at + 1:at + 2].isalnum()):
+                    second = first[:at] + mark_b + first[at + 1:]
+                    if second in columns:
+                        return first, second
+    return (columns[0], columns[1]) if len(columns) >= 2 else (None, None)
 
 
 def first_value(column: pd.Series):
