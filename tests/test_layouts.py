@@ -463,3 +463,28 @@ def test_merged_judges_propose_sibling_columns(tmp_path):
     rows = [{"conversation_a_x": "x", "conversation_a_y": "y", "conversation_b_x": "x2", "winner_x": "model_a"}]
     with pytest.raises(DataError, match='"response_a": "conversation_a_x", "response_b": "conversation_b_x"'):
         load_pairs(write_jsonl(tmp_path / "m.jsonl", rows))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real data (../shared/data, beside the repository; absent in a user's clone)
+
+
+def shared_data_file(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / name
+    if not path.is_file():
+        pytest.skip(f"real data not present ({path})")
+    return path
+
+
+def test_real_hh_rlhf_harmless_base_loads_with_its_story():
+    from normbt_viz.model.lengths import survey_lengths
+
+    table = load_pairs(shared_data_file("hh_rlhf_harmless_base_test.jsonl"))
+    report = table.report
+    assert (table.format, report.rows_read, report.pairs_formed, report.rows_skipped) == ("implicit", 2312, 2308, 4)
+    assert report.skip_reasons == {"empty or whitespace-only response after splitting off the shared prompt": 4}
+    assert table.pairs["prompt"].str.endswith("\n\nAssistant:").all()
+    survey = survey_lengths(table.pairs, "minilm")
+    assert survey.truncated_at(128) == 1266  # README: 55% of the pairs exceed 128 MiniLM tokens
