@@ -20,7 +20,9 @@ init_state()
 state = st.session_state
 MAX_UPLOAD_MB = 50
 ROLES = ("prompt", "chosen", "rejected", "category", "margin", "pair_id")
-JUDGMENT_ROLES = ("response_a", "response_b", "winner", "a_wins", "b_wins")
+JUDGMENT_ROLES = ("response_a", "response_b", "winner", "a_wins", "b_wins", "tie", "turn")
+LIST_ROLES = ("score_chosen", "score_rejected", "ranked", "ranking_pairs", "variant_pairs")
+VALUE_ROLES = ("a_wins", "b_wins", "tie")
 
 st.title("Data")
 st.radio("Source", ["Demo", "Hugging Face", "Local path", "Upload"], key="source_kind", horizontal=True)
@@ -56,14 +58,48 @@ st.checkbox("Strict: refuse the data at its first invalid row (default: skip inv
 
 
 @st.cache_data(show_spinner="Reading pairs…", max_entries=8)
-def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list, list]:
+def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
     table = load_pairs(
         source["dataset"], config=source.get("dataset_config"), split=source.get("dataset_split", "train"),
         mapping=source.get("column_mapping"), demo_size=source.get("demo_size", 1000), demo_noise=source.get("demo_noise", 0.0),
         strict=source.get("strict", False),
     )
-    return (table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes,
+    return (table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped,
             table.report.lines())
+
+
+def mapping_panel(mapping: dict, expanded: bool) -> None:
+    """The column-mapping editor: shown under a loaded dataset, and under a load error so the user can fix it."""
+    with st.expander("Column mapping", expanded=expanded):
+        st.caption("Which column plays which role. Empty = detect automatically; `-` = this dataset has no such column; "
+                   "`chosen.answer` or `metadata.score_chosen` reads a nested field.")
+        cols = st.columns(len(ROLES))
+        edited = {role: cols[i].text_input(role, value=mapping.get(role) or "", key=f"map_{role}") for i, role in enumerate(ROLES)}
+        st.caption("Judgment files: two responses and a winner column; a_wins/b_wins are the winner values meaning "
+                   "each side won, comma-separated (e.g. `model_a` / `model_b`, or `<0` / `>0` for a signed strength).")
+        cols = st.columns(len(JUDGMENT_ROLES))
+        for i, role in enumerate(JUDGMENT_ROLES):
+            shown = mapping.get(role)
+            shown = ",".join(map(str, shown)) if isinstance(shown, list) else (shown or "")
+            edited[role] = cols[i].text_input(role, value=str(shown), key=f"map_{role}")
+        st.caption("Scores beside chosen/rejected (equal scores are ties), a ranked list of answers (best first), and "
+                   "which pairs a ranking (best, adjacent, all) or lists of answer variants (matched, all) give.")
+        cols = st.columns(len(LIST_ROLES))
+        for i, role in enumerate(LIST_ROLES):
+            edited[role] = cols[i].text_input(role, value=mapping.get(role) or "", key=f"map_{role}")
+        a, b = st.columns(2)
+        if a.button("Apply mapping"):
+            values = {r: ("" if v.strip() == "-" else (v.strip() or None)) for r, v in edited.items()}
+            for role in VALUE_ROLES:
+                values[role] = [v.strip() for v in values[role].split(",") if v.strip()] if values[role] else None
+            try:
+                state["column_mapping"] = ColumnMapping.from_dict(values).to_dict()
+                st.rerun()
+            except NormBTError as exc:
+                st.error(md_text(exc))
+        if b.button("Reset to auto-detect"):
+            state["column_mapping"] = None
+            st.rerun()
 
 
 source = data_source_spec()
@@ -71,9 +107,11 @@ if not source["dataset"]:
     st.info("Choose a data source above.")
     st.stop()
 try:
-    pairs, fmt, mapping, description, n_identical, skipped, notes, report_lines = read_pairs(source)
+    pairs, fmt, mapping, description, n_identical, skipped, report_lines = read_pairs(source)
 except NormBTError as exc:
     st.error(md_text(exc))  # the line quotes the file's values: shown as text, never as markdown or HTML
+    if source["dataset"] != "demo":
+        mapping_panel(source.get("column_mapping") or {}, expanded=True)
     st.stop()
 
 st.success(f"{len(pairs)} pairs from {md_text(description)} · format **{fmt}** · {n_identical} pair(s) with identical answers")
@@ -84,27 +122,7 @@ if len(skipped):
         st.dataframe(skipped.drop(columns=["message"]), hide_index=True)
 
 if fmt != "demo":
-    with st.expander("Column mapping", expanded=False):
-        st.caption("Which column plays which role. Empty = detect automatically; `-` = this dataset has no such column.")
-        cols = st.columns(len(ROLES))
-        edited = {role: cols[i].text_input(role, value=mapping.get(role) or "", key=f"map_{role}") for i, role in enumerate(ROLES)}
-        st.caption("Judgment files: two responses and a winner column; a_wins/b_wins are the winner values meaning "
-                   "each side won, comma-separated (e.g. `model_a` / `model_b`, or `<0` / `>0` for a signed strength).")
-        cols = st.columns(len(JUDGMENT_ROLES))
-        for i, role in enumerate(JUDGMENT_ROLES):
-            shown = mapping.get(role)
-            shown = ",".join(map(str, shown)) if isinstance(shown, list) else (shown or "")
-            edited[role] = cols[i].text_input(role, value=str(shown), key=f"map_{role}")
-        a, b = st.columns(2)
-        if a.button("Apply mapping"):
-            values = {r: ("" if v.strip() == "-" else (v.strip() or None)) for r, v in edited.items()}
-            for role in ("a_wins", "b_wins"):
-                values[role] = [v.strip() for v in values[role].split(",") if v.strip()] if values[role] else None
-            state["column_mapping"] = ColumnMapping(**values).to_dict()
-            st.rerun()
-        if b.button("Reset to auto-detect"):
-            state["column_mapping"] = None
-            st.rerun()
+    mapping_panel(mapping, expanded=False)
 
 st.subheader("Preview")
 st.dataframe(pairs.drop(columns=[c for c in ("prompt_messages", "source_row") if c in pairs]).head(50), hide_index=True)

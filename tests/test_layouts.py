@@ -488,3 +488,26 @@ def test_real_hh_rlhf_harmless_base_loads_with_its_story():
     assert table.pairs["prompt"].str.endswith("\n\nAssistant:").all()
     survey = survey_lengths(table.pairs, "minilm")
     assert survey.truncated_at(128) == 1266  # README: 55% of the pairs exceed 128 MiniLM tokens
+
+
+def test_data_page_offers_the_mapping_under_an_ambiguous_verdict(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path / "runs"))
+    rows = [{"q": q, "left": g if v == 0 else b, "right": b if v == 0 else g, "label": v}
+            for (q, g, b), v in zip(EXPECTED, [0, 1, 0, 1])]
+    path = write_jsonl(tmp_path / "judged.jsonl", rows)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "1_Data.py"), default_timeout=60)
+    at.session_state["source_kind"] = "Local path"
+    at.session_state["local_path"] = str(path)
+    at.session_state["column_mapping"] = {"prompt": "q", "response_a": "left", "response_b": "right", "winner": "label"}
+    at.run()
+    assert len(at.error) == 1 and "values: 0: 2, 1: 2" in at.error[0].value
+    at.text_input(key="map_a_wins").input("0")
+    at.text_input(key="map_b_wins").input("1")
+    at.button[0].click()
+    at.run()
+    assert not at.error and not at.exception, [e.value for e in at.error]
+    assert "label 0 → left wins (2), 1 → right wins (2)" in "\n".join(t.value for t in at.text)
