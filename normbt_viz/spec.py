@@ -75,10 +75,10 @@ def param(default=None, help: str = "", *, choices: tuple | None = None, low: fl
 @dataclass
 class RunSpec:
     # data
-    dataset: str = param("demo", "'demo', a local .jsonl/.json/.csv/.parquet file or save_to_disk folder, or a Hugging Face dataset id", group="data")
+    dataset: str = param("demo", "'demo', a local .jsonl/.json/.csv/.tsv/.parquet file (optionally .gz/.bz2/.xz/.zst), a folder or glob of shards, a save_to_disk folder, or a Hugging Face dataset id", group="data")
     dataset_config: str | None = param(None, "the Hugging Face dataset's configuration name", group="data")
     dataset_split: str = param("train", "the split to read (Hugging Face ids and save_to_disk folders)", group="data")
-    column_mapping: dict | None = param(None, "JSON object mapping roles (prompt, chosen, rejected, category, margin, id) to column names", group="data")
+    column_mapping: dict | None = param(None, "JSON object mapping roles to column names or dotted paths (prompt, chosen, rejected, category, margin, pair_id or id, score_chosen, score_rejected; judgments: response_a, response_b, winner, a_wins, b_wins, tie, rating_a, rating_b, turn; lists: ranked, ranking_pairs, variant_pairs); `python -m normbt_viz data --help` says what each means", group="data")
     demo_size: int = param(1000, "pairs in the synthetic demo dataset", low=2, group="data")
     demo_noise: float = param(0.0, "share of demo pairs whose labels are flipped (recorded in a 'flipped' column)", low=0.0, high=0.5, group="data")
     demo_seed: int = param(0, "seed of the demo generator", low=0, group="data")

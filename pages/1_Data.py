@@ -41,7 +41,7 @@ elif state["source_kind"] == "Local path":
     st.text_input("Path (.jsonl, .json, .csv, .tsv, .parquet, optionally .gz/.bz2/.xz/.zst; a folder or glob of "
                   "shards; or a save_to_disk folder)", key="local_path")
 else:
-    uploaded = st.file_uploader(f"Preference file (up to {MAX_UPLOAD_MB} MB)", type=["jsonl", "json", "csv", "parquet"])
+    uploaded = st.file_uploader(f"Preference file (up to {MAX_UPLOAD_MB} MB)", type=["jsonl", "json", "csv", "tsv", "parquet", "gz", "bz2", "xz", "zst"])
     if uploaded is not None:
         content = uploaded.getvalue()
         # The browser sends the name: keep only a harmless last component, so it cannot leave _uploads.

@@ -511,3 +511,15 @@ def test_data_page_offers_the_mapping_under_an_ambiguous_verdict(tmp_path, monke
     at.run()
     assert not at.error and not at.exception, [e.value for e in at.error]
     assert "label 0 → left wins (2), 1 → right wins (2)" in "\n".join(t.value for t in at.text)
+
+
+def test_every_mapping_key_has_help_and_the_spec_names_them_all():
+    import dataclasses
+
+    from normbt_viz.data.formats.mapping import MAPPING_KEYS, ColumnMapping
+    from normbt_viz.spec import RunSpec
+
+    assert [f.name for f in dataclasses.fields(ColumnMapping)] == list(MAPPING_KEYS)
+    assert all(MAPPING_KEYS.values())
+    spec_help = next(f for f in dataclasses.fields(RunSpec) if f.name == "column_mapping").metadata["help"]
+    assert all(key in spec_help for key in MAPPING_KEYS)
