@@ -523,3 +523,11 @@ def test_every_mapping_key_has_help_and_the_spec_names_them_all():
     assert all(MAPPING_KEYS.values())
     spec_help = next(f for f in dataclasses.fields(RunSpec) if f.name == "column_mapping").metadata["help"]
     assert all(key in spec_help for key in MAPPING_KEYS)
+
+
+def test_alpacaeval_fractional_preferences_lean_to_the_nearer_side_and_say_so(tmp_path):
+    rows = [{"instruction": q, "output_1": g if p < 1.5 else b, "output_2": b if p < 1.5 else g, "preference": p}
+            for (q, g, b), p in zip(EXPECTED, [1.2, 1.9, 1.0, 2.0])]
+    table = load_pairs(write_jsonl(tmp_path / "alpaca_eval.json", rows))
+    assert_right(table, EXPECTED)
+    assert "(2 fractional value(s) between 1 and 2 counted on the nearer side)" in table.notes[0]

@@ -193,7 +193,7 @@ def _unwrapped(data: dict, name: str) -> tuple[list, list[str]]:
     Message lists are not row lists, so one conversational record still reads as one row."""
     row_lists = [key for key, value in data.items()
                  if isinstance(value, list) and value and all(isinstance(item, dict) for item in value)
-                 and not any(k in value[0] for k in ("role", "from", "type"))]
+                 and not any(k in value[0] for k in ("role", "from"))]
     if len(row_lists) > 1:
         raise DataError(f"{name}: the JSON object holds several lists of rows ({', '.join(map(repr, row_lists))}); "
                         "keep one, or save each as its own file")

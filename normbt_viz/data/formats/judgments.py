@@ -246,10 +246,14 @@ def judge(raw: pd.DataFrame, mapping: ColumnMapping, convention: str, origin: Or
     if overlap:
         raise DataError(f"{origin.name}: value(s) {', '.join(sorted(overlap))} given for more than one of a_wins, "
                         "b_wins and tie")
+    fractions = 0
     if "1.5" in tie_keys and convention.startswith("AlpacaEval"):
-        # AlpacaEval's preference is 1 + P(output_2 better): a fraction leans to the nearer side.
-        keys = [k if k is None or not _is_number(k) or k in ("0", "1.5") or float(k) in (1.0, 2.0)
-                else ("1" if float(k) < 1.5 else "2") for k in keys]
+        # AlpacaEval's preference is 1 + P(output_2 better): a fraction strictly between 1 and 2 leans to the
+        # nearer side. Anything else outside 0, 1, 1.5, 2 stays unplaced (and refused).
+        nearer = [("1" if float(k) < 1.5 else "2") if k is not None and _is_number(k) and 1 < float(k) < 2
+                  and k != "1.5" else k for k in keys]
+        fractions = sum(1 for old, new in zip(keys, nearer) if old != new)
+        keys = nearer
     unplaced = sorted({k for k in keys if k is not None and k not in a_keys | b_keys | tie_keys})
     if unplaced and not explicit:
         raise DataError(_refusal(origin, mapping, keys, f"value(s) {', '.join(unplaced[:6])} of {mapping.winner!r} have no "
@@ -263,6 +267,8 @@ def judge(raw: pd.DataFrame, mapping: ColumnMapping, convention: str, origin: Or
     placed.sort(key=lambda item: (item[1].endswith("dropped"), str(item[0])))
     shown = ", ".join(f"{key} → {meaning} ({count})" for key, meaning, count in placed)
     note = f"read as judgments ({convention}): {a} vs {b}; {mapping.winner} {shown}"
+    if fractions:
+        note += f" ({fractions} fractional value(s) between 1 and 2 counted on the nearer side)"
     missing = sum(1 for k in keys if k is None)
     dropped = {}
     if missing:
