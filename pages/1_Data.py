@@ -146,13 +146,18 @@ if st.button("Count tokens", key="survey_lengths"):
     try:
         with st.spinner("Tokenizing…"):
             survey = survey_lengths(pairs, state["backbone"])
-        state["length_survey"] = {"key": (repr(source), state["backbone"]), "table": survey.table(), "line": survey.line()}
+        state["length_survey"] = {"key": (repr(source), state["backbone"]), "table": survey.table(), "line": survey.line(),
+                                  "suggested": survey.suggested}
     except NormBTError as exc:
         st.error(md_text(exc))
 lengths = state["length_survey"]
 if lengths and lengths["key"] == (repr(source), state["backbone"]):
     st.dataframe(lengths["table"], hide_index=True)
     st.caption(md_text(lengths["line"]))
+    suggested = lengths["suggested"]
+    if st.button(f"Train with max length {suggested}", key="use_suggested_length"):
+        state["max_length"] = suggested
+        st.rerun()
 
 st.subheader("Representation distances")
 st.caption(f"Runs the **{state['backbone']}** backbone over both answers of every pair (cached on disk for later runs).")

@@ -531,3 +531,24 @@ def test_alpacaeval_fractional_preferences_lean_to_the_nearer_side_and_say_so(tm
     table = load_pairs(write_jsonl(tmp_path / "alpaca_eval.json", rows))
     assert_right(table, EXPECTED)
     assert "(2 fractional value(s) between 1 and 2 counted on the nearer side)" in table.notes[0]
+
+
+def test_data_page_counts_truncated_pairs_per_max_length_before_training(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path / "runs"))
+    rows = [{"prompt": "word " * (20 * (i + 1)), "chosen": g, "rejected": b} for i, (_, g, b) in enumerate(EXPECTED * 5)]
+    path = write_jsonl(tmp_path / "long.jsonl", rows)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "1_Data.py"), default_timeout=60)
+    at.session_state["source_kind"] = "Local path"
+    at.session_state["local_path"] = str(path)
+    at.run()
+    at.button(key="survey_lengths").click().run()
+    assert not at.exception and not at.error
+    table = next(frame.value for frame in at.dataframe if "pairs_truncated" in frame.value.columns)
+    counts = dict(zip(table["max_length"], table["pairs_truncated"]))
+    assert counts[64] > counts[128] > counts[256] >= 0 and counts[512] == 0
+    at.button(key="use_suggested_length").click().run()
+    assert at.session_state["max_length"] == at.session_state["length_survey"]["suggested"] > 128

@@ -64,7 +64,7 @@ CONVENTIONS = (
 )
 # Text verdicts whose side is plain from the words alone; tried when a winner has no values.
 _SPELLINGS = (("model_a", "model_b"), ("a", "b"), ("response_a", "response_b"), ("first", "second"),
-              ("left", "right"), ("a>b", "b>a"), ("b<a", "a<b"))
+              ("left", "right"), ("a>b", "b>a"), ("b<a", "a<b"), ("a>>b", "b>>a"))
 TIE_WORDS = ("tie", "tie (bothbad)", "draw", "equal", "a=b", "b=a", "same", "both", "neither", "none", "both bad",
              "both good")
 JUDGMENT_FIELDS = ("response_a", "response_b", "winner", "a_wins", "b_wins", "tie", "rating_a", "rating_b", "turn")
@@ -309,8 +309,8 @@ def _spelled(present: set[str], mapping: ColumnMapping, origin: Origin, keys: li
     for a_value, b_value in ((mapping.response_a.lower(), mapping.response_b.lower()), *_SPELLINGS):
         if a_value in present or b_value in present:
             a_keys, b_keys = {a_value}, {b_value}
-            if ("a>b", "b>a") == (a_value, b_value):
-                a_keys, b_keys = {"a>b", "b<a"}, {"b>a", "a<b"}
+            if (a_value, b_value) in (("a>b", "b>a"), ("b<a", "a<b"), ("a>>b", "b>>a")):  # Arena-Hard also writes A>>B for "much better"
+                a_keys, b_keys = {"a>b", "b<a", "a>>b", "b<<a"}, {"b>a", "a<b", "b>>a", "a<<b"}
             return a_keys, b_keys, ties
     why = ("numbers mean different sides in different datasets" if present and all(_is_number(k) for k in present)
            else "no value names a side")
