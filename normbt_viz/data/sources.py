@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import numbers
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,8 @@ from normbt_viz.data.formats.files import (
 from normbt_viz.data.formats.judgments import arena_one_hot, as_keys, judge, judgment_mapping, number, verdict_key
 from normbt_viz.data.formats.lists import expand_ranking, expand_variants, text_list
 from normbt_viz.data.formats.mapping import (
-    ANSWER_FIELDS, CHOSEN_ALIASES, MAPPING_KEYS, PROMPT_ALIASES, REJECTED_ALIASES, SCORE_ALIASES, ColumnMapping,
-    check_mapped_columns, first_value, materialise_paths, mapping_help, resolve_mapping, unrecognised,
+    ANSWER_FIELDS, CHOSEN_ALIASES, MAPPING_KEYS, REJECTED_ALIASES, SCORE_ALIASES, ColumnMapping,
+    check_mapped_columns, first_value, materialise_paths, mapping_help, resolve_mapping,
 )
 from normbt_viz.data.formats.messages import conversation_pair, is_messages, render_messages, uses_sharegpt_keys
 from normbt_viz.data.formats.text import check_response, prompt_text, split_implicit_prompt, text
@@ -285,7 +286,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
     raw, given = _nested_fields(raw, given, notes)
     raw = arena_one_hot(raw, given, notes)
     ties, dropped = 0, {}
-    one_pair_per_row = True
+    one_pair_per_row, kind = True, ""
     judgment = judgment_mapping(raw, given, origin)
     if judgment is not None:
         mapping, convention = judgment
@@ -306,7 +307,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
             turns=kept[mapping.turn].tolist() if mapping.turn else None)
         if mapping.turn:
             notes.append(f"column {mapping.turn!r} names the judged turn: each conversation is cut after it")
-        frame = kept
+        frame, kind = kept, "judgments"
     elif given.ranked or _looks_ranked(raw, given):
         mapping = _ranking_mapping(raw, given, origin)
         expanded, note = expand_ranking([int(r) for r in raw.index], raw[mapping.ranked].tolist(),
@@ -319,7 +320,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
                                  chosen=expanded.chosen, rejected=expanded.rejected,
                                  chosen_columns=[mapping.ranked] * len(expanded.rows),
                                  rejected_columns=[mapping.ranked] * len(expanded.rows))
-        one_pair_per_row, frame = False, raw
+        one_pair_per_row, frame, kind = False, raw, "a ranking"
     else:
         mapping = resolve_mapping(raw, given, origin)
         frame = raw
@@ -339,7 +340,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
                                      chosen_columns=[mapping.chosen] * len(expanded.rows),
                                      rejected_columns=[mapping.rejected] * len(expanded.rows),
                                      margins=[margin_by_row[r] for r in expanded.rows] if margin_by_row else None)
-            one_pair_per_row = False
+            one_pair_per_row, kind = False, "answer variants"
         else:
             candidates = _Candidates(rows=rows, subs=[0] * len(rows), prompt=prompt_values, chosen=chosen,
                                      rejected=rejected, chosen_columns=[mapping.chosen] * len(rows),
@@ -355,7 +356,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
     duplicates = int(pairs.duplicated(subset=["prompt", "chosen", "rejected"]).sum())
     reasons = {**skipped["reason"].map(_reason_kind).value_counts().to_dict(), **dropped}
     report = LoadReport(
-        source=source, layout=fmt if judgment is None else f"{fmt}, judgments", mapping=_mapping_given(mapping),
+        source=source, layout=f"{fmt}, {kind}" if kind else fmt, mapping=_mapping_given(mapping),
         notes=[n for n in notes if not n.startswith("skipped ")], rows_read=rows_read, pairs_formed=len(pairs),
         rows_skipped=len(skipped) + sum(dropped.values()), skip_reasons=reasons, ties_dropped=ties,
         exact_duplicates=duplicates, identical_answers=int(pairs["identical"].sum()))
@@ -364,8 +365,9 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
 
 
 def _reason_kind(reason: str) -> str:
-    """A skip reason without its row-specific details, so the report can count reasons."""
-    return reason.split(" (")[0].split(": ")[0][:80]
+    """A skip reason without its row-specific details (values, numbers), so the report can count reasons."""
+    general = reason.split(" (")[0].split(": ")[0]
+    return re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "…", general)[:80]
 
 
 def _mapping_given(mapping: ColumnMapping) -> dict:
