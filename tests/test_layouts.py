@@ -552,3 +552,14 @@ def test_data_page_counts_truncated_pairs_per_max_length_before_training(tmp_pat
     assert counts[64] > counts[128] > counts[256] >= 0 and counts[512] == 0
     at.button(key="use_suggested_length").click().run()
     assert at.session_state["max_length"] == at.session_state["length_survey"]["suggested"] > 128
+
+
+def test_a_tie_value_alone_keeps_the_spelled_sides_strict(tmp_path):
+    rows = [{"q": q, "left": g, "right": b, "verdict": v} for (q, g, b), v in zip(EXPECTED, ["A", "A", "even", "?"])]
+    path = write_jsonl(tmp_path / "j.jsonl", rows)
+    base = {"prompt": "q", "response_a": "left", "response_b": "right", "winner": "verdict"}
+    with pytest.raises(DataError, match=r"value\(s\) \? of 'verdict' have no known side"):
+        load_pairs(path, mapping={**base, "tie": "even"})
+    table = load_pairs(path, mapping={**base, "tie": ["even", "?"]})
+    assert_right(table, EXPECTED[:2])
+    assert table.report.ties_dropped == 2

@@ -30,7 +30,7 @@ class LoadReport:
     def lines(self) -> list[str]:
         """A few plain lines for a terminal or a page."""
         lines = [f"data: {self.pairs_formed} pair(s) from {self.rows_read} row(s) of {self.source} ({self.layout})"]
-        if self.mapping:
+        if self.mapping and self.layout != "demo":  # the demo's columns are the project's own
             lines.append("mapping: " + ", ".join(f"{k}={v!r}" for k, v in self.mapping.items()))
         lines += [f"note: {note}" for note in self.notes]
         if self.rows_skipped:

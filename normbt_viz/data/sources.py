@@ -290,7 +290,7 @@ def _build(raw: pd.DataFrame, origin: Origin, source: str, given: ColumnMapping,
     judgment = judgment_mapping(raw, given, origin)
     if judgment is not None:
         mapping, convention = judgment
-        explicit = given.a_wins is not None or given.b_wins is not None or given.tie is not None
+        explicit = given.a_wins is not None and given.b_wins is not None  # the user placed both sides
         verdicts = judge(raw, mapping, convention, origin, explicit)
         notes.append(verdicts.note)
         ties, dropped = verdicts.ties, verdicts.dropped

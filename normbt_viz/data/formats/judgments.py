@@ -238,7 +238,8 @@ def judge(raw: pd.DataFrame, mapping: ColumnMapping, convention: str, origin: Or
         return _by_sign(raw, mapping, convention, origin)
     a_keys, b_keys, tie_keys = as_keys(mapping.a_wins), as_keys(mapping.b_wins), as_keys(mapping.tie)
     if mapping.a_wins is None and mapping.b_wins is None:
-        a_keys, b_keys, tie_keys = _spelled(set(k for k in keys if k is not None), mapping, origin, keys)
+        a_keys, b_keys, spelled_ties = _spelled(set(k for k in keys if k is not None), mapping, origin, keys)
+        tie_keys |= spelled_ties
     elif mapping.a_wins is None or mapping.b_wins is None:
         raise DataError(f"{origin.name}: give both a_wins and b_wins for column {mapping.winner!r} "
                         f"(values: {_counts_text(keys)})")
