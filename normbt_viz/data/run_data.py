@@ -11,7 +11,8 @@ from typing import NamedTuple
 import pandas as pd
 
 from normbt_viz.data.load_report import LoadReport
-from normbt_viz.data.sources import load_pairs, sample_pairs, split_pairs
+from normbt_viz.data.sources import load_pairs
+from normbt_viz.data.splits import sample_pairs, split_pairs
 from normbt_viz.errors import SpecError
 from normbt_viz.spec import RunSpec
 

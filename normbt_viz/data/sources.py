@@ -4,6 +4,8 @@ rejected) pairs with stable ids, and the story of the load (`PairTable.report`).
 
 The layouts live in `normbt_viz.data.formats` (one module per family: plain text, conversations, judgments,
 lists of answers; the mapping language; file reading); this module decides which applies and converts rows.
+Writing pairs out (`export`) and splitting them (`splits`) have their own modules; their functions are
+importable from here too, as callers have always imported them.
 
 Validation happens here, once, at the boundary: every problem is one line naming the source, the row (the
 line for JSON lines), the column and the value, so nothing downstream re-checks. Loading is lenient by
@@ -29,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from normbt_viz.data.formats.common import SKIPPED_COLUMNS, Origin, Skips, columns_text, first_present, plain, show
-from normbt_viz.data.formats.files import (
-    FILE_FORMATS, file_format, is_file_like, is_glob, is_json_lines, read_local, read_shards, shard_files,
+from normbt_viz.data.export import write_like_source, write_trl_pairs
+from normbt_viz.data.formats.common import (
+    DEFAULT_CATEGORY, SKIPPED_COLUMNS, Origin, Skips, columns_text, first_present, plain, show,
 )
-from normbt_viz.data.formats.judgments import arena_one_hot, as_keys, judge, judgment_mapping, number, verdict_key
+from normbt_viz.data.formats.files import FILE_FORMATS, is_file_like, is_glob, read_local, read_shards, shard_files
+from normbt_viz.data.formats.judgments import arena_one_hot, judge, judgment_mapping, number
 from normbt_viz.data.formats.lists import expand_ranking, expand_variants, text_list
 from normbt_viz.data.formats.mapping import (
     ANSWER_FIELDS, CHOSEN_ALIASES, MAPPING_KEYS, REJECTED_ALIASES, SCORE_ALIASES, ColumnMapping,
@@ -42,6 +45,7 @@ from normbt_viz.data.formats.mapping import (
 from normbt_viz.data.formats.messages import conversation_pair, is_messages, render_messages, uses_sharegpt_keys
 from normbt_viz.data.formats.text import check_response, prompt_text, split_implicit_prompt, text
 from normbt_viz.data.load_report import LoadReport
+from normbt_viz.data.splits import sample_pairs, split_pairs
 from normbt_viz.errors import DataError, SpecError, first_line
 
 __all__ = ["CANONICAL_COLUMNS", "FILE_FORMATS", "MAPPING_KEYS", "ColumnMapping", "LoadReport", "PairTable",
@@ -51,7 +55,6 @@ __all__ = ["CANONICAL_COLUMNS", "FILE_FORMATS", "MAPPING_KEYS", "ColumnMapping",
 CANONICAL_COLUMNS = (
     "pair_id", "prompt", "chosen", "rejected", "category", "margin", "source_row", "identical", "prompt_messages",
 )
-_DEFAULT_CATEGORY = "all"
 _FINGERPRINT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "category", "margin")
 _DEMO_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "category", "flipped")
 
@@ -548,7 +551,7 @@ def _convert(frame: pd.DataFrame, candidates: _Candidates, mapping: ColumnMappin
     else:
         pair_ids = _generated_ids(hash_keys, chosens, rejecteds)
     categories = ([_category(category_values[by_row[row]]) for row in kept_rows] if mapping.category
-                  else [_DEFAULT_CATEGORY] * len(kept))
+                  else [DEFAULT_CATEGORY] * len(kept))
     return pd.DataFrame({
         "pair_id": pair_ids,
         "prompt": prompts,
@@ -606,7 +609,7 @@ def _category(value) -> str:
     """Missing or empty categories fall into the default group rather than failing the load."""
     value = plain(value)
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
-        return _DEFAULT_CATEGORY
+        return DEFAULT_CATEGORY
     return str(value)
 
 
@@ -660,158 +663,3 @@ def _generated_ids(prompts: list[str], chosens: list[str], rejecteds: list[str])
         seen[base] = seen.get(base, 0) + 1
         ids.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
     return ids
-
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Writing pairs out
-
-
-def write_like_source(table: PairTable, keep_rows, flip_rows, stem: str | Path, like_source: bool = True) -> Path:
-    """Write the pairs from source rows `keep_rows`, with the labels of `flip_rows` reversed, to `stem` plus
-    an extension. `like_source` with a local file source: the file's own layout and extension, every column
-    kept (the preferred side swapped for a pair table; the verdict, or the ratings, swapped for judgments).
-    Otherwise, or for other sources: JSON lines with prompt (a message list for chat data), chosen,
-    rejected, category, pair_id and margin. Rows the load skipped are never written."""
-    keep_rows, flip_rows = set(int(r) for r in keep_rows), set(int(r) for r in flip_rows)
-    stem = Path(stem)
-    if like_source and table.source_path and table.one_pair_per_row and _flat_mapping(table.mapping):
-        source = Path(table.source_path)
-        raw, _, _ = read_local(source, Skips(strict=False))
-        raw = raw.rename(columns=str)
-        raw = raw[raw.index.isin(list(keep_rows))].copy()
-        flip = raw.index.isin(list(flip_rows))
-        if flip.any():
-            _flip_raw(raw, flip, table.mapping)
-        # A compressed source is written uncompressed, in its inner format.
-        path = stem.with_suffix(file_format(source)[0])
-        if path.suffix == ".csv":
-            raw.to_csv(path, index=False)
-        elif path.suffix == ".parquet":
-            raw.reset_index(drop=True).to_parquet(path, index=False)
-        elif path.suffix == ".json" and not is_json_lines(source):
-            path.write_text(raw.to_json(orient="records", force_ascii=False, indent=1))
-        else:
-            path.write_text(raw.to_json(orient="records", lines=True, force_ascii=False))
-        return path
-    pairs = table.pairs[table.pairs["source_row"].isin(list(keep_rows))]
-    path = stem.with_suffix(".jsonl")
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in pairs.itertuples(index=False):
-            chosen, rejected = (row.rejected, row.chosen) if int(row.source_row) in flip_rows else (row.chosen, row.rejected)
-            record = {"prompt": json.loads(row.prompt_messages) if row.prompt_messages else row.prompt,
-                      "chosen": chosen, "rejected": rejected, "category": row.category, "pair_id": row.pair_id}
-            if not pd.isna(row.margin):
-                record["margin"] = float(row.margin)
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
-
-
-def _flat_mapping(mapping: ColumnMapping) -> bool:
-    """Whether every mapped role is a top-level column, so a copy can be written in the source's own columns."""
-    return not any(isinstance(v, str) and ("." in v or "[" in v) for v in mapping.to_dict().values())
-
-
-def _flip_raw(raw: pd.DataFrame, flip: np.ndarray, mapping: ColumnMapping) -> None:
-    """Reverse the label of the rows in `flip`, in the source's own columns."""
-    def swap(first: str, second: str) -> None:
-        a_values, b_values = raw.loc[flip, first].copy(), raw.loc[flip, second].copy()
-        raw[first] = raw[first].astype(object)
-        raw[second] = raw[second].astype(object)
-        raw.loc[flip, first], raw.loc[flip, second] = b_values.to_numpy(), a_values.to_numpy()
-
-    if not mapping.is_judgment:
-        swap(mapping.chosen, mapping.rejected)
-    elif not mapping.winner:
-        swap(mapping.rating_a, mapping.rating_b)
-    elif mapping.a_wins in ("<0", ">0"):
-        raw[mapping.winner] = raw[mapping.winner].astype(object)
-        raw.loc[flip, mapping.winner] = [-number(v) for v in raw.loc[flip, mapping.winner]]
-    else:
-        a_keys, b_keys = as_keys(mapping.a_wins), as_keys(mapping.b_wins)
-        # Write the other side's verdict as the file spells it (7 stays a number, "model_b" stays text).
-        spelled = {}
-        for value in raw[mapping.winner].tolist():
-            key = verdict_key(value)
-            for keys, side in ((a_keys, "a"), (b_keys, "b")):
-                if key in keys:
-                    spelled.setdefault(side, value)
-        spelled.setdefault("a", (mapping.a_wins if isinstance(mapping.a_wins, list) else [mapping.a_wins])[0])
-        spelled.setdefault("b", (mapping.b_wins if isinstance(mapping.b_wins, list) else [mapping.b_wins])[0])
-        raw[mapping.winner] = raw[mapping.winner].astype(object)
-        raw.loc[flip, mapping.winner] = [spelled["b"] if verdict_key(v) in a_keys else spelled["a"]
-                                         for v in raw.loc[flip, mapping.winner]]
-
-
-def write_trl_pairs(table: PairTable, path: str | Path) -> Path:
-    """The pairs as JSON lines in TRL's explicit-prompt layout: `prompt`, `chosen`, `rejected` (text, or message
-    lists for conversational data), plus `pair_id`, `category` and `margin` when present."""
-    path = Path(path)
-    conversational = table.format in ("conversational", "sharegpt")
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in table.pairs.itertuples(index=False):
-            if conversational:
-                record = {"prompt": json.loads(row.prompt_messages) if row.prompt_messages else [],
-                          "chosen": [{"role": "assistant", "content": row.chosen}],
-                          "rejected": [{"role": "assistant", "content": row.rejected}]}
-            else:
-                record = {"prompt": row.prompt, "chosen": row.chosen, "rejected": row.rejected}
-            record["pair_id"] = row.pair_id
-            if row.category != _DEFAULT_CATEGORY:
-                record["category"] = row.category
-            if not pd.isna(row.margin):
-                record["margin"] = float(row.margin)
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Splitting and sampling
-
-
-def split_pairs(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, eval): a deterministic split from `seed`, stratified by category when there is one.
-
-    Eval gets round(eval_fraction * n) pairs, at least 1 when n >= 2 and the fraction is positive, and
-    never all of them. Each category contributes its share (largest remainders get the rounding), taking
-    its members in the order of one `default_rng(seed)` permutation. Both parts keep the original order."""
-    if not isinstance(eval_fraction, numbers.Real) or isinstance(eval_fraction, bool) or not 0 <= eval_fraction <= 0.9:
-        raise SpecError(f"eval_fraction must be a number between 0 and 0.9, got {show(eval_fraction)}")
-    n = len(pairs)
-    n_eval = round(eval_fraction * n)
-    if eval_fraction > 0 and n >= 2:
-        n_eval = min(max(n_eval, 1), n - 1)
-    elif n < 2:
-        n_eval = 0
-
-    order = np.random.default_rng(seed).permutation(n)
-    categories = (pairs["category"].astype(str).to_numpy() if "category" in pairs else np.zeros(n, dtype=int))[order]
-    _, group, counts = np.unique(categories, return_inverse=True, return_counts=True)
-    quotas = eval_fraction * counts
-    per_group = np.floor(quotas).astype(int)
-    leftover = n_eval - int(per_group.sum())
-    if leftover > 0:
-        per_group[np.argsort(-(quotas - per_group), kind="stable")[:leftover]] += 1
-
-    # Rank of each permuted pair within its category: the first per_group[g] of group g go to eval.
-    by_group = np.argsort(group, kind="stable")
-    starts = np.cumsum(counts) - counts
-    rank = np.empty(n, dtype=int)
-    rank[by_group] = np.arange(n) - starts[group[by_group]]
-    is_eval = rank < per_group[group]
-    train_positions = np.sort(order[~is_eval])
-    eval_positions = np.sort(order[is_eval])
-    return pairs.iloc[train_positions].reset_index(drop=True), pairs.iloc[eval_positions].reset_index(drop=True)
-
-
-def sample_pairs(pairs: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    """A reproducible random subset of `limit` pairs in their original order; all pairs for None or a
-    limit of at least len(pairs)."""
-    if limit is None:
-        return pairs.reset_index(drop=True)
-    if not isinstance(limit, numbers.Integral) or isinstance(limit, bool) or limit <= 0:
-        raise SpecError(f"limit must be a positive whole number of pairs or None, got {show(limit)}")
-    if limit >= len(pairs):
-        return pairs.reset_index(drop=True)
-    positions = np.sort(np.random.default_rng(seed).choice(len(pairs), size=int(limit), replace=False))
-    return pairs.iloc[positions].reset_index(drop=True)

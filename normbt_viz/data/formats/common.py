@@ -14,6 +14,7 @@ import pandas as pd
 from normbt_viz.errors import DataError
 
 SKIPPED_COLUMNS = ("file", "row", "column", "value", "reason", "message")
+DEFAULT_CATEGORY = "all"  # the group of pairs without a category
 
 
 @dataclass(frozen=True)
