@@ -100,7 +100,7 @@ def test_audit_command_writes_every_file_for_an_hh_file(tmp_path, capsys):
     # In-process (the CLI's own entry point) so the test does not pay for a second torch import.
     assert main(["audit", "--dataset", str(data), "--out", str(out), "--folds", "4", "--seeds", "2", "--max-length", "64"]) == 0
     result = capsys.readouterr()
-    assert "skipped: 1 invalid row(s): empty or whitespace-only response" in result.err  # the load's story
+    assert "skipped: 1 row(s): empty or whitespace-only response" in result.err  # the load's story
     assert f"data: {len(truth) - 1} pair(s) from {len(truth)} row(s)" in result.err
     assert f"audited {len(truth) - 1} pairs" in result.out
 

@@ -72,8 +72,9 @@ def test_cli_train_skips_invalid_rows_and_says_how_many(tmp_path):
     data.write_text("\n".join(lines) + "\n")
     result = cli("train", "--dataset", str(data), "--max-steps", "2", "--batch-size", "4", "--out", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    notes = [line for line in result.stderr.splitlines() if line.startswith("note:") and "skipped" in line]
-    assert notes == ["note: 2 row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)"]
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped:")]
+    assert skipped == ["skipped: 2 row(s): empty or whitespace-only response (1); malformed JSON (1) (the data command and "
+                       "the Data page list them; --strict fails on the first invalid row)"]
     (run,) = list_runs(tmp_path / "runs")
     assert run.status()["n_skipped_rows"] == 2
 

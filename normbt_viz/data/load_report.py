@@ -36,7 +36,8 @@ class LoadReport:
         if self.rows_skipped:
             reasons = "; ".join(f"{reason} ({count})" for reason, count in list(self.skip_reasons.items())[:4])
             more = f"; ... ({len(self.skip_reasons) - 4} more reasons)" if len(self.skip_reasons) > 4 else ""
-            lines.append(f"skipped: {self.rows_skipped} invalid row(s): {reasons}{more}")
+            lines.append(f"skipped: {self.rows_skipped} row(s): {reasons}{more} (the data command and the Data page list "
+                         "them; --strict fails on the first invalid row)")
         if self.ties_dropped:
             lines.append(f"ties: {self.ties_dropped} row(s) with no winner dropped")
         if self.exact_duplicates:
