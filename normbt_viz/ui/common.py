@@ -130,18 +130,17 @@ def session_source() -> DataSource:
 
 
 @st.cache_data(show_spinner="Reading pairs…", max_entries=8)
-def _read_pairs(fields: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
+def _read_pairs(dataset: str, load_options: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
     from normbt_viz.data.sources import load_pairs
 
-    source = DataSource(**fields)
-    table = load_pairs(source.dataset, **source.load_options())
+    table = load_pairs(dataset, **load_options)
     return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes
 
 
 def read_source(source: DataSource) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
     """(pairs, format, the column mapping used, description, identical pairs, skipped rows, notes) of `source`,
-    cached by its fields."""
-    return _read_pairs(source_fields(source))
+    cached by what selects the rows (not the max length, which only tokenisation reads)."""
+    return _read_pairs(source.dataset, source.load_options())
 
 
 ROLES = ("prompt", "chosen", "rejected", "category", "margin", "pair_id")
