@@ -185,3 +185,16 @@ def test_only_the_folder_owners_write_files():
     assert page_writes == {}
     stale = [name for name in ELSEWHERE if not writers.get(name)]
     assert stale == [], "no longer writes: drop it from ELSEWHERE"
+
+
+def test_a_trainer_is_only_built_by_its_constructor():
+    """Tests and benchmarks build a Trainer through `Trainer.from_spec` / `Trainer.from_features`, never by setting
+    its attributes by hand (which let a second construction path drift from the first)."""
+    assigned = []
+    for path in sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+            for target in targets:
+                if isinstance(target, ast.Attribute) and getattr(target.value, "id", "") in ("trainer", "warm", "timed"):
+                    assigned.append(f"{path.name}:{node.lineno} sets {target.value.id}.{target.attr}")
+    assert assigned == []

@@ -263,7 +263,8 @@ class RunDir:
         import numpy as np
 
         staging = self.checkpoint_staging_path(step)
-        atomic_write_json(staging / "trainer_state.json", trainer_state, indent=None)
+        # Plain json.dumps, not atomic_write_json: the outer bin edges are ±inf, which JSON's Infinity keeps.
+        atomic_write_text(staging / "trainer_state.json", json.dumps(trainer_state))
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
