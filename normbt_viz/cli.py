@@ -246,7 +246,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from normbt_viz.analysis.comparison import compare_runs, comparison_markdown, write_comparison
+    from normbt_viz.analysis.comparison import compare_runs, comparison_markdown
+    from normbt_viz.experiments.compare import write_comparison
 
     runs_root = args.runs or default_runs_root()
     arms = _known_arms(args.arms or args.losses, "--losses/--arms")

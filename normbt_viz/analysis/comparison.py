@@ -8,12 +8,10 @@ so every arm is scored on the same bins even when it changes the representation 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from normbt_viz.atomic import atomic_write, atomic_write_text
 from normbt_viz.errors import SpecError
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.spec import BOOKKEEPING_FIELDS, RunSpec
@@ -197,16 +195,6 @@ def clean_accuracy(run: RunDir) -> float:
 
 def format_interval(row) -> str:
     return f"{row['mean']:.3f} ± {row['std']:.3f} [{row['low']:.3f}, {row['high']:.3f}]" if row["n"] > 1 else f"{row['mean']:.3f}"
-
-
-def write_comparison(comparison: Comparison, folder: str | Path) -> None:
-    """The comparison's folder: summary.md, one CSV per table, and runs.txt (the run names compared)."""
-    folder = Path(folder)
-    atomic_write_text(folder / "summary.md", comparison_markdown(comparison))
-    for name in ("overall", "per_category", "per_bin", "paired", "per_seed"):
-        table = getattr(comparison, name)
-        atomic_write(folder / f"{name}.csv", lambda tmp, table=table: table.to_csv(tmp, index=False))
-    atomic_write_text(folder / "runs.txt", "\n".join(comparison.runs) + "\n")
 
 
 def comparison_markdown(comparison: Comparison) -> str:
