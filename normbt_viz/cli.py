@@ -50,7 +50,7 @@ def add_param_flags(parser: argparse.ArgumentParser, options_class, exclude: tup
         default = declared.default if declared.default is not dataclasses.MISSING else None
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         expected = "" if kind in (str, bool) and not meta.get("choices") and not is_list(declared) else f"{expected_text(declared)}; "
-        shown = flag_value_text(default) if is_list(declared) else repr(default)
+        shown = (flag_value_text(default) or "none") if is_list(declared) else repr(default)
         help_text = f"{meta['help']} ({expected}default {shown})".replace("%", "%%")
         flag = flag_name(declared)
         if kind is bool:
