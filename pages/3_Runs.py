@@ -3,13 +3,12 @@ with paired differences against BT, and accuracy per category and per distance b
 
 import streamlit as st
 
-from normbt_viz.analysis.benchmarks import OVERALL, runs_benchmark_view
-from normbt_viz.analysis.outliers import config_diff, metrics_long
-from normbt_viz.analysis.comparison import compare_runs
-from normbt_viz.data.load_report import LoadReport
+from normbt_viz.evals.scoring import OVERALL, runs_benchmark_view
+from normbt_viz.analysis.outliers import metrics_long
+from normbt_viz.analysis.comparison import compare_runs, config_diff
 from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
 from normbt_viz.runs.rundir import list_runs, runs_table
-from normbt_viz.ui.common import runs_root
+from normbt_viz.ui.common import run_load_lines, runs_root
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -49,9 +48,8 @@ else:
 
 st.subheader("The data each run saw")
 for run in selected:
-    report = run.load_report()
     with st.expander(f"{run.name}: data", expanded=len(selected) == 1):
-        st.text("\n".join(LoadReport.from_dict(report).lines()) if report else "no load report (a run older than it)")
+        st.text("\n".join(run_load_lines(run)))  # plain text: the lines quote the file's own values
 
 benchmark_view = runs_benchmark_view(selected, dict(zip(table["run"], table["arm"])) if "arm" in table else {})
 for error in benchmark_view["errors"]:

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from normbt_viz.analysis import benchmarks
-from normbt_viz.analysis.rewardbench2 import (
+from normbt_viz.evals import scoring as benchmarks
+from normbt_viz.evals.rewardbench2 import (
     best_of_n,
     load_rewardbench2,
     rewardbench2_contributions,
     score_rewardbench2,
 )
-from normbt_viz.analysis.rmbench import load_rmbench, rmbench_contributions, score_rmbench
+from normbt_viz.evals.rmbench import load_rmbench, rmbench_contributions, score_rmbench
 from normbt_viz.errors import DataError, SpecError
 from normbt_viz.runs.rundir import RunDir
 
@@ -354,7 +354,7 @@ def test_a_ties_only_rewardbench_2_file_scores(tmp_path):
 
 
 def test_a_partly_present_v1_section_is_named_in_the_notes():
-    from normbt_viz.analysis.rewardbench import score_rewardbench
+    from normbt_viz.evals.rewardbench import score_rewardbench
 
     frame = pd.DataFrame({"subset": ["alpacaeval-easy", "mt-bench-easy"], "score_chosen": [1.0, 1.0],
                           "score_rejected": [0.0, 0.0]})

@@ -368,7 +368,7 @@ def test_train_prints_the_load_report_and_keeps_it_in_the_run(tmp_path, capsys, 
              "response 2": f"second answer {i}", "label": label} for i, label in enumerate(labels)]
     path = write_jsonl(tmp_path / "autoj.json", rows)
     runs = tmp_path / "runs"
-    code = main(["train", "--dataset", str(path), "--out", str(runs), "--max-steps", "2", "--batch-size", "2",
+    code = main(["train", "--dataset", str(path), "--runs", str(runs), "--max-steps", "2", "--batch-size", "2",
                  "--diagnostics", "off", "--eval-every", "2"])
     err = capsys.readouterr().err
     assert code == 0
@@ -422,7 +422,7 @@ def test_refused_before_any_run_directory(tmp_path, capsys, case):
         args = ["--dataset", str(tmp_path / "two.json")]
         expected = "two.json: the JSON object holds several lists of rows ('a', 'b')"
     runs = tmp_path / "runs"
-    code = main(["train", "--out", str(runs), "--max-steps", "2", "--batch-size", "2", *args])
+    code = main(["train", "--runs", str(runs), "--max-steps", "2", "--batch-size", "2", *args])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and expected in lines[0], err

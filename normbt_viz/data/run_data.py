@@ -11,7 +11,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from normbt_viz.data.load_report import LoadReport
-from normbt_viz.data.sources import load_pairs
+from normbt_viz.data.sources import PairTable, load_pairs
 from normbt_viz.data.splits import sample_pairs, split_pairs
 from normbt_viz.errors import SpecError
 from normbt_viz.spec import RunSpec
@@ -20,35 +20,27 @@ from normbt_viz.spec import RunSpec
 class RunData(NamedTuple):
     train_pairs: pd.DataFrame
     eval_pairs: pd.DataFrame
-    fingerprint: str
-    report: LoadReport  # the load's story, with a note when --limit sampled the pairs
+    fingerprint: str  # of the loaded dataset, recorded in spec.json
+    report: LoadReport  # the load's story (skipped rows among it), with a note when --limit sampled the pairs
 
 
-def load_run_data(spec: RunSpec) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(train pairs, eval pairs, dataset fingerprint) exactly as the spec selects them."""
-    return load_run_data_with_report(spec)[:3]
-
-
-def load_run_data_with_report(spec: RunSpec) -> RunData:
-    """The run's pairs as `load_run_data` selects them, and the load's report (which the trainer keeps in the
-    run directory)."""
-    table = load_pairs(
-        spec.dataset,
-        config=spec.dataset_config,
-        split=spec.dataset_split,
-        mapping=spec.column_mapping,
-        demo_size=spec.demo_size,
-        demo_noise=spec.demo_noise,
-        demo_seed=spec.demo_seed,
-        strict=spec.strict,
-    )
-    pairs = sample_pairs(table.pairs, spec.limit, spec.split_seed)
+def load_run_data(spec: RunSpec) -> RunData:
+    """The train and eval pairs exactly as the spec selects them, with the load's report (which the trainer
+    keeps in the run directory)."""
+    table = load_pairs(spec.dataset, **spec.load_options())
+    pairs = sample_table(table, spec.limit, spec.split_seed)
     if len(pairs) < 2:
         raise SpecError(f"dataset {spec.dataset!r} has {len(pairs)} pair(s); training needs at least 2")
     if spec.loss == "bt_margin" and pairs["margin"].isna().any():
         raise SpecError(f"loss 'bt_margin' needs a margin for every pair; dataset {spec.dataset!r} has {int(pairs['margin'].isna().sum())} without one")
     train_pairs, eval_pairs = split_pairs(pairs, spec.eval_fraction, spec.split_seed)
-    report = table.report
+    return RunData(train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint(), table.report)
+
+
+def sample_table(table: PairTable, limit: int | None, seed: int) -> pd.DataFrame:
+    """The table's pairs, or a seeded sample of `limit` of them; a sample is noted in the table's load report, so
+    every command that prints the report says it (the run, the audit and the data command sample alike)."""
+    pairs = sample_pairs(table.pairs, limit, seed)
     if len(pairs) < len(table.pairs):
-        report.notes.append(f"--limit: a seeded sample of {len(pairs)} of the {len(table.pairs)} pairs is used")
-    return RunData(train_pairs.reset_index(drop=True), eval_pairs.reset_index(drop=True), table.fingerprint(), report)
+        table.report.notes.append(f"--limit: a seeded sample of {len(pairs)} of the {len(table.pairs)} pairs is used")
+    return pairs

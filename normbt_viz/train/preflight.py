@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from normbt_viz.data.run_data import load_run_data
+from normbt_viz.data.run_data import RunData, load_run_data
 from normbt_viz.data.sources import check_hub_repo
 from normbt_viz.errors import BackboneError, SpecError, first_line
 from normbt_viz.spec import RunSpec
@@ -16,15 +16,17 @@ from normbt_viz.spec import RunSpec
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.h5", "*.ckpt", "*.gguf")
 
 
-def preflight(spec: RunSpec) -> None:
-    """Fail fast on a dataset, backbone or device that cannot be used; raises a one-line NormBTError."""
+def preflight(spec: RunSpec) -> RunData:
+    """Fail fast on a dataset, backbone or device that cannot be used; raises a one-line NormBTError. Returns the
+    run's pairs as it checked them (with the load's report), so a caller need not load them again."""
     from transformers import AutoConfig
 
     from normbt_viz.model.backbones import resolve_backbone, select_device
 
     spec.resolve()
     select_device(spec.device)
-    train_pairs, _, _ = load_run_data(spec)
+    run_data = load_run_data(spec)
+    train_pairs = run_data.train_pairs
     path = resolve_backbone(spec.backbone)
     if not Path(path).is_dir():
         check_hub_repo(path, "model", BackboneError)
@@ -51,6 +53,7 @@ def preflight(spec: RunSpec) -> None:
         raise SpecError(f"top_k={spec.top_k} is invalid: backbone {spec.backbone!r} has {n_blocks} blocks")
     if spec.scope == "lora" and spec.lora_target_modules is not None:
         _check_lora_targets(spec, config)
+    return run_data
 
 
 def _check_lora_targets(spec: RunSpec, config) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from normbt_viz.analysis.rewardbench import (
+from normbt_viz.evals.rewardbench import (
     check_columns,
     check_missing_policy,
     check_text,
