@@ -27,6 +27,7 @@ from normbt_viz.train.losses import build_loss, weighted_loss
 from normbt_viz.model.reward_model import FullScope, HeadScope, LoraScope, PairScorer, ScoreHead, TopKScope, save_reward_model
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
+from normbt_viz.train.trackers import track
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, evaluation_steps, per_pair_full_grad_norms
 from normbt_viz.data.run_data import load_run_data
 
@@ -632,10 +633,11 @@ def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
     returns the final status."""
     previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
     started = time.time()
-    trainer = None
+    trainer = trackers = None
     try:
         spec.resolve()
-        trainer = Trainer(spec, run, progress, resume=resume)
+        tracked_run, trackers = track(run, spec)
+        trainer = Trainer(spec, tracked_run, progress, resume=resume)
         threads = torch.get_num_threads()
         try:
             trainer.fit()
@@ -652,6 +654,8 @@ def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
         _writer(trainer, run).write_status(state="failed", finished_at=time.time(), error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     finally:
+        if trackers is not None:
+            trackers.finish()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
