@@ -1,7 +1,7 @@
 """The package's shape, checked: only `ui/` imports Streamlit, and no part imports a part above it.
 
 The parts, bottom to top: the shared base modules (errors, spec, numeric, atomic), then data → model → train →
-runs → analysis → ui, with the CLI on top. A module may import its own part and any part below it.
+runs → analysis (and integrations, the bridges to TRL) → ui, with the CLI on top. A module may import its own part and any part below it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "normbt_viz"
 BASE = {"errors", "spec", "numeric", "atomic", "__init__"}
-LEVELS = {"base": 0, "data": 1, "model": 2, "train": 3, "runs": 4, "analysis": 5, "ui": 6, "cli": 7, "__main__": 7}
+LEVELS = {"base": 0, "data": 1, "model": 2, "train": 3, "runs": 4, "analysis": 5, "integrations": 5, "ui": 6, "cli": 7, "__main__": 7}
 
 
 def part_of(module: str) -> str:
