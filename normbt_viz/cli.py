@@ -1,4 +1,4 @@
-"""Command line: `python -m normbt_viz train | compare | runs | report | audit | worker`.
+"""Command line: `normbt-viz` (or `python -m normbt_viz`) `train | compare | runs | report | rewardbench | audit | app | export | worker`.
 
 Bad input (unknown backbone, missing file, invalid value) exits with code 2 and one line on stderr.
 """
@@ -375,6 +375,27 @@ def add_audit_parser(sub) -> None:
     audit.add_argument("--out", required=True, type=Path, help="audit folder")
 
 
+def cmd_app(args) -> int:
+    """Serve the app (the same as `make run`, from any folder); runs are read from ./runs or $NORMBT_VIZ_RUNS."""
+    import subprocess
+
+    from normbt_viz.ui.launch import app_command
+
+    return subprocess.call(app_command(args.port, args.streamlit_args))
+
+
+def cmd_export(args) -> int:
+    """Refresh the model card of a run's export with its scores; with --push-to-hub, upload the export."""
+    from normbt_viz.runs.publish import push_to_hub, refresh_model_card
+
+    run = RunDir(args.run)
+    if args.push_to_hub:
+        print(f"pushed {run.name} to {push_to_hub(run, args.push_to_hub, args.private)}")
+    else:
+        print(f"model card: {refresh_model_card(run)}")
+    return 0
+
+
 def cmd_worker(args) -> int:
     from normbt_viz.runs.launcher import work
 
@@ -382,7 +403,7 @@ def cmd_worker(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m normbt_viz", description="Train and compare BT / NormBT reward models.")
+    parser = OneLineParser(prog="normbt-viz", description="Train and compare BT / NormBT reward models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = sub.add_parser("train", help="train one reward model (also under torchrun / accelerate launch)")
     add_spec_flags(train)
@@ -427,6 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
     add_audit_parser(sub)
+    app = sub.add_parser("app", help="serve the app on localhost (extra arguments go to streamlit run)")
+    app.add_argument("--port", type=int, default=8501)
+    app.add_argument("streamlit_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    export = sub.add_parser("export", help="refresh a run's model card (model/sequence_classification/README.md); --push-to-hub uploads the export")
+    export.add_argument("run", type=Path, help="the run directory")
+    export.add_argument("--push-to-hub", default=None, metavar="REPO", help="hub repo id (owner/name) to upload the export to")
+    export.add_argument("--private", action="store_true", help="create the hub repo private")
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("run_dirs", nargs="+")
@@ -435,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "worker": cmd_worker}[args.command]
+    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "app": cmd_app, "export": cmd_export, "worker": cmd_worker}[args.command]
     try:
         return handler(args)
     except NormBTError as exc:

@@ -83,6 +83,12 @@ def test_trl_normbt_gives_the_engines_loss_and_mu(tmp_path, small_decoder):
     engine_run = new_run_dir(tmp_path / "runs", spec)
     assert run_training(engine_run.spec(), engine_run)["state"] == "done"
     engine = engine_run.metrics().dropna(subset=["loss"]).set_index("step")
+    # A decoder's run exports as AutoModelForSequenceClassification; `export` refreshes its card from the run.
+    from normbt_viz.cli import main
+
+    assert main(["export", str(engine_run.path)]) == 0
+    card = (engine_run.model_path / "sequence_classification" / "README.md").read_text()
+    assert f"final μ | {engine_run.metrics()['normbt_mu'].dropna().iloc[-1]:.6g}" in card and "library_name: transformers" in card
 
     # The engine's pairs in the engine's order: its train split, identical-input pairs left out, one seeded permutation.
     train, _, _ = load_run_data(spec)

@@ -619,7 +619,7 @@ class Trainer:
         trainable = {id(p) for p in self.scope.trainable_parameters()}
         names = [n for n, p in self.backbone.model.named_parameters() if id(p) in trainable]
         save_reward_model(staging, spec, self.backbone, self.head, names)
-        export_sequence_classifier(staging, self.backbone, self.head, spec)
+        export_sequence_classifier(staging, self.backbone, self.head, spec, load_report=self.run.read_raw_status(), final_mu=self.loss.scale)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
 
