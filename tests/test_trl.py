@@ -162,7 +162,7 @@ def test_trl_run_directory_holds_every_trained_pair_once_per_step(trl_run):
     assert len(run.bin_edges()) == RunSpec().n_distance_bins + 1
     spec = run.spec()
     assert (spec.loss, spec.lr, spec.batch_size, spec.max_steps, spec.scope) == ("normbt", 1e-4, 4, 4, "full")
-    assert "spec_fields_at_default" in status["missing"]
+    assert "spec_fields_at_default" in status["missing"] and "pooler output" in status["h"]
     json.dumps(status)  # plain JSON
 
 
@@ -178,9 +178,9 @@ def test_trl_run_opens_on_every_page(trl_run, page_file, monkeypatch):
     assert not at.error, [e.value for e in at.error]
 
 
-def test_trl_arms_are_checked_at_the_boundary():
+def test_trl_arms_are_checked_at_the_boundary(tmp_path):
     from normbt_viz.errors import SpecError
-    from normbt_viz.integrations.trl import loss_spec
+    from normbt_viz.integrations.trl import NormBTRewardTrainer, loss_spec
 
     assert loss_spec("normbt_clip").normbt_weight_clip == 3.0
     assert loss_spec("normbt", {"normbt_beta": 0.5}).normbt_beta == 0.5
@@ -190,6 +190,9 @@ def test_trl_arms_are_checked_at_the_boundary():
         loss_spec("bt_gradclip")
     with pytest.raises(SpecError, match="arm='nope' is invalid"):
         loss_spec("nope")
+    # Checked before TRL loads anything: an existing run folder is never written into.
+    with pytest.raises(SpecError, match=f"run_dir {tmp_path} already exists"):
+        NormBTRewardTrainer(model=None, run_dir=tmp_path)
 
 
 def test_importing_the_project_never_needs_trl():

@@ -91,7 +91,7 @@ def trl_spec(trainer, dataset_name: str) -> tuple[object, list[str]]:
     mapped = {
         "dataset": dataset_name,
         "backbone": getattr(config, "_name_or_path", "") or type(model).__name__,
-        "pooling": "last" if trainer.probe.pad_token_id is not None and not hasattr(model, "bert") else "first",
+        "pooling": "last" if _is_decoder(config) else "first",
         "scope": "lora" if peft else "full",
         "max_length": args.max_length,
         "mixed_precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
@@ -126,6 +126,17 @@ def trl_spec(trainer, dataset_name: str) -> tuple[object, list[str]]:
 
     spec.package_versions = {**package_versions(), **_versions("trl")}
     return spec, missing
+
+
+def _is_decoder(config) -> bool:
+    """Whether the score reads the last token (a decoder), as the project's backbones decide it; an encoder's
+    score reads its pooler output over the first token, which the spec can only call "first"."""
+    from normbt_viz.model.backbones import is_decoder_config
+
+    try:
+        return is_decoder_config(config)
+    except Exception:  # an encoder-decoder model: neither of the spec's poolings
+        return False
 
 
 def _versions(*names: str) -> dict:
@@ -168,9 +179,10 @@ class NormBTRunCallback(TrainerCallback):
         self.train_ids, self.eval_ids = train["pair_id"].to_numpy(), evals["pair_id"].to_numpy()
         if not self.writes:
             return
-        name = getattr(getattr(trainer.train_dataset, "info", None), "dataset_name", None) or "trl"
+        name = getattr(getattr(trainer.train_dataset, "info", None), "dataset_name", None) or "in-memory"
         spec, unmapped = trl_spec(trainer, f"trl:{name}")
         status = {"pid": os.getpid(), "host": socket.gethostname(), "source": "trl",
+                  "h": "the input of the model's score layer at its pooled token" + ("" if _is_decoder(trainer.model.config) else " (the pooler output)"),
                   "missing": {"spec_fields_at_default": unmapped, "not_provided_by_trl": NOT_FROM_TRL
                               + ([] if eval_dataset is not None else ["evaluations (no single eval_dataset)"])}}
         if self.requested_dir is None:

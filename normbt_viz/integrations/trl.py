@@ -127,6 +127,8 @@ class NormBTRewardTrainer(RewardTrainer):
 
     def __init__(self, *args, arm: str = "normbt", loss_options: dict | None = None, run_dir: str | Path | bool | None = None, **kwargs):
         self.pair_spec = loss_spec(arm, loss_options)
+        if run_dir not in (None, True, False) and Path(run_dir).exists():
+            raise SpecError(f"run_dir {run_dir} already exists: pass a new folder, or run_dir=None for a fresh one under the runs root")
         self.pair_loss = build_loss(self.pair_spec)
         self._pair_loss_started = False
         self._step: dict[str, list] = {}
