@@ -65,8 +65,8 @@ def pair_table(dataset, split: str, tokenizer) -> pd.DataFrame:
     prompt = texts("prompt", None)
     chosen, rejected = texts("chosen", chosen_ids), texts("rejected", rejected_ids)
     # TRL writes prompt + answer back into the answer columns when it tokenizes; show the answer alone.
-    chosen = [c[len(p):] if p and c.startswith(p) else c for p, c in zip(prompt, chosen)]
-    rejected = [r[len(p):] if p and r.startswith(p) else r for p, r in zip(prompt, rejected)]
+    chosen = [c[len(p):].lstrip("\n") if p and c.startswith(p) else c for p, c in zip(prompt, chosen)]
+    rejected = [r[len(p):].lstrip("\n") if p and r.startswith(p) else r for p, r in zip(prompt, rejected)]
     ids = [str(v) for v in dataset["id"]] if "id" in columns else []
     if len(set(ids)) != n:
         ids = [f"{split}-{row}" for row in range(n)]
