@@ -166,6 +166,35 @@ def test_trl_run_directory_holds_every_trained_pair_once_per_step(trl_run):
     json.dumps(status)  # plain JSON
 
 
+def test_trl_resume_continues_mu_from_the_checkpoint(tmp_path):
+    """A TRL checkpoint carries μ: a training resumed from step 2 takes step 3 with the μ and loss of the
+    uninterrupted one."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from normbt_viz.integrations.trl import LOSS_STATE, NormBTRewardTrainer
+
+    spec = RunSpec(demo_size=30).resolve()
+    train, _, _ = load_run_data(spec)
+    dataset = tokenized_dataset(train, load_backbone("minilm"), 64)[0]
+    path = resolve_backbone("minilm")
+
+    def trainer(run_name: str):
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+        args = reward_config(tmp_path, save_strategy="steps", save_steps=2, save_only_model=False)
+        return NormBTRewardTrainer(model=model, args=args, train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(path),
+                                   run_dir=tmp_path / run_name)
+
+    trainer("whole").train()
+    assert (tmp_path / "trl_out" / "checkpoint-2" / LOSS_STATE).is_file()
+    trainer("resumed").train(resume_from_checkpoint=str(tmp_path / "trl_out" / "checkpoint-2"))
+    whole = RunDir(tmp_path / "whole").metrics().dropna(subset=["loss"]).set_index("step")
+    resumed = RunDir(tmp_path / "resumed").metrics().dropna(subset=["loss"]).set_index("step")
+    assert list(resumed.index) == [3]
+    assert resumed.loc[3, "normbt_mu"] == pytest.approx(whole.loc[3, "normbt_mu"], abs=1e-6)
+    assert resumed.loc[3, "loss"] == pytest.approx(whole.loc[3, "loss"], abs=1e-5)
+    assert whole.loc[3, "normbt_mu"] != whole.loc[1, "normbt_mu"]
+
+
 @pytest.mark.parametrize("page_file", ["3_Runs.py", "4_Gradients.py", "5_Embeddings.py", "6_Pairs.py"])
 def test_trl_run_opens_on_every_page(trl_run, page_file, monkeypatch):
     from streamlit.testing.v1 import AppTest

@@ -11,7 +11,8 @@ BERT-style encoder. It is caught by a hook on the score layer, so the loss, the 
 from one forward. The loss is this project's (`train/losses.py`): NormBT's weight sg(μ/(d+ε)) with the same
 choices as the project's trainer — μ₀ is the mean distance of the first optimizer step (all its micro-batches),
 a step's weights use the μ from before it, μ is updated once per optimizer step with the mean over every pair
-of the step, all-reduced across processes so it is the same on every rank.
+of the step, all-reduced across processes so it is the same on every rank. μ is saved beside each TRL
+checkpoint (`normbt_loss_state.json`) and restored by `train(resume_from_checkpoint=...)`.
 
 By default the run is also written as one of this project's run directories (`callback.py`), so the app's
 Runs, Gradients, Embeddings and Pairs pages show it; `run_dir=False` turns that off.
@@ -22,6 +23,7 @@ TRL is an optional dependency (`pip install 'normbt-viz[trl]'`): importing the p
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -33,10 +35,12 @@ from normbt_viz.train.losses import build_loss, weighted_loss
 
 try:
     from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
     from trl import RewardTrainer
 except ImportError as exc:  # the integration is an extra; the rest of the project works without it
     raise ImportError("normbt_viz.integrations.trl needs TRL: pip install 'normbt-viz[trl]'") from exc
 
+LOSS_STATE = "normbt_loss_state.json"  # the loss's state (μ) beside each TRL checkpoint
 PAIR_INDEX = "normbt_pair_index"  # the row of each pair in its (prepared) dataset, carried through the collator
 # Arms that change the model or the optimiser, not the loss: TRL has its own switches for those.
 NOT_A_LOSS = {"bt_layernorm": "a LayerNorm before the score head changes TRL's model; add it to the model instead",
@@ -109,13 +113,19 @@ class _KeepPairIndex:
 
 
 class _EndOfStep(TrainerCallback):
-    """Tells the trainer an optimizer step finished (before any other callback sees that step)."""
+    """Tells the trainer an optimizer step finished (before any other callback sees that step), and keeps the
+    loss's state (μ) in each checkpoint TRL saves, so a resumed training continues with it."""
 
     def __init__(self, trainer: "NormBTRewardTrainer"):
         self.trainer = trainer
 
     def on_step_end(self, args, state, control, **kwargs):
         self.trainer._end_pair_step()
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / LOSS_STATE).write_text(json.dumps(self.trainer.pair_loss.state_dict()))
 
 
 class NormBTRewardTrainer(RewardTrainer):
@@ -146,6 +156,18 @@ class NormBTRewardTrainer(RewardTrainer):
 
             self.run_callback = NormBTRunCallback(self, None if run_dir in (None, True) else Path(run_dir))
             self.add_callback(self.run_callback)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """TRL's train; resuming from a checkpoint restores μ from it (a checkpoint saved without it starts μ again)."""
+        if resume_from_checkpoint:
+            from transformers.trainer_utils import get_last_checkpoint
+
+            folder = get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
+            saved = Path(folder or "") / LOSS_STATE
+            if saved.is_file():
+                self.pair_loss.load_state_dict(json.loads(saved.read_text()))
+                self._pair_loss_started = True
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     # -- data: every pair keeps its row index through TRL's column pruning and collator -----------------
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
