@@ -195,8 +195,8 @@ def test_trl_resume_continues_mu_from_the_checkpoint(tmp_path):
     assert whole.loc[3, "normbt_mu"] != whole.loc[1, "normbt_mu"]
 
 
-@pytest.mark.parametrize("page_file", ["3_Runs.py", "4_Gradients.py", "5_Embeddings.py", "6_Pairs.py"])
-def test_trl_run_opens_on_every_page(trl_run, page_file, monkeypatch):
+@pytest.mark.parametrize("page_file, charts", [("2_Train.py", 0), ("3_Runs.py", 1), ("4_Gradients.py", 1), ("5_Embeddings.py", 1), ("6_Pairs.py", 0)])
+def test_trl_run_opens_on_every_page(trl_run, page_file, charts, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     run, _ = trl_run
@@ -205,6 +205,7 @@ def test_trl_run_opens_on_every_page(trl_run, page_file, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) >= charts  # the run's curves, gradient views and map are drawn, not just opened
 
 
 def test_trl_arms_are_checked_at_the_boundary(tmp_path):
