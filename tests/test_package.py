@@ -113,3 +113,16 @@ def test_export_command_refreshes_the_card_and_checks_the_repo_id(tmp_path, caps
     assert "has no AutoModelForSequenceClassification export" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nope"), "--push-to-hub", "me/model"]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_pyproject_dependencies_are_requirements_txt():
+    """`make` installs requirements.txt and pip installs pyproject.toml's dependencies: the two lists stay one."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert sorted(project["dependencies"]) == sorted(p for p in pinned if p)
+    dev = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
+    extras = project["optional-dependencies"]
+    assert {d.split(">")[0].split("=")[0] for d in dev if d} <= {"pytest", "playwright", "trl", "tensorboard"}
+    assert "trl" in extras and set(extras["trackers"][0].split("[")[1].rstrip("]").split(",")) == {"tensorboard", "wandb", "trackio", "mlflow"}
