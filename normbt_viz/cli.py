@@ -381,7 +381,8 @@ def cmd_app(args) -> int:
 
     from normbt_viz.ui.launch import app_command
 
-    return subprocess.call(app_command(args.port, args.streamlit_args))
+    extra = args.streamlit_args[1:] if args.streamlit_args[:1] == ["--"] else args.streamlit_args
+    return subprocess.call(app_command(args.port, extra))
 
 
 def cmd_export(args) -> int:
@@ -448,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
     add_audit_parser(sub)
-    app = sub.add_parser("app", help="serve the app on localhost (extra arguments go to streamlit run)")
+    app = sub.add_parser("app", help="serve the app on localhost; streamlit flags go after --, e.g. normbt-viz app -- --server.headless false")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("streamlit_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     export = sub.add_parser("export", help="refresh a run's model card (model/sequence_classification/README.md); --push-to-hub uploads the export")
