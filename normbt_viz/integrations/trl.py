@@ -31,7 +31,7 @@ import torch
 from normbt_viz.errors import SpecError
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.spec import ARMS, RunSpec
-from normbt_viz.train.losses import build_loss, weighted_loss
+from normbt_viz.train.losses import all_reduced_mean, build_loss, weighted_loss
 
 try:
     from transformers import TrainerCallback
@@ -146,7 +146,7 @@ class NormBTRewardTrainer(RewardTrainer):
         self.step_stats: dict | None = None  # the last optimizer step: its scalars and its per-pair records
         self.eval_records: list[dict] = []  # per-pair values of the evaluation in progress
         super().__init__(*args, **kwargs)
-        self.pair_loss.global_mean = self._global_mean
+        self.pair_loss.global_mean = lambda values: all_reduced_mean(values, self.accelerator)
         self.probe = ScoreInputProbe(self.accelerator.unwrap_model(self.model))
         self.data_collator = _KeepPairIndex(self.data_collator)
         self.add_callback(_EndOfStep(self))
@@ -180,15 +180,9 @@ class NormBTRewardTrainer(RewardTrainer):
             self._signature_columns = [*self._signature_columns, PAIR_INDEX]
 
     # -- NormBT's mu across steps and processes ---------------------------------------------------
-    def _global_mean(self, values: torch.Tensor) -> float:
-        if self.accelerator.num_processes == 1:
-            return float(values.float().mean())
-        total = torch.stack([values.float().sum(), torch.tensor(float(values.numel()), device=values.device)])
-        total = self.accelerator.reduce(total, reduction="sum")
-        return float(total[0] / total[1])
-
     def _forward(self, model, inputs: dict):
-        """(rewards of the chosen, of the rejected, h of the chosen, of the rejected) from one forward."""
+        """(rewards of the chosen, of the rejected, h of the chosen, of the rejected, the model's output) from one
+        forward of TRL's batch (chosen rows first, then rejected)."""
         features = {k: v for k, v in inputs.items() if k not in (PAIR_INDEX, "margin")}
         outputs = model(**features, use_cache=False)
         rewards = outputs.logits.squeeze(-1)

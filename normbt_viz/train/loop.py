@@ -23,7 +23,7 @@ from normbt_viz.model.backbones import accelerate_on_cpu, load_backbone
 from normbt_viz.errors import DivergedError, SpecError, first_line
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
 from normbt_viz.model.distance import pair_distance
-from normbt_viz.train.losses import build_loss, weighted_loss
+from normbt_viz.train.losses import all_reduced_mean, build_loss, weighted_loss
 from normbt_viz.model.reward_model import FullScope, HeadScope, LoraScope, PairScorer, ScoreHead, TopKScope, save_reward_model
 from normbt_viz.numeric import pearson_r
 from normbt_viz.spec import RunSpec, package_versions
@@ -138,11 +138,7 @@ class Trainer:
 
     def _global_mean(self, values: torch.Tensor) -> float:
         """Mean over every process's pairs (sum and count all-reduced), so mu is the same on every rank."""
-        if self.world == 1:
-            return float(values.float().mean())
-        total = torch.stack([values.float().sum(), torch.tensor(float(values.numel()), device=values.device)])
-        total = self.accelerator.reduce(total, reduction="sum")
-        return float(total[0] / total[1])
+        return all_reduced_mean(values, self.accelerator)
 
     def _local(self, indices: list[int]) -> list[int]:
         """This process's share of a micro-batch: the same global order, cut into `world` equal pieces."""
