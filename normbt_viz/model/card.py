@@ -54,12 +54,17 @@ def model_card(spec: RunSpec, *, exported: bool, blocker: str | None = None, loa
     data = ModelCardData(library_name="transformers" if exported else None, pipeline_tag="text-classification" if exported else None,
                          base_model=base_model, datasets=[dataset] if dataset else None,
                          tags=["reward-model", "bradley-terry", spec.arm_name.replace("_", "-"), "normbt-viz"])
+    # An export exists only where the classification head reads what the run's head read: the last real token.
+    pooling = {"last": "the final hidden state at the last real token", "first": "the final hidden state at the first token",
+               "mean": "the mean of the final hidden states over the real tokens"}.get(
+        "last" if exported else spec.pooling,
+        "the backbone's default pooling of its final hidden states (a decoder's last token; an encoder's sentence-transformers pooling or first token)")
     lines = ["---", data.to_yaml(), "---", "", f"# Reward model `{spec.name}` ({spec.arm_name})", ""]
     lines += ["A Bradley-Terry reward model trained with [NormBT Viz](https://pypi.org/project/normbt-viz/): the reward of a "
               "response is a linear score of the backbone's representation h, r = wᵀh.", ""]
     lines += ["## Backbone", "", f"- `{spec.backbone}`" + (f" (hub: `{base_model}`)" if base_model and base_model != spec.backbone else ""),
-              f"- h: {spec.pooling} pooling, max length {spec.max_length} tokens (longer inputs lose tokens from the prompt's start)",
-              f"- trained: {spec.scope}" + (f" (top {spec.top_k} blocks)" if spec.scope == "top-k" else "")
+              f"- h: {pooling}; max length {spec.max_length} tokens (longer inputs lose tokens from the prompt's start)",
+              f"- trained: {spec.scope}" + (f" (top {spec.top_k} block(s))" if spec.scope == "top-k" else "")
               + (f" (LoRA r={spec.lora_r}, alpha={spec.lora_alpha:g}, merged into the weights)" if spec.scope == "lora" else ""), ""]
     lines += ["## Data", "", f"- dataset: `{spec.dataset}`" + (f" (config `{spec.dataset_config}`)" if spec.dataset_config else "")
               + f", split `{spec.dataset_split}`" + (f", at most {spec.limit} pairs" if spec.limit else ""),
