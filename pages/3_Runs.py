@@ -3,9 +3,9 @@ with paired differences against BT, and accuracy per category and per distance b
 
 import streamlit as st
 
-from normbt_viz.analysis.benchmarks import OVERALL, runs_benchmark_view
-from normbt_viz.analysis.outliers import config_diff, metrics_long
-from normbt_viz.analysis.comparison import compare_runs
+from normbt_viz.evals.scoring import OVERALL, runs_benchmark_view
+from normbt_viz.analysis.outliers import metrics_long
+from normbt_viz.analysis.comparison import compare_runs, config_diff
 from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
 from normbt_viz.runs.rundir import list_runs, runs_table
 from normbt_viz.ui.common import runs_root

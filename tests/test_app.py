@@ -125,7 +125,7 @@ def test_runs_page_shows_benchmark_scores_side_by_side_with_paired_differences(t
 
     import pandas as pd
 
-    from normbt_viz.analysis.benchmarks import score_benchmark, write_scores
+    from normbt_viz.evals.scoring import score_benchmark, write_scores
     from normbt_viz.runs.rundir import RunDir
 
     rows = pd.DataFrame(
@@ -279,19 +279,21 @@ def test_data_page_lists_skipped_rows_and_strict_refuses(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_audit(tmp_path_factory, feature_cache):
-    from normbt_viz.analysis.audit import AuditConfig, run_audit
+    from normbt_viz.audit.auditdir import audits_root
+    from normbt_viz.audit.run import run_audit
+    from normbt_viz.audit.spec import AuditConfig
 
     root = tmp_path_factory.mktemp("audit_runs")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NORMBT_VIZ_CACHE", str(feature_cache))
-        run_audit("demo", root / "_audits" / "demo40", AuditConfig(folds=4, seeds=2, max_length=64),
-                  load_options={"demo_size": 40, "demo_noise": 0.2})
+        run_audit(AuditConfig(dataset="demo", demo_size=40, demo_noise=0.2, folds=4, seeds=2, max_length=64),
+                  audits_root(root) / "demo40")
     return root
 
 
 def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
     started = []
-    monkeypatch.setattr("normbt_viz.runs.launcher.launch_audit", lambda folder, dataset, options: started.append((dataset, options)))
+    monkeypatch.setattr("normbt_viz.audit.run.launch_audit", lambda config, folder: started.append(config))
     at = AppTest.from_file(str(ROOT / "pages" / "8_Audit.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
@@ -299,7 +301,7 @@ def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
     assert at.info and "No audits yet" in at.info[0].value
     at.button(key="start_audit").click().run()
     assert not at.exception
-    assert started and started[0][0] == "demo" and started[0][1]["folds"] == 5 and started[0][1]["demo_size"] == 1000
+    assert started and started[0].dataset == "demo" and started[0].folds == 5 and started[0].demo_size == 1000
 
 
 def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):

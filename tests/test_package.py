@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import site
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,9 @@ def test_installed_app_serves_from_outside_the_repository(installed, tmp_path):
         server.terminate()
         server.wait(timeout=30)
     assert "localhost" in (tmp_path / "app.log").read_text()
+    # `normbt-viz app` is the server itself (no child left serving the port once it is stopped).
+    with socket.socket() as probe:
+        assert probe.connect_ex(("localhost", port)) != 0
 
 
 def test_model_card_names_every_normbt_choice_with_hub_front_matter():

@@ -17,7 +17,7 @@ def test_tensorboard_event_files_hold_the_logged_scalars(tmp_path, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     code = main(["train", "--dataset", "demo", "--demo-size", "60", "--max-steps", "4", "--eval-every", "2", "--loss", "normbt",
-                 "--report-to", "tensorboard", "--out", str(tmp_path)])
+                 "--report-to", "tensorboard", "--runs", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     (run,) = list_runs(tmp_path)
     events = [p for p in (run.path / "trackers").rglob("events.out.tfevents.*")]
@@ -50,7 +50,7 @@ def test_report_to_names_are_checked():
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
 def test_a_tracker_without_its_package_is_one_line_before_any_run(tmp_path, capsys):
-    code = main(["train", "--dataset", "demo", "--demo-size", "20", "--report-to", "wandb", "--out", str(tmp_path)])
+    code = main(["train", "--dataset", "demo", "--demo-size", "20", "--report-to", "wandb", "--runs", str(tmp_path)])
     assert code == 2
     assert "report_to='wandb' needs the package wandb" in capsys.readouterr().err
     assert list_runs(tmp_path) == []

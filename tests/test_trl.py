@@ -21,7 +21,8 @@ from normbt_viz.model.features import tokenize_pairs  # noqa: E402
 from normbt_viz.model.reward_model import ScoreHead  # noqa: E402
 from normbt_viz.runs.rundir import RunDir  # noqa: E402
 from normbt_viz.spec import RunSpec  # noqa: E402
-from normbt_viz.train.loop import batch_order, run_training  # noqa: E402
+from normbt_viz.train.loop import run_training  # noqa: E402
+from normbt_viz.train.state import batch_order  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 3
@@ -91,7 +92,7 @@ def test_trl_normbt_gives_the_engines_loss_and_mu(tmp_path, small_decoder):
     assert f"final μ | {engine_run.metrics()['normbt_mu'].dropna().iloc[-1]:.6g}" in card and "library_name: transformers" in card
 
     # The engine's pairs in the engine's order: its train split, identical-input pairs left out, one seeded permutation.
-    train, _, _ = load_run_data(spec)
+    train, *_ = load_run_data(spec)
     backbone = load_backbone(spec.backbone)
     _, tokenized = tokenized_dataset(train, backbone, spec.max_length)
     trainable = np.flatnonzero([c.input_ids != r.input_ids for c, r in zip(tokenized.chosen, tokenized.rejected)])
@@ -129,7 +130,7 @@ def trl_run(tmp_path_factory):
 
     tmp_path = tmp_path_factory.mktemp("trl")
     spec = RunSpec(demo_size=60, demo_noise=0.1).resolve()
-    train, evals, _ = load_run_data(spec)
+    train, evals, *_ = load_run_data(spec)
     backbone = load_backbone("minilm")
     path = resolve_backbone("minilm")
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
@@ -174,7 +175,7 @@ def test_trl_resume_continues_mu_from_the_checkpoint(tmp_path):
     from normbt_viz.integrations.trl import LOSS_STATE, NormBTRewardTrainer
 
     spec = RunSpec(demo_size=30).resolve()
-    train, _, _ = load_run_data(spec)
+    train, *_ = load_run_data(spec)
     dataset = tokenized_dataset(train, load_backbone("minilm"), 64)[0]
     path = resolve_backbone("minilm")
 

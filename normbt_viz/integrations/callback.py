@@ -29,9 +29,10 @@ import pandas as pd
 import torch
 from transformers import TrainerCallback
 
+from normbt_viz.params import field_problem
 from normbt_viz.runs.launcher import new_run_dir
 from normbt_viz.runs.rundir import RunDir, default_runs_root, safe_name
-from normbt_viz.spec import TRACKERS, field_problem, spec_field
+from normbt_viz.spec import TRACKERS, spec_field
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges
 
 MAP_SAMPLE = 1000  # eval pairs whose h is kept at each evaluation (fp16), as the trainer keeps for backbone scopes
@@ -188,7 +189,6 @@ class NormBTRunCallback(TrainerCallback):
         if self.requested_dir is None:
             self.run = new_run_dir(default_runs_root(), spec, **status)
         else:
-            self.requested_dir.parent.mkdir(parents=True, exist_ok=True)
             self.run = RunDir(self.requested_dir).create(spec.resolve(), **status)
         self.run.mark_running()
         self.run.write_status(total_steps=state.max_steps, n_train=len(train), n_eval=len(evals), n_trained_pairs=len(train),

@@ -4,15 +4,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 from normbt_viz.errors import SpecError, first_line
+from normbt_viz.params import check_fields, param
 from normbt_viz.model.card import model_card
 from normbt_viz.model.export import EXPORT_DIR
 from normbt_viz.runs.rundir import RunDir
 
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclasses.dataclass
+class ExportOptions:
+    """`normbt-viz export`'s options: without a hub repo, the card is refreshed in place."""
+
+    push_to_hub: str | None = param(None, "hub repo id (owner/name) to upload the export to, its card refreshed first", group="hub")
+    private: bool = param(False, "create the hub repo private", group="hub")
+
+    def validate(self) -> "ExportOptions":
+        check_fields(self)
+        return self
 
 
 def exported_folder(run: RunDir) -> Path:
@@ -29,13 +43,11 @@ def exported_folder(run: RunDir) -> Path:
 
 def refresh_model_card(run: RunDir) -> Path:
     """Rewrite the export's README.md from the run's spec, status, last μ and scores; returns its path."""
-    folder = exported_folder(run)
+    exported_folder(run)  # refuses a run without a loadable export, with the reason
     metrics = run.metrics()
     mu = metrics["normbt_mu"].dropna() if "normbt_mu" in metrics else []
-    card = folder / "README.md"
-    card.write_text(model_card(run.spec(), exported=True, load_report=run.read_raw_status(), scores=run.read_scores(),
-                               final_mu=float(mu.iloc[-1]) if len(mu) else None))
-    return card
+    return run.write_model_card(model_card(run.spec(), exported=True, load_report=run.read_raw_status(), scores=run.read_scores(),
+                                           final_mu=float(mu.iloc[-1]) if len(mu) else None))
 
 
 def push_to_hub(run: RunDir, repo_id: str, private: bool = False) -> str:

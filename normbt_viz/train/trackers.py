@@ -100,5 +100,5 @@ def track(run, spec) -> tuple[object, Trackers | None]:
     """(the run to write through, the trackers to finish at the end); the run itself when `report_to` is empty."""
     if not spec.trackers:
         return run, None
-    trackers = Trackers(spec.trackers, run.name, run.path / "trackers")
+    trackers = Trackers(spec.trackers, run.name, run.trackers_path)
     return TrackedRun(run, spec, trackers), trackers

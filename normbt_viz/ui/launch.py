@@ -8,15 +8,28 @@ as flags, because Streamlit reads that file only from the folder it is started i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import sysconfig
 import tomllib
 from pathlib import Path
 
 from normbt_viz.errors import SpecError
+from normbt_viz.params import check_fields, param
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 INSTALLED = Path(sysconfig.get_paths()["data"]) / "share" / "normbt-viz"
+
+
+@dataclasses.dataclass
+class AppOptions:
+    """`normbt-viz app`'s own options (Streamlit's flags pass through after --)."""
+
+    port: int = param(8501, "the localhost port the app is served on", low=1, high=65535, group="server")
+
+    def validate(self) -> "AppOptions":
+        check_fields(self)
+        return self
 
 
 def app_folder() -> Path:

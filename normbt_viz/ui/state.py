@@ -9,31 +9,40 @@ from __future__ import annotations
 
 import streamlit as st
 
+from normbt_viz.audit.spec import AuditConfig
 from normbt_viz.runs.rundir import default_runs_root
+from normbt_viz.spec import RunSpec
 
+SPEC = RunSpec()
+AUDIT = AuditConfig()
 DEFAULTS = {
-    # data source (Data page; read by Train when launching)
+    # data source (Data page; read by Train and Audit when launching): the declared defaults, except the demo's
+    # label noise, which the app starts at 10% so the first runs have flips to find
     "source_kind": "Demo",
-    "demo_size": 1000,
+    "demo_size": SPEC.demo_size,
     "demo_noise": 0.1,
     "hf_id": "",
     "hf_config": "",
-    "hf_split": "train",
+    "hf_split": SPEC.dataset_split,
     "local_path": "",
     "upload_path": "",
-    "column_mapping": None,
-    "strict": False,
-    "backbone": "minilm",
-    "max_length": 128,
-    # training settings (Train page)
-    "scope": "head",
-    "top_k": 1,
+    "column_mapping": SPEC.column_mapping,
+    "strict": SPEC.strict,
+    "backbone": SPEC.backbone,
+    "max_length": SPEC.max_length,
+    # training settings (Train page); 0 in max_steps and lr means "unset" (the spec's None)
+    "scope": SPEC.scope,
+    "top_k": SPEC.top_k,
     "arms": ["bt", "normbt"],
     "seeds": 1,
-    "epochs": 3.0,
+    "epochs": SPEC.epochs,
     "max_steps": 0,
-    "batch_size": 32,
+    "batch_size": SPEC.batch_size,
     "lr": 0.0,
+    # audit settings (Audit page)
+    "audit_folds": AUDIT.folds,
+    "audit_seeds": AUDIT.seeds,
+    "audit_clean": AUDIT.clean,
     # views
     "smoothing": 0.6,
     "projection_method": "PCA",
