@@ -1,4 +1,4 @@
-"""Command line: `python -m normbt_viz train | compare | runs | report | rewardbench | audit | data | worker`.
+"""Command line: `normbt-viz` (or `python -m normbt_viz`) `train | compare | runs | report | rewardbench | audit | data | app | export | worker`.
 
 Every command's options are generated from a declaration (`RunSpec`, `AuditConfig`, `ReportConfig`). Two flags
 mean the same in every command: `--runs` is a runs folder (where runs are made or read), `--out` is the one
@@ -395,6 +395,32 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_app(args) -> int:
+    """Serve the app (the same as `make run`, from any folder); runs are read from --runs, else ./runs or $NORMBT_VIZ_RUNS."""
+    from normbt_viz.ui.launch import AppOptions, app_command
+
+    options = options_from_args(args, AppOptions()).validate()
+    extra = args.streamlit_args[1:] if args.streamlit_args[:1] == ["--"] else args.streamlit_args
+    command = app_command(options.port, extra)
+    env = {**os.environ, "NORMBT_VIZ_RUNS": str(args.runs.resolve())} if args.runs else dict(os.environ)
+    # This process becomes the server (exec, not a child): stopping `normbt-viz app` stops the server, where a
+    # child would be left serving the port after its parent got SIGTERM.
+    os.execve(command[0], command, env)
+
+
+def cmd_export(args) -> int:
+    """Refresh the model card of a run's export with its scores; with --push-to-hub, upload the export."""
+    from normbt_viz.runs.publish import ExportOptions, push_to_hub, refresh_model_card
+
+    options = options_from_args(args, ExportOptions()).validate()
+    run = RunDir(args.run)
+    if options.push_to_hub:
+        print(f"pushed {run.name} to {push_to_hub(run, options.push_to_hub, options.private)}")
+    else:
+        print(f"model card: {refresh_model_card(run)}")
+    return 0
+
+
 def cmd_worker(args) -> int:
     from normbt_viz.runs.launcher import work
 
@@ -407,8 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     from normbt_viz.data.source import DataSource
     from normbt_viz.evals.scoring import BENCHMARKS
     from normbt_viz.experiments.report import CONFIGS, ReportConfig
+    from normbt_viz.runs.publish import ExportOptions
+    from normbt_viz.ui.launch import AppOptions
 
-    parser = OneLineParser(prog="python -m normbt_viz", description="Train and compare BT / NormBT reward models.")
+    parser = OneLineParser(prog="normbt-viz", description="Train and compare BT / NormBT reward models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = sub.add_parser("train", help="train one reward model (also under torchrun / accelerate launch)")
     add_runs_flag(train, "the runs folder the run directory is made in (default ./runs or $NORMBT_VIZ_RUNS)")
@@ -463,6 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the pairs file: JSON lines in TRL's explicit-prompt layout (prompt, chosen, rejected, pair_id, "
                            "category, margin; default: nothing written)")
     add_param_flags(data, DataSource)
+    app = sub.add_parser("app", help="serve the app on localhost; streamlit flags go after --, e.g. normbt-viz app -- --server.headless false")
+    add_runs_flag(app, "the runs folder the app reads (default ./runs or $NORMBT_VIZ_RUNS)")
+    add_param_flags(app, AppOptions)
+    app.add_argument("streamlit_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    export = sub.add_parser("export", help="refresh a run's model card (model/sequence_classification/README.md); --push-to-hub uploads the export")
+    export.add_argument("run", type=Path, help="the run directory (its export's card is rewritten in place)")
+    add_param_flags(export, ExportOptions)
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("run_dirs", nargs="+")
@@ -471,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "data": cmd_data, "worker": cmd_worker}[args.command]
+    handler = {"train": cmd_train, "compare": cmd_compare, "runs": cmd_runs, "report": cmd_report, "rewardbench": cmd_rewardbench, "audit": cmd_audit, "data": cmd_data, "app": cmd_app, "export": cmd_export, "worker": cmd_worker}[args.command]
     try:
         return handler(args)
     except NormBTError as exc:

@@ -31,6 +31,8 @@ MIXED_PRECISIONS = ("no", "bf16", "fp16")
 # The losses registered in train/losses.py (a test keeps the two in step; the spec sits below the trainer).
 LOSS_NAMES = ("bt", "normbt", "bt_smooth", "bt_margin")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+# Experiment trackers a run can also report to, through Accelerate's tracker classes (train/trackers.py).
+TRACKERS = ("tensorboard", "wandb", "trackio", "mlflow")
 
 # Comparison arms: named presets over the spec's loss and training options, so that each question the
 # paper's reviewers asked is one selectable arm rather than a hand-assembled config.
@@ -115,6 +117,7 @@ class RunSpec(DataSource):
     diagnose_train_pairs: int | None = param(None, "train pairs re-scored at each evaluation (default 256 for head, 0 for backbone scopes, whose trained pairs are recorded from the training forward)", low=0, group="diagnostics")
     feature_batch_size: int = param(32, "sequences per forward when computing representations", low=1, group="diagnostics")
     num_threads: int | None = param(None, "torch CPU threads (default: torch's choice)", low=1, group="diagnostics")
+    report_to: str = param("", "comma-separated experiment trackers that get metrics.jsonl's scalars and the spec as config: tensorboard (event files in <run>/trackers), wandb, trackio, mlflow (each with its own settings, e.g. WANDB_MODE=offline); none by default", group="diagnostics")
     # bookkeeping
     name: str = param("", "run name (default <arm>-s<seed>)", group="bookkeeping")
     schema_version: int = param(SCHEMA_VERSION, flag=False, group="bookkeeping")
@@ -127,6 +130,11 @@ class RunSpec(DataSource):
         if arm not in ARMS:
             raise SpecError(f"arm {arm!r} is not one of {', '.join(ARMS)}")
         return dataclasses.replace(self, arm=arm, **ARMS[arm])
+
+    @property
+    def trackers(self) -> list[str]:
+        """The names in `report_to`, in order, without blanks."""
+        return [name.strip() for name in self.report_to.split(",") if name.strip()]
 
     @property
     def arm_name(self) -> str:
@@ -151,6 +159,9 @@ class RunSpec(DataSource):
             raise SpecError(f"device={self.device!r} is invalid: expected auto, cpu, cuda, cuda:N or mps")
         if self.lora_target_modules is not None and not all(n.strip() for n in self.lora_target_modules.split(",")):
             raise SpecError(f"lora_target_modules={self.lora_target_modules!r} is invalid: expected comma-separated module names")
+        unknown = [name for name in self.trackers if name not in TRACKERS]
+        if unknown:
+            raise SpecError(f"report_to={self.report_to!r} is invalid: {', '.join(unknown)} is not one of {', '.join(TRACKERS)}")
         return self
 
     def to_dict(self) -> dict:

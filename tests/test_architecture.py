@@ -2,7 +2,8 @@
 and only the objects that own a folder write into it.
 
 The parts, bottom to top: the shared base modules (errors, params, spec, numeric, atomic, and the data source's
-declaration), then data → model → train → runs → analysis → evals / audit → experiments → ui, with the CLI on top.
+declaration), then data → model → train → runs → analysis (and integrations, the bridges to TRL) → evals / audit →
+experiments → ui, with the CLI on top.
 A module may import its own part and any part below it; the pages (`pages/*.py`) sit above everything.
 """
 
@@ -17,7 +18,7 @@ PAGES = sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]
 BASE = {"errors", "params", "spec", "numeric", "atomic", "__init__"}
 # Declarations the base modules build on although they live with their part: the run spec extends the data source.
 BASE_MODULES = {"normbt_viz.data.source"}
-LEVELS = {"base": 0, "data": 1, "model": 2, "train": 3, "runs": 4, "analysis": 5, "evals": 6, "audit": 6,
+LEVELS = {"base": 0, "data": 1, "model": 2, "train": 3, "runs": 4, "analysis": 5, "integrations": 5, "evals": 6, "audit": 6,
           "experiments": 7, "ui": 8, "cli": 9, "__main__": 9}
 
 
@@ -151,6 +152,7 @@ ELSEWHERE = {
     "normbt_viz.model.reward_model": "the model folder RunDir.model_staging() gives",
     "normbt_viz.model.export": "the model folder RunDir.model_staging() gives",
     "normbt_viz.experiments.report": "the report folder (its own output: summary, figures, CSVs)",
+    "normbt_viz.integrations.trl": "the loss state (mu) beside each checkpoint TRL saves in its own output_dir",
     "normbt_viz.ui.serve": "the log of an app it starts for a test or a benchmark",
 }
 

@@ -115,7 +115,7 @@ def _subcommands():
     return {name: sub for name, sub in choices.items() if name != "worker"}
 
 
-@pytest.mark.parametrize("command", ["train", "compare", "runs", "report", "rewardbench", "audit", "data"])
+@pytest.mark.parametrize("command", ["train", "compare", "runs", "report", "rewardbench", "audit", "data", "app", "export"])
 def test_help_of_every_command_documents_every_flag(command):
     """Every flag of every user-facing command has help text (the generated ones say their range and default)."""
     import argparse

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from normbt_viz.model.card import model_card
 from normbt_viz.model.lora import ADAPTER_MARK, attach_lora, load_adapter_tensors
 
 EXPORT_DIR = "sequence_classification"
@@ -33,16 +34,17 @@ def export_blocker(backbone, spec) -> str | None:
     return None
 
 
-def export_sequence_classifier(model_folder: Path, backbone, head, spec) -> Path:
-    """Write `<model_folder>/sequence_classification/` (a loadable model or a README saying why not)."""
+def export_sequence_classifier(model_folder: Path, backbone, head, spec, load_report: dict | None = None,
+                               final_mu: float | None = None) -> Path:
+    """Write `<model_folder>/sequence_classification/` (a loadable model or a card saying why not), with its
+    model card (model/card.py; `load_report` is the run's status, `final_mu` NormBT's last μ)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     target = model_folder / EXPORT_DIR
     target.mkdir(parents=True, exist_ok=True)
     reason = export_blocker(backbone, spec)
     if reason:
-        (target / "README.md").write_text(f"# No sequence-classification export\n\nThis run is not exported because {reason}.\n"
-                                          "Load it with `normbt_viz.model.reward_model.RewardModel.load(<run>/model)` instead.\n")
+        (target / "README.md").write_text(model_card(spec, exported=False, blocker=reason, load_report=load_report, final_mu=final_mu))
         return target
     tokenizer = AutoTokenizer.from_pretrained(backbone.path)
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
@@ -53,7 +55,8 @@ def export_sequence_classifier(model_folder: Path, backbone, head, spec) -> Path
             None,
         )
         if spare is None:
-            (target / "README.md").write_text("# No sequence-classification export\n\nNo pad token distinct from eos exists.\n")
+            (target / "README.md").write_text(model_card(spec, exported=False, blocker="no pad token distinct from eos exists",
+                                                         load_report=load_report, final_mu=final_mu))
             return target
         tokenizer.pad_token = spare
     model = AutoModelForSequenceClassification.from_pretrained(backbone.path, num_labels=1, dtype=torch.float32)
@@ -79,8 +82,5 @@ def export_sequence_classifier(model_folder: Path, backbone, head, spec) -> Path
     model.config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    (target / "README.md").write_text(
-        "# Reward model export\n\nAutoModelForSequenceClassification with num_labels=1: `logits[:, 0]` is the reward. "
-        "Format inputs as training did (the tokenizer's chat template with the response as the assistant turn).\n"
-    )
+    (target / "README.md").write_text(model_card(spec, exported=True, load_report=load_report, final_mu=final_mu))
     return target

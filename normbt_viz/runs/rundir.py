@@ -152,6 +152,11 @@ class RunDir:
         return self.path / "cancel"
 
     @property
+    def trackers_path(self) -> Path:
+        """Where a local tracker (TensorBoard) writes its event files for this run (report_to)."""
+        return self.path / "trackers"
+
+    @property
     def log_path(self) -> Path:
         return self.path / "worker.log"
 
@@ -176,6 +181,14 @@ class RunDir:
         self.write_status(state="queued", step=0, total_steps=None, created_at=time.time(), **status)
         self.write_spec(spec)
         return self
+
+    def write_model_card(self, text: str) -> Path:
+        """Replace the model card (README.md) of the run's sequence-classifier export; returns its path."""
+        from normbt_viz.model.export import EXPORT_DIR
+
+        path = self.model_path / EXPORT_DIR / "README.md"
+        atomic_write_text(path, text)
+        return path
 
     def write_status(self, **fields) -> dict:
         status = self.read_raw_status()

@@ -55,5 +55,6 @@ class Checkpointer:
         trainable = {id(p) for p in trainer.scope.trainable_parameters()}
         names = [n for n, p in trainer.backbone.model.named_parameters() if id(p) in trainable]
         save_reward_model(staging, trainer.spec, trainer.backbone, trainer.head, names)
-        export_sequence_classifier(staging, trainer.backbone, trainer.head, trainer.spec)
+        export_sequence_classifier(staging, trainer.backbone, trainer.head, trainer.spec,
+                                   load_report=trainer.run.read_raw_status(), final_mu=trainer.state.loss.scale)
         trainer.run.commit_model()

@@ -33,6 +33,7 @@ from normbt_viz.train.evaluation import Evaluator
 from normbt_viz.train.losses import build_loss, weighted_loss
 from normbt_viz.train.processes import Processes
 from normbt_viz.train.state import StepPlan, TrainingData, TrainingState, lr_factor
+from normbt_viz.train.trackers import track
 
 if TYPE_CHECKING:  # the loop writes through the RunDir it is handed; it never imports the runs part
     from normbt_viz.runs.rundir import RunDir
@@ -328,7 +329,7 @@ def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
     returns the final status."""
     previous = signal.signal(signal.SIGTERM, _sigterm) if _main_thread() else None
     started = time.time()
-    processes = None
+    processes = trackers = None
 
     def write_status(**fields) -> dict | None:
         # Only the main process writes under data parallelism; before the process group exists, this one does.
@@ -343,7 +344,10 @@ def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
         processes.main_writes(run.mark_running)
         threads = torch.get_num_threads()
         try:
-            Trainer.from_spec(spec, run, progress, processes).fit(resume=resume, started=started)
+            # The trainer writes through the tracked run: the metrics rows the main process appends also go to the
+            # spec's trackers (report_to); the other processes never append, so never start a tracker.
+            tracked_run, trackers = track(run, spec)
+            Trainer.from_spec(spec, tracked_run, progress, processes).fit(resume=resume, started=started)
         finally:
             torch.set_num_threads(threads)  # the trainer may pin threads; a process that trains again gets them back
         # A non-main process writes nothing; it answers with the state it reached.
@@ -357,6 +361,8 @@ def run_training(spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
         write_status(state="failed", finished_at=time.time(), error=f"{type(exc).__name__}: {first_line(exc)}")
         raise
     finally:
+        if trackers is not None:
+            trackers.finish()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -133,6 +133,16 @@ class NormBT(BT):
         self.mu = state["mu"]
 
 
+def all_reduced_mean(values: torch.Tensor, accelerator) -> float:
+    """The mean of `values` over every process's pairs (sum and count all-reduced), so a loss's state such as
+    NormBT's μ is the same on every rank; the plain mean in a single process."""
+    if accelerator.num_processes == 1:
+        return float(values.float().mean())
+    total = torch.stack([values.float().sum(), torch.tensor(float(values.numel()), device=values.device)])
+    total = accelerator.reduce(total, reduction="sum")
+    return float(total[0] / total[1])
+
+
 LOSSES: dict[str, type[PairLoss]] = {cls.name: cls for cls in (BT, NormBT, LabelSmoothedBT, MarginBT)}
 
 

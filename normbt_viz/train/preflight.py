@@ -12,6 +12,7 @@ from normbt_viz.data.run_data import RunData, load_run_data
 from normbt_viz.data.sources import check_hub_repo
 from normbt_viz.errors import BackboneError, SpecError, first_line
 from normbt_viz.spec import RunSpec
+from normbt_viz.train.trackers import check_trackers
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.h5", "*.ckpt", "*.gguf")
 
@@ -25,6 +26,7 @@ def preflight(spec: RunSpec) -> RunData:
 
     spec.resolve()
     select_device(spec.device)
+    check_trackers(spec.trackers)
     run_data = load_run_data(spec)
     train_pairs = run_data.train_pairs
     path = resolve_backbone(spec.backbone)

@@ -16,6 +16,7 @@ import torch
 from normbt_viz.errors import SpecError
 from normbt_viz.model.backbones import accelerate_on_cpu
 from normbt_viz.spec import RunSpec
+from normbt_viz.train.losses import all_reduced_mean
 
 
 class Processes:
@@ -46,11 +47,7 @@ class Processes:
 
     def global_mean(self, values: torch.Tensor) -> float:
         """Mean over every process's pairs (sum and count all-reduced), so mu is the same on every rank."""
-        if self.world == 1:
-            return float(values.float().mean())
-        total = torch.stack([values.float().sum(), torch.tensor(float(values.numel()), device=values.device)])
-        total = self.accelerator.reduce(total, reduction="sum")
-        return float(total[0] / total[1])
+        return all_reduced_mean(values, self.accelerator)
 
     def any(self, flag: bool) -> bool:
         """True on every process when it is true on one (so all stop at the same step)."""

@@ -1,0 +1,1 @@
+"""Bridges to the tools reward models are already trained with (TRL); each imports its tool only when used."""
