@@ -11,7 +11,7 @@ from normbt_viz.data.sources import ColumnMapping, load_pairs
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.model.distance import survey_distances
-from normbt_viz.ui.figures import distance_histogram
+from normbt_viz.ui.figures import answer_lengths, category_counts, distance_histogram
 from normbt_viz.ui.common import cached_backbone, data_source_spec, md_text, runs_root
 from normbt_viz.runs.rundir import safe_upload_name
 from normbt_viz.ui.state import init_state
@@ -79,7 +79,8 @@ for note in notes:
     st.caption(f"Note: {md_text(note)}")
 if len(skipped):
     with st.expander(f"{len(skipped)} invalid row(s) skipped", expanded=False):
-        st.dataframe(skipped.drop(columns=["message"]), hide_index=True)
+        st.dataframe(skipped.drop(columns=["message"]), hide_index=True,
+                     column_config={"reason": st.column_config.TextColumn(width="large")})
 
 if fmt != "demo":
     with st.expander("Column mapping", expanded=False):
@@ -110,10 +111,11 @@ st.dataframe(pairs.drop(columns=[c for c in ("prompt_messages", "source_row") if
 left, right = st.columns(2)
 with left:
     st.subheader("Pairs per category")
-    st.bar_chart(pairs["category"].value_counts())
+    st.plotly_chart(category_counts(pairs), key="category_counts")
     st.caption("Accuracy per category is only as reliable as each category's count.")
 with right:
     st.subheader("Answer lengths (words)")
+    st.plotly_chart(answer_lengths(pairs), key="answer_lengths")
     st.dataframe(length_stats(pairs), hide_index=True)
     st.caption("If the chosen answer is nearly always longer, a reward model can score length instead of quality.")
 

@@ -162,14 +162,20 @@ def distributed_command(run_path: str | Path, processes: int) -> list[str]:
             "-m", "normbt_viz", "train", "--run-dir", str(run_path)]
 
 
-def cluster_commands(spec_path: str | Path, gpus: int = 8, runs_root: str = "/shared/runs") -> dict[str, str]:
+def cluster_commands(spec_path: str | Path, gpus: int = 8, runs_root: str = "/shared/runs", arms: list[str] | None = None,
+                     seeds: list[int] | None = None) -> dict[str, str]:
     """The commands that train a written spec elsewhere, as the README gives them: one GPU, every GPU of a box
-    (accelerate launch), and a Slurm job whose run directory on shared storage the app then reads."""
+    (accelerate launch), and a Slurm job whose run directory on shared storage the app then reads. With `arms`
+    or `seeds` they run `compare`, one run per arm and seed from the one spec, instead of `train`."""
     spec = f"--spec {spec_path} --out {runs_root}"
+    if arms or seeds:
+        command = f"compare {spec} --arms {','.join(arms or ['bt'])} --seeds {','.join(map(str, seeds or [0]))}"
+    else:
+        command = f"train {spec}"
     return {
-        "one GPU": f"python -m normbt_viz train {spec}",
-        "every GPU of one box": f"accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz train {spec}",
-        "Slurm": f"srun --nodes 1 --ntasks-per-node 1 --gpus-per-node {gpus} accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz train {spec}",
+        "one GPU": f"python -m normbt_viz {command}",
+        "every GPU of one box": f"accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz {command}",
+        "Slurm": f"srun --nodes 1 --ntasks-per-node 1 --gpus-per-node {gpus} accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz {command}",
     }
 
 
