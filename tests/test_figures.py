@@ -240,8 +240,10 @@ def test_proxy_over_training_draws_both_correlations_per_run():
     assert list(fig.data[0].x) == [0, 5, 10] and fig.data[1].line.dash == "dot"
     assert [t.line.color for t in fig.data] == [figures.arm_color("bt")] * 2 + [figures.arm_color("normbt")] * 2
     assert max(len(t.name) for t in fig.data) <= 30  # short legend entries
-    low, high = fig.layout.yaxis.range  # the axis spans the data (-0.2 .. 0.95) and 0, not all of [-1, 1]
+    low, high = fig.layout.yaxis.range  # the axis spans the data (-0.2 .. 0.95), not all of [-1, 1]
     assert -0.4 < low < -0.2 and 0.95 < high < 1.06
+    close = figures.proxy_over_training({"bt": metrics.assign(eval_proxy_corr=0.99, eval_proxy_corr_per_error=0.98)})
+    assert close.layout.yaxis.range[0] > 0.9  # r near 1 throughout: the axis zooms in on it
 
 
 def test_large_scatters_draw_a_fixed_sample_by_pair_id_and_say_so(monkeypatch):
@@ -354,3 +356,10 @@ def test_bin_labels_read_as_open_ended_ranges():
     assert figures.bin_label(0, -np.inf, 2.33) == "0: < 2.33"
     assert figures.bin_label(2, 2.33, 2.8) == "2: 2.33–2.80"
     assert figures.bin_label(4, 3.1, np.inf) == "4: ≥ 3.10"
+
+
+def test_flags_on_the_map_read_yes_no_in_colours_no_arm_uses():
+    coords = make_pairs().assign(x=np.arange(40.0), y=np.arange(40.0) % 7)
+    fig = figures.embedding_map(coords, "correct")
+    assert sorted(t.name for t in fig.data) == ["correct: no", "correct: yes"]
+    assert {t.marker.color for t in fig.data}.isdisjoint(figures.ARM_COLORS.values())

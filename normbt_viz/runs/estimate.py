@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 import statistics
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ def measure(run: RunDir, first: bool) -> dict | None:
         return None
     return {
         "run": str(run.path), "finished_at": status.get("finished_at"), "kind": kind_of(spec), "data": data_key(spec),
-        "cache_hit": bool(status.get("feature_cache_hit")), "first": first, "setup_s_per_pair": setup_s / n_pairs,
+        "cache_hit": bool(status.get("feature_cache_hit")), "first": first, "n_pairs": n_pairs,
+        "setup_s_per_pair": setup_s / n_pairs,
         "start_s": max(float(status.get("started_at") or 0) - float(status.get("created_at") or 0), 0.0) if first else None,
         "step_s_per_pair": max(last_s - setup_s, 0.0) / trained, "finish_s": max(float(status["wall_s"]) - last_s, 0.0),
         "wall_s": float(status["wall_s"]),
@@ -130,7 +132,8 @@ def total_steps(spec: RunSpec, n_pairs: int) -> int:
 
 def _median_of(measured: list[dict], field: str, prefer: list[dict]) -> float:
     """The median of `field` over the measurements that match the most of `prefer`'s conditions, tried in order
-    (each a dict of field -> value), ending with all of them."""
+    (each a dict of field -> value), ending with all of them. A median, because a run slowed down by other work on
+    the machine is one outlier among the runs of a kind."""
     for conditions in [*prefer, {}]:
         values = [m[field] for m in measured if m.get(field) is not None and all(m.get(k) == v for k, v in conditions.items())]
         if values:
@@ -150,14 +153,21 @@ def estimate_launch(specs: list[RunSpec], n_pairs: int, measured: list[dict]) ->
         first, hit = position == 0, data_key(spec) in warm_data
         if first:
             seconds += _median_of(of_kind, "start_s", [{"first": True}])
-        setup = _median_of(of_kind, "setup_s_per_pair", [{"first": first, "cache_hit": hit}, {"cache_hit": hit}])
-        seconds += setup * n_pairs
+        seconds += _median_of(of_kind, "setup_s_per_pair", [{"first": first, "cache_hit": hit}, {"cache_hit": hit}]) * n_pairs
         seconds += statistics.median(m["step_s_per_pair"] for m in of_kind) * total_steps(spec, n_pairs) * spec.batch_size * spec.grad_accum
         seconds += statistics.median(m["finish_s"] for m in of_kind)
         warm_data.add(data_key(spec))
     kinds = sorted({kind_of(s) for s in specs})
     n_runs = sum(1 for m in measured if m["kind"] in kinds)
-    return Estimate(seconds, f"an estimate from {n_runs} finished run(s) of {', '.join(k.replace('|', ' / ') for k in kinds)} on this machine")
+    note = f"an estimate from {n_runs} finished run(s) of {', '.join(k.replace('|', ' / ') for k in kinds)} on this machine"
+    return Estimate(seconds, note + busy_note())
+
+
+def busy_note() -> str:
+    """A warning to add when other work keeps the CPUs busy now: the measured rates assume they were free."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return f"; the CPUs are busy now (load {load:.1f} on {cores} cores), so expect longer" if load > 1.5 * cores else ""
 
 
 def format_duration(seconds: float) -> str:

@@ -41,6 +41,11 @@ def _color(i: int) -> str:
 ARM_COLORS = {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(ARMS)}
 
 
+# Colours with a meaning of their own, kept apart from the arms' so that no chart reads as BT vs NormBT by accident.
+CHOSEN_COLOR, REJECTED_COLOR, NEUTRAL_COLOR = "#2ca02c", "#8c564b", "#5b6770"
+BOOLEAN_COLORS = {True: "#009e73", False: "#e69f00"}  # correct / flipped: yes green, no orange
+
+
 def arm_color(arm: str) -> str:
     """The arm's colour (an unknown arm gets grey, never another arm's colour)."""
     return ARM_COLORS.get(arm, "#7f7f7f")
@@ -254,7 +259,7 @@ def distance_histogram(pairs: pd.DataFrame, column: str = "rep_distance", nbins:
 def category_counts(pairs: pd.DataFrame) -> go.Figure:
     """Pairs per category, largest first: how much each category's accuracy can be trusted."""
     counts = pairs["category"].astype(str).value_counts()
-    fig = go.Figure(go.Bar(x=counts.index.tolist(), y=counts.to_numpy(), marker_color=_color(0),
+    fig = go.Figure(go.Bar(x=counts.index.tolist(), y=counts.to_numpy(), marker_color=NEUTRAL_COLOR,
                            hovertemplate="%{x}<br>%{y} pairs<extra></extra>", name="pairs"))
     return _layout(fig, "", "category", "pairs", height=320)
 
@@ -263,10 +268,12 @@ def answer_lengths(pairs: pd.DataFrame, nbins: int = 40) -> go.Figure:
     """Word counts of the chosen and the rejected answers, overlaid: a chosen side that is nearly always longer
     lets a reward model score length instead of quality."""
     fig = go.Figure()
-    for i, side in enumerate(("chosen", "rejected")):
+    for side, colour in (("chosen", CHOSEN_COLOR), ("rejected", REJECTED_COLOR)):
         words = pairs[side].astype(str).str.split().str.len()
-        fig.add_trace(go.Histogram(x=words, name=side, nbinsx=nbins, opacity=0.6, marker_color=_color(i)))
-    return _layout(fig, "", "answer length (words)", "answers", barmode="overlay", height=320)
+        fig.add_trace(go.Histogram(x=words, name=side, nbinsx=nbins, opacity=0.6, marker_color=colour))
+    _layout(fig, "", "answer length (words)", "answers", barmode="overlay", height=320)
+    fig.update_layout(legend=dict(orientation="h", x=1, y=1.02, xanchor="right", yanchor="bottom"))
+    return fig
 
 
 def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False, method: str = "PCA") -> go.Figure:
@@ -300,16 +307,23 @@ def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False, meth
         marker = dict(size=7, opacity=0.85)
         if numeric:
             marker.update(color=rows[color], colorscale=CONTINUOUS_SCALE, colorbar=dict(title=color, thickness=12))
+        elif isinstance(value, (bool, np.bool_)):
+            marker.update(color=BOOLEAN_COLORS[bool(value)])
         else:
             marker.update(color=_color(i))
-        fig.add_trace(scatter(x=rows["x"], y=rows["y"], mode="markers", marker=marker,
-                              name=str(value) if not numeric else ("chosen" if segments else "pairs"),
+        name = ("chosen" if segments else "pairs") if numeric else _group_name(color, value)
+        fig.add_trace(scatter(x=rows["x"], y=rows["y"], mode="markers", marker=marker, name=name,
                               customdata=custom.loc[index].to_numpy(),
                               hovertemplate=template + "<extra>" + ("chosen" if segments else "") + "</extra>"))
     fig.update_layout(dragmode="lasso")
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
     return _layout(fig, note, f"{method} component 1 (no unit)", f"{method} component 2 (no unit)", height=600)
+
+
+def _group_name(column: str, value) -> str:
+    """The legend entry of one value of a colouring column: 'correct: yes' for a flag, the value otherwise."""
+    return f"{column}: {'yes' if value else 'no'}" if isinstance(value, (bool, np.bool_)) else str(value)
 
 
 def toy_gradient_figure(h_chosen, h_rejected, w, mu: float = 1.0) -> go.Figure:
@@ -325,9 +339,9 @@ def toy_gradient_figure(h_chosen, h_rejected, w, mu: float = 1.0) -> go.Figure:
     update_normbt = update_bt * grad["normbt_weight"]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[h_chosen[0]], y=[h_chosen[1]], mode="markers+text", text=["h_c"], textposition="top center",
-                             marker=dict(size=14, color="#2ca02c"), name="chosen h_c"))
+                             marker=dict(size=14, color=CHOSEN_COLOR), name="chosen h_c"))
     fig.add_trace(go.Scatter(x=[h_rejected[0]], y=[h_rejected[1]], mode="markers+text", text=["h_r"], textposition="top center",
-                             marker=dict(size=14, color="#8c564b"), name="rejected h_r"))
+                             marker=dict(size=14, color=REJECTED_COLOR), name="rejected h_r"))
     fig.add_trace(go.Scatter(x=[h_rejected[0], h_chosen[0]], y=[h_rejected[1], h_chosen[1]], mode="lines",
                              line=dict(color="grey", dash="dot"), name="h_c − h_r"))
     extent = max(float(np.abs(np.concatenate([h_chosen, h_rejected, w, update_bt, update_normbt])).max()), 1e-6)
@@ -384,9 +398,9 @@ PROXY_CURVES = {"eval_proxy_corr": "‖∇θ ℓ‖", "eval_proxy_corr_per_error
 def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame], arms: dict[str, str] | None = None) -> go.Figure:
     """The proxy correlations r(distance, norm) at each evaluation, one colour per run's arm (`arms`: label ->
     arm), one dash per correlation: how well the representation distance predicts the exact per-pair gradient
-    norm as training goes on. The y axis spans the data (and 0), not the whole [-1, 1]."""
+    norm as training goes on. The y axis spans the data, not the whole [-1, 1]."""
     fig = go.Figure()
-    values = [0.0]
+    values = []
     for i, (name, metrics) in enumerate(metrics_by_run.items()):
         for dash, (column, label) in zip(("solid", "dot", "dash"), PROXY_CURVES.items()):
             if column not in metrics:
@@ -395,8 +409,9 @@ def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame], arms: dict[str,
             values += rows[column].tolist()
             fig.add_trace(go.Scatter(x=rows["step"], y=rows[column], mode="lines+markers", name=f"{shorten(name, 24)}: {label}",
                                      line={"color": _trace_color(name, i, arms), "dash": dash}))
-    fig.add_hline(y=0, line={"color": "grey", "dash": "dot"})
-    low, high = max(-1.0, min(values)), min(1.0, max(values))
-    pad = max(0.05, 0.08 * (high - low))
+    low, high = (max(-1.0, min(values)), min(1.0, max(values))) if values else (-1.0, 1.0)
+    if low <= 0 <= high:
+        fig.add_hline(y=0, line={"color": "grey", "dash": "dot"})
+    pad = max(0.02, 0.08 * (high - low))
     return _layout(fig, "Distance as a proxy for the gradient, over training", "step",
                    "Pearson r(‖h_c − h_r‖, gradient norm)", yaxis={"range": [max(-1.05, low - pad), min(1.05, high + pad)]})

@@ -67,12 +67,12 @@ def launch_estimate(specs: list[RunSpec]) -> Estimate:
 def show_estimate(estimate: Estimate) -> None:
     """One line before the Launch button; a warning when the launch will take long."""
     if estimate.seconds is None:
-        st.caption(f"⏱ {estimate.note}.")
+        st.caption(f":material/schedule: {estimate.note}.")
     elif estimate.long:
-        st.warning(f"⏱ Estimated time: **{format_duration(estimate.seconds)}** ({estimate.note}). That is long for a "
+        st.warning(f":material/schedule: Estimated time: **{format_duration(estimate.seconds)}** ({estimate.note}). That is long for a "
                    "first look: fewer steps, fewer pairs or a frozen backbone (scope head) is much quicker.")
     else:
-        st.caption(f"⏱ Estimated time: **{format_duration(estimate.seconds)}** ({estimate.note}).")
+        st.caption(f":material/schedule: Estimated time: **{format_duration(estimate.seconds)}** ({estimate.note}).")
 
 
 def job_progress(state: str | None, step, total_steps) -> tuple[float, str]:
