@@ -7,9 +7,9 @@ import streamlit as st
 
 from normbt_viz.errors import NormBTError
 from normbt_viz.ui.figures import error_vs_distance, grad_norm_histogram, proxy_over_training, proxy_scatter, update_share_bars
-from normbt_viz.analysis.groups import partner_of
 from normbt_viz.analysis.stats import update_share_by_decile
 from normbt_viz.ui.common import arm_of, latest_of_arm, no_runs_message, pairs_at, pick_run, runs_with_pairs
+from normbt_viz.ui.pickers import pick_partner
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -23,12 +23,8 @@ left, right = st.columns(2)
 with left:
     run_a = pick_run("Run A", runs, "grad_run_a", latest_of_arm(runs, "bt"))
 with right:
-    # The partner of run A (same data and seed, the other arm), so the two panels show the same pairs; a new
-    # run A brings its own partner.
-    if st.session_state.get("grad_partner_of") != run_a.name:
-        st.session_state.pop("grad_run_b", None)
-        st.session_state["grad_partner_of"] = run_a.name
-    run_b = pick_run("Run B", runs, "grad_run_b", partner_of(run_a, runs) or latest_of_arm(runs, "normbt"))
+    # Run A's partner (same data and seed, the other arm), so the two panels show the same pairs.
+    run_b = pick_partner("Run B", run_a, runs, "grad_run_b")
 common = sorted(set(run_a.pair_steps()) & set(run_b.pair_steps()))
 if not common:
     st.warning("These two runs have no diagnosed step in common.")
@@ -94,11 +90,12 @@ with right:
     st.caption(f"Distance against the true per-pair gradient norm of all trained parameters ({sampled} sampled eval pairs): "
                f"the paper reports r = 0.928 for full fine-tuning.{note}")
 
-# Legend entries by arm (the run names are in the pickers above); the run's name only when both share an arm.
+# Legend entries by arm (the run names are in the pickers above); the run's name too only when both share an arm.
 same_arm = arm_of(run_a) == arm_of(run_b)
-curves = {arm_of(run) + (f" {run.name}" if same_arm else ""): run.metrics() for run in (run_a, run_b)}
+labelled = [(arm_of(run) + (f" {run.name}" if same_arm else ""), run) for run in (run_a, run_b)]
+curves = {label: run.metrics() for label, run in labelled}
 if any("eval_proxy_corr" in m for m in curves.values()):
-    st.plotly_chart(proxy_over_training(curves, {label: label.split(" ")[0] for label in curves}), key="proxy_over_training")
+    st.plotly_chart(proxy_over_training(curves, {label: arm_of(run) for label, run in labelled}), key="proxy_over_training")
     st.caption("Solid: the correlation of ‖h_c − h_r‖ with the exact per-pair gradient norm over all trained "
                "parameters, at each evaluation. Dotted: with that norm divided by the prediction error σ(−Δ), the part "
                "of the gradient the paper's argument says distance drives. At the start the two agree; as pairs are "

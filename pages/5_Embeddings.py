@@ -7,11 +7,11 @@ import streamlit as st
 
 from normbt_viz.errors import NormBTError
 from normbt_viz.ui.figures import embedding_map
-from normbt_viz.analysis.groups import partner_of
 from normbt_viz.analysis.projection import projection_frame, shared_projection
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
-from normbt_viz.ui.common import arm_of, latest_of_arm, pick_run, run_and_step_header, run_backbone, runs_with_pairs
+from normbt_viz.ui.common import arm_of, run_and_step_header, run_backbone, runs_with_pairs
+from normbt_viz.ui.pickers import pick_partner
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -41,8 +41,7 @@ if run.representation_steps():
     if not partners:
         st.info("This run trained backbone blocks and recorded its h at each evaluation; start a second arm (e.g. "
                 "NormBT next to BT) with the same data to see both side by side. Showing this run alone.")
-    default_partner = partner_of(run, partners) or latest_of_arm(partners, "normbt" if arm_of(run) == "bt" else "bt")
-    partner = pick_run("Compare with", partners, "emb_partner", default_partner) if partners else None
+    partner = pick_partner("Compare with", run, partners, "emb_partner") if partners else None
     shown = [run] + ([partner] if partner is not None else [])
     try:
         with st.spinner(spinner):

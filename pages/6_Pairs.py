@@ -3,10 +3,10 @@ them), BT-vs-NormBT disagreements, and length bias."""
 
 import streamlit as st
 
-from normbt_viz.analysis.groups import partner_of
 from normbt_viz.analysis.outliers import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
 from normbt_viz.ui.figures import pair_history
-from normbt_viz.ui.common import latest_of_arm, md_text, pairs_at, pick_run, run_and_step_header, runs_with_pairs
+from normbt_viz.ui.common import md_text, pairs_at, run_and_step_header, runs_with_pairs
+from normbt_viz.ui.pickers import pick_partner
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -44,11 +44,7 @@ with wrong:
 with disagree:
     runs = runs_with_pairs()
     others = [r for r in runs if r.name != run.name] or runs
-    # The chosen run's partner (same data and seed, the other arm); a newly chosen run brings its own.
-    if st.session_state.get("pairs_partner_of") != run.name:
-        st.session_state.pop("pairs_other", None)
-        st.session_state["pairs_partner_of"] = run.name
-    other = pick_run("Compare with", others, "pairs_other", partner_of(run, others) or latest_of_arm(others, "normbt"))
+    other = pick_partner("Compare with", run, others, "pairs_other")  # same data and seed, the other arm
     theirs = pairs_at(other, step, stop=False) if step in other.pair_steps() else None  # None: one error line above
     if theirs is not None:
         theirs = unique_pairs(theirs[theirs["split"] == split])

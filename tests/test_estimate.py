@@ -18,6 +18,12 @@ def test_no_estimate_before_a_run_of_the_backbone_and_scope_finished_here():
     assert estimate.seconds is None and "first run of minilm / head" in estimate.note
 
 
+@pytest.fixture(autouse=True)
+def idle_machine(monkeypatch):
+    """A machine with nothing else running, whatever the CPUs running the tests are doing."""
+    monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (0.0, 0.0, 0.0))
+
+
 def test_finished_runs_are_measured_once_and_scale_to_a_new_launch(trained_runs):
     runs = list(trained_runs.values())
     measured = update_rates(runs)
@@ -54,3 +60,28 @@ def test_job_progress_queued_is_empty_and_steps_are_whole_numbers():
     assert job_progress("done", 72, 72.0) == (1.0, "step 72/72")
     assert job_progress("running", 18.0, 72.0) == (0.25, "step 18/72")
     assert job_progress("running", None, None) == (0.0, "step 0/?")
+
+
+def test_a_busy_machine_is_allowed_for_when_measured_and_when_estimating(trained_runs, tmp_path, monkeypatch):
+    import shutil
+
+    from normbt_viz.runs.estimate import machine_slowdown, measure
+    from normbt_viz.runs.rundir import RunDir
+
+    monkeypatch.setattr("normbt_viz.runs.estimate.os.cpu_count", lambda: 2)
+    run = RunDir(tmp_path / trained_runs["bt"].name)
+    shutil.copytree(trained_runs["bt"].path, run.path)
+    alone = measure(run, first=True)
+    wall = run.status()["wall_s"]
+    run.write_status(cpu_s=2 * wall / 4)  # it had a quarter of the two cores: others kept them busy
+    shared = measure(run, first=True)
+    assert alone["share"] == 1.0 and shared["share"] == pytest.approx(0.25)
+    assert shared["setup_s_per_pair"] == pytest.approx(alone["setup_s_per_pair"] / 4)
+    assert machine_slowdown() == (1.0, "")
+    monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (6.0, 5.0, 4.0))
+    slowdown, note = machine_slowdown()
+    assert slowdown == 4.0 and "load 6.0 on 2 cores" in note
+    spec = RunSpec(demo_size=200, demo_noise=0.1, max_steps=20, eval_every=5, demo_seed=1).resolve()
+    busy = estimate_launch([spec], 200, [shared])
+    monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert busy.seconds == pytest.approx(4 * estimate_launch([spec], 200, [shared]).seconds)

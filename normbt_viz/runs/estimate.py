@@ -11,6 +11,11 @@ modelled as three parts, each scaled from the measured runs:
     steps   training steps with their evaluations: seconds per trained pair (steps × batch);
     finish  saving the model: seconds, as measured.
 
+The machine may be shared: a run measured while other work kept the CPUs busy took longer than the same run
+alone. The worker records each run's CPU time (`cpu_s`), so its rates are scaled to the machine to itself
+(its share of the machine: cpu_s / (cores × wall_s)), and an estimate is scaled back by how busy the machine is
+when it is asked for (1 + load / cores).
+
 Nothing here is a hard-coded speed: with no measured run of a backbone and scope there is no estimate.
 """
 
@@ -21,6 +26,7 @@ import math
 import os
 import socket
 import statistics
+import time
 from dataclasses import dataclass
 
 from normbt_viz.atomic import atomic_write_json
@@ -31,6 +37,7 @@ from normbt_viz.spec import RunSpec
 RATES_FILE = "run_rates.json"
 KEEP_PER_KIND = 20  # the newest measurements per backbone and scope; older ones describe an older machine state
 LONG_RUN_S = 600  # a launch longer than this gets a warning before it starts
+SETTLE_S = 5.0
 
 
 def rates_path():
@@ -64,13 +71,16 @@ def measure(run: RunDir, first: bool) -> dict | None:
     trained = int(status["total_steps"]) * spec.batch_size * spec.grad_accum
     if n_pairs <= 0 or trained <= 0:
         return None
+    # The share of the machine the run had (1 when its CPU time was not recorded: a run outside the worker).
+    share = min(1.0, float(status["cpu_s"]) / ((os.cpu_count() or 1) * float(status["wall_s"]))) if status.get("cpu_s") else 1.0
+    start_s = max(float(status.get("started_at") or 0) - float(status.get("created_at") or 0), 0.0) if first else None
     return {
-        "run": str(run.path), "finished_at": status.get("finished_at"), "kind": kind_of(spec), "data": data_key(spec),
+        "run": str(run.path), "host": status["host"], "finished_at": status.get("finished_at"), "kind": kind_of(spec),
+        "data": data_key(spec),
         "cache_hit": bool(status.get("feature_cache_hit")), "first": first, "n_pairs": n_pairs,
-        "setup_s_per_pair": setup_s / n_pairs,
-        "start_s": max(float(status.get("started_at") or 0) - float(status.get("created_at") or 0), 0.0) if first else None,
-        "step_s_per_pair": max(last_s - setup_s, 0.0) / trained, "finish_s": max(float(status["wall_s"]) - last_s, 0.0),
-        "wall_s": float(status["wall_s"]),
+        "share": share, "setup_s_per_pair": share * setup_s / n_pairs, "start_s": start_s,
+        "step_s_per_pair": share * max(last_s - setup_s, 0.0) / trained,
+        "finish_s": share * max(float(status["wall_s"]) - last_s, 0.0), "wall_s": float(status["wall_s"]),
     }
 
 
@@ -94,7 +104,9 @@ def update_rates(runs: list[RunDir]) -> list[dict]:
     added = []
     for run in runs:
         status = statuses[run.path]
-        if status.get("state") == "done" and (str(run.path), status.get("finished_at")) not in seen:
+        # A worker's run gets its cpu_s just after "done": give it a moment before measuring it for good.
+        settled = not status.get("log") or "cpu_s" in status or time.time() - float(status.get("finished_at") or 0) > SETTLE_S
+        if status.get("state") == "done" and settled and (str(run.path), status.get("finished_at")) not in seen:
             first = not status.get("log") or first_start.get(status["log"]) == status.get("started_at")
             try:
                 measured = measure(run, first)
@@ -145,6 +157,7 @@ def estimate_launch(specs: list[RunSpec], n_pairs: int, measured: list[dict]) ->
     """Seconds for `specs` run one after another by one worker (as the app launches them) on `n_pairs` pairs
     each. The first run loads the backbone; a run on data not featurised before pays the cold setup."""
     seconds = 0.0
+    measured = [m for m in measured if m.get("host") == socket.gethostname()]  # a cache folder may be shared
     warm_data = {m["data"] for m in measured}
     for position, spec in enumerate(specs):
         of_kind = [m for m in measured if m["kind"] == kind_of(spec)]
@@ -160,14 +173,18 @@ def estimate_launch(specs: list[RunSpec], n_pairs: int, measured: list[dict]) ->
     kinds = sorted({kind_of(s) for s in specs})
     n_runs = sum(1 for m in measured if m["kind"] in kinds)
     note = f"an estimate from {n_runs} finished run(s) of {', '.join(k.replace('|', ' / ') for k in kinds)} on this machine"
-    return Estimate(seconds, note + busy_note())
+    slowdown, busy = machine_slowdown()
+    return Estimate(seconds * slowdown, note + busy)
 
 
-def busy_note() -> str:
-    """A warning to add when other work keeps the CPUs busy now: the measured rates assume they were free."""
+def machine_slowdown() -> tuple[float, str]:
+    """(how much slower than on an idle machine a run will go now, a note saying so or ""): other work's load
+    shares the cores, so a run that would use them all gets cores / (cores + load) of them."""
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return f"; the CPUs are busy now (load {load:.1f} on {cores} cores), so expect longer" if load > 1.5 * cores else ""
+    slowdown = 1.0 + load / cores
+    note = f"; the CPUs are busy now (load {load:.1f} on {cores} cores), counted as {slowdown:.1f}× slower" if slowdown >= 1.5 else ""
+    return slowdown, note
 
 
 def format_duration(seconds: float) -> str:

@@ -145,15 +145,27 @@ def work(run_paths: list[str], processes: int = 1) -> int:
         run = RunDir(path)
         if run.cancel_requested or run.read_raw_status().get("state") != "queued":
             continue
+        before = _cpu_seconds()
         if processes > 1:
             failures += subprocess.call(distributed_command(run.path, processes)) != 0
-            continue
-        try:
-            run_training(run.spec(), run)
-        except Exception as exc:  # recorded in status.json by run_training; keep going with the queue
-            print(f"{run.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            failures += 1
+        else:
+            try:
+                run_training(run.spec(), run)
+            except Exception as exc:  # recorded in status.json by run_training; keep going with the queue
+                print(f"{run.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                failures += 1
+        # The CPU time the run used, beside its wall time: their ratio says how much of the machine it had, so
+        # time estimates can tell a slow run from a busy machine (runs/estimate.py).
+        run.write_status(cpu_s=round(_cpu_seconds() - before, 2))
     return 1 if failures else 0
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process and its finished children (a torchrun group), all threads."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def distributed_command(run_path: str | Path, processes: int) -> list[str]:
