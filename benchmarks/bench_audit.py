@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from normbt_viz.analysis.audit import AuditConfig, auroc, label_issue_scores, margin_passes, precision_at_k
+from normbt_viz.audit.scoring import auroc, label_issue_scores, margin_passes, precision_at_k
+from normbt_viz.audit.spec import AuditConfig
 from normbt_viz.data.demo import generate_demo_pairs, hh_transcripts
 from normbt_viz.data.sources import load_pairs
 from normbt_viz.model.backbones import load_backbone

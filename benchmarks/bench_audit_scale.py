@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from normbt_viz.analysis.audit import AuditConfig, audit_pairs
+from normbt_viz.audit.scoring import audit_pairs
+from normbt_viz.audit.spec import AuditConfig
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT, generate_demo_pairs
 from normbt_viz.data.sources import load_pairs
 

@@ -27,7 +27,7 @@ Parts (each repeated, ours and the baseline alternating, median reported; thread
                The vectors are checked to match (ours L2-normalised, since the packaged pipeline ends in
                Normalize).
   head         one head-scope epoch over 10,000 training pairs with cached features, batch 32, NormBT, via
-               `Trainer.train_step` after `Trainer._setup()`. The features are random [n, 384] tensors put
+               `Trainer.train_step` of a `Trainer.from_spec`. The features are random [n, 384] tensors put
                in the feature cache in place of a MiniLM forward (the epoch's cost does not depend on them).
   diagnostics  the same short default full-scope CLI run, `python -m normbt_viz train ...` with and without
                `--diagnostics off`, total wall per process. Skipped while the CLI lacks that flag.
@@ -98,12 +98,8 @@ def our_full_trainer(args, work: Path, total_steps: int):
         weight_decay=0.0, max_length=128, dtype="float32", device="cpu", num_threads=args.threads,
         max_steps=total_steps, seed=0, loss="bt",
     ).resolve()
-    trainer = Trainer(spec, RunDir(work / "ours").create(spec))
-    trainer._setup()
-    first = [i for m in trainer._step_indices(0) for i in m]
-    with torch.no_grad():  # as fit() does before step 0 (a no-op for BT; kept so any loss works)
-        in_c, in_r, _, _ = trainer._score(first)
-    trainer.loss.begin(in_c, in_r)
+    trainer = Trainer.from_spec(spec, RunDir(work / "ours").create(spec))
+    trainer.begin()  # as fit() does before step 0 (a no-op for BT; kept so any loss works)
     assert not trainer.backbone.model.training, "our backbone should be in eval mode (dropout off)"
     return trainer
 
@@ -154,7 +150,7 @@ def trl_runner(args, work: Path, folder: str, trainer):
     n_steps = args.warmup + args.steps
 
     def run(first_step: int) -> float:
-        order = trainer.order[first_step * per_step : (first_step + n_steps) * per_step].tolist()
+        order = trainer.plan.order[first_step * per_step : (first_step + n_steps) * per_step].tolist()
         assert len(order) == n_steps * per_step
         rows = {
             "chosen_ids": [trainer.scope.chosen[i].input_ids for i in order],
@@ -201,7 +197,7 @@ def bench_train(args, work: Path) -> list[Row]:
             theirs.append(trl(first))
             ours.append(time_our_steps(trainer, first, args.warmup, args.steps))
         log(f"  train repeat {r + 1}: ours {ours[-1]:.1f} pairs/s, TRL {theirs[-1]:.1f} pairs/s")
-    ours_fused = getattr(trainer.optimizer, "optimizer", trainer.optimizer).defaults.get("fused")
+    ours_fused = getattr(trainer.state.optimizer, "optimizer", trainer.state.optimizer).defaults.get("fused")
     log(f"  threads after TRL: {torch.get_num_threads()}; TRL optimizer {trl.optimizer_name}; ours torch.optim.AdamW fused={ours_fused}")
     o, t = median(ours), median(theirs)
     return [Row(f"full-scope step, MiniLM, batch {args.batch}", f"{o:.1f} pairs/s {spread(ours)}", f"TRL RewardTrainer {t:.1f} pairs/s {spread(theirs)}",
@@ -286,14 +282,12 @@ def bench_head(args, work: Path) -> list[Row]:
     generator = torch.Generator().manual_seed(0)
     features.compute_representations = lambda backbone, sequences, *a, **k: torch.randn(len(sequences), backbone.hidden_size, generator=generator)
     try:
-        trainer = Trainer(spec, RunDir(work / "head").create(spec))
-        trainer._setup()
+        trainer = Trainer.from_spec(spec, RunDir(work / "head").create(spec))
     finally:
         features.compute_representations = real
-    assert trainer.n_train == n_train and len(trainer.trainable_index) == n_train, (trainer.n_train, len(trainer.trainable_index))
-    with torch.no_grad():
-        in_c, in_r, _, _ = trainer._score([i for m in trainer._step_indices(0) for i in m])
-    trainer.loss.begin(in_c, in_r)
+    data = trainer.data
+    assert data.n_train == n_train and len(data.trainable_index) == n_train, (data.n_train, len(data.trainable_index))
+    trainer.begin()
     # Also one thread, alternating with the pinned count: a [32, 384] step is far below the size where a
     # second thread pays, and on a busy machine waiting for it costs more than the arithmetic.
     seconds: dict[int, list[float]] = {args.threads: [], 1: []}
@@ -303,7 +297,7 @@ def bench_head(args, work: Path) -> list[Row]:
         torch.set_num_threads(threads)
         start = time.perf_counter()
         for _ in range(steps_per_epoch):
-            trainer.train_step(step % trainer.total_steps)
+            trainer.train_step(step % trainer.plan.total_steps)
             step += 1
         if epoch >= 2:  # one epoch at each thread count warms up
             seconds[threads].append(time.perf_counter() - start)
@@ -336,7 +330,7 @@ def bench_diagnostics(args, work: Path) -> list[Row]:
     def wall(extra: list[str], tag: str) -> float:
         out = work / f"cli-{tag}-{len(on) + len(off)}"
         start = time.perf_counter()
-        result = subprocess.run(base + ["--out", str(out)] + extra, cwd=REPO, env=env, capture_output=True, text=True)
+        result = subprocess.run(base + ["--runs", str(out)] + extra, cwd=REPO, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(base + extra)} exited {result.returncode}: {result.stderr.strip()[-500:]}")

@@ -174,37 +174,20 @@ def bench_figures(table: Table, sizes: list[int], repeats: int) -> None:
 
 # -- head-scope epoch ---------------------------------------------------------------------------------------
 def synthetic_trainer(n: int, run_path: Path, loss: str = "normbt", seed: int = 0):
-    """A Trainer on cached synthetic features (head scope), without data loading or a backbone, set up the way
-    Trainer._setup and _plan_steps would for one epoch of batch 32."""
+    """A Trainer on cached synthetic features (head scope), without data loading or a backbone, planned for
+    one epoch of batch 32."""
     import torch
 
-    from normbt_viz.model.reward_model import HeadScope, ScoreHead
     from normbt_viz.runs.rundir import RunDir
     from normbt_viz.spec import RunSpec
-    from normbt_viz.train.losses import build_loss
-    from normbt_viz.train.loop import Trainer, batch_order, total_steps_for
+    from normbt_viz.train.loop import Trainer
 
     spec = RunSpec(loss=loss, batch_size=32, epochs=1.0, seed=seed).resolve()
-    run = RunDir(run_path).create(spec)
-    trainer = Trainer(spec, run)
     generator = torch.Generator().manual_seed(seed)
     h_chosen = torch.randn(n, HIDDEN, generator=generator)
     h_rejected = h_chosen + torch.randn(n, HIDDEN, generator=generator) * torch.rand(n, 1, generator=generator)
-    trainer.scope = HeadScope(h_chosen, h_rejected, torch.device("cpu"))
-    torch.manual_seed(seed)
-    trainer.head = ScoreHead(HIDDEN, spec.head_layernorm)
-    trainer.params = list(trainer.head.parameters()) + trainer.scope.trainable_parameters()
-    trainer.optimizer = trainer._build_optimizer()
-    trainer.loss = build_loss(spec)
-    trainer.pairs = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)]})
-    trainer.n_train = n
-    trainer.trainable_index = np.arange(n)
-    trainer.target_margin = torch.full((n,), float("nan"))
-    trainer.total_steps = total_steps_for(spec, n)
-    trainer.warmup = int(spec.warmup_ratio * trainer.total_steps)
-    trainer.order = trainer.trainable_index[batch_order(n, trainer.total_steps * spec.batch_size, spec.seed)]
-    first = [i for m in trainer._step_indices(0) for i in m]
-    trainer.loss.begin(*trainer.scope.represent(first))
+    trainer = Trainer.from_features(spec, RunDir(run_path).create(spec), h_chosen, h_rejected)
+    trainer.begin()
     return trainer
 
 
@@ -217,7 +200,7 @@ def _time_epoch(n: int, path: Path, threads: int, max_steps: int | None = None) 
     torch.set_num_threads(threads)
     try:
         trainer = synthetic_trainer(n, path)
-        steps = min(trainer.total_steps, max_steps or trainer.total_steps)
+        steps = min(trainer.plan.total_steps, max_steps or trainer.plan.total_steps)
         started = time.perf_counter()
         for step in range(steps):
             trainer.train_step(step)
@@ -237,7 +220,7 @@ def bench_epoch(table: Table, sizes: list[int], repeats: int, workdir: Path) -> 
 
     default_threads = torch.get_num_threads()
     warm = synthetic_trainer(64, workdir / "epoch_warm-up")  # torch's first backward and AdamW step set up lazily
-    for step in range(warm.total_steps):
+    for step in range(warm.plan.total_steps):
         warm.train_step(step)
     for n in sizes:
         reps = repeats if n <= EPOCH_TARGET_SIZE else 1

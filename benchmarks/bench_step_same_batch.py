@@ -45,12 +45,8 @@ def main() -> int:
 
     spec = RunSpec(scope="full", batch_size=16, lr=1e-4, max_grad_norm=1.0, demo_size=200, max_steps=1000,
                    num_threads=args.threads).resolve()
-    trainer = Trainer(spec, RunDir(Path(tempfile.mkdtemp()) / "run").create(spec))
-    trainer._setup()
-    first = trainer._step_indices(0)[0]
-    with torch.no_grad():
-        in_c, in_r, _, _ = trainer._score(first)
-    trainer.loss.begin(in_c, in_r)
+    trainer = Trainer.from_spec(spec, RunDir(Path(tempfile.mkdtemp()) / "run").create(spec))
+    trainer.begin()
 
     peer = AutoModelForSequenceClassification.from_pretrained(resolve_backbone("minilm"), num_labels=1)
     for module in peer.modules():
@@ -61,11 +57,11 @@ def main() -> int:
     steps = {"n": 0}
 
     def ours() -> None:
-        trainer.train_step(steps["n"] % trainer.total_steps)
+        trainer.train_step(steps["n"] % trainer.plan.total_steps)
 
     def peer_step() -> None:
         # The same pairs ours trains at this step, tokenized as ours tokenizes them.
-        indices = trainer._step_indices(steps["n"] % trainer.total_steps)[0]
+        indices = trainer.step_indices(steps["n"] % trainer.plan.total_steps)[0]
         batch = collate([trainer.scope.chosen[i] for i in indices] + [trainer.scope.rejected[i] for i in indices],
                         trainer.backbone.tokenizer.pad_token_id)
         peer_optimizer.zero_grad(set_to_none=True)

@@ -116,7 +116,7 @@ def main() -> None:
 
     from normbt_viz.model.features import collate
 
-    index = trainer._step_indices(0)[0]
+    index = trainer.step_indices(0)[0]
     seqs = [trainer.scope.chosen[i] for i in index] + [trainer.scope.rejected[i] for i in index]
     examples = [{"chosen_ids": trainer.scope.chosen[i].input_ids, "rejected_ids": trainer.scope.rejected[i].input_ids} for i in index]
     peer_collate = DataCollatorForPreference(pad_token_id=0)

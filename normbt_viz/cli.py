@@ -1,5 +1,8 @@
-"""Command line: `python -m normbt_viz train | compare | runs | report | audit | worker`.
+"""Command line: `python -m normbt_viz train | compare | runs | report | rewardbench | audit | worker`.
 
+Every command's options are generated from a declaration (`RunSpec`, `AuditConfig`, `ReportConfig`). Two flags
+mean the same in every command: `--runs` is a runs folder (where runs are made or read), `--out` is the one
+thing the command itself writes (a comparison folder, a report folder, a scores file, an audit folder).
 Bad input (unknown backbone, missing file, invalid value) exits with code 2 and one line on stderr.
 """
 
@@ -15,8 +18,9 @@ import time
 from pathlib import Path
 
 from normbt_viz.errors import NormBTError, SpecError
+from normbt_viz.params import expected_text, field_kind, flag_fields, flag_name, flag_value_text, is_list
 from normbt_viz.runs.rundir import RunDir, default_runs_root, runs_table
-from normbt_viz.spec import ARMS, RunSpec, expected_text, field_kind, flag_fields
+from normbt_viz.spec import ARMS, RunSpec
 
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse prints usage + message; a user needs the one line that matters
@@ -34,28 +38,42 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def add_spec_flags(parser: argparse.ArgumentParser, runs_out: bool = True, exclude: tuple[str, ...] = ()) -> None:
-    """One flag per RunSpec field, generated from the field's type, choices, range and help text."""
-    parser.add_argument("--spec", type=Path, help="a run spec JSON file (flags given as well override it)")
+def add_param_flags(parser: argparse.ArgumentParser, options_class, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per declared field of `options_class` (RunSpec, AuditConfig, ReportConfig), generated from the
+    field's type, choices, range and help text. Every flag defaults to None, so only the flags given override."""
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for spec_field in flag_fields():
-        if spec_field.name in exclude:
+    for declared in flag_fields(options_class):
+        if declared.name in exclude:
             continue
-        kind, _ = field_kind(spec_field)
-        meta = spec_field.metadata
-        default = spec_field.default if spec_field.default is not dataclasses.MISSING else None
+        kind, _ = field_kind(declared)
+        meta = declared.metadata
+        default = declared.default if declared.default is not dataclasses.MISSING else None
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
-        expected = "" if kind in (str, bool) and not meta.get("choices") else f"{expected_text(spec_field)}; "
-        help_text = f"{meta['help']} ({expected}default {default!r})".replace("%", "%%")
-        flag = f"--{spec_field.name.replace('_', '-')}"
+        expected = "" if kind in (str, bool) and not meta.get("choices") and not is_list(declared) else f"{expected_text(declared)}; "
+        shown = (flag_value_text(default) or "none") if is_list(declared) else repr(default)
+        help_text = f"{meta['help']} ({expected}default {shown})".replace("%", "%%")
+        flag = flag_name(declared)
         if kind is bool:
-            group.add_argument(flag, dest=spec_field.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-            continue
-        group.add_argument(flag, dest=spec_field.name, default=None, help=help_text,
-                           type=_json_object if kind is dict else kind, choices=meta.get("choices"),
-                           metavar=None if meta.get("choices") else spec_field.name.upper())
-    if runs_out:
-        parser.add_argument("--out", type=Path, default=None, help="runs root (default ./runs or $NORMBT_VIZ_RUNS)")
+            group.add_argument(flag, dest=declared.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif is_list(declared):  # items are checked by validate(), which names the bad one
+            group.add_argument(flag, dest=declared.name, default=None, help=help_text, type=_csv_list(kind),
+                               metavar=declared.name.upper())
+        else:
+            group.add_argument(flag, dest=declared.name, default=None, help=help_text,
+                               type=_json_object if kind is dict else kind, choices=meta.get("choices"),
+                               metavar=None if meta.get("choices") else declared.name.upper())
+
+
+def add_spec_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """--spec and one flag per RunSpec field."""
+    parser.add_argument("--spec", type=Path, help="a run spec JSON file (flags given as well override it)")
+    add_param_flags(parser, RunSpec, exclude)
+
+
+def options_from_args(args, base):
+    """`base` with every flag of its class that was given applied."""
+    overrides = {f.name: getattr(args, f.name) for f in flag_fields(type(base)) if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(base, **overrides)
 
 
 def spec_from_args(args, base: RunSpec | None = None) -> RunSpec:
@@ -63,9 +81,11 @@ def spec_from_args(args, base: RunSpec | None = None) -> RunSpec:
     spec = RunSpec.load(args.spec) if args.spec else (base or RunSpec())
     if getattr(args, "arm", None):
         spec = spec.with_arm(args.arm)
-    overrides = {f.name: getattr(args, f.name) for f in flag_fields()
-                 if f.name != "arm" and getattr(args, f.name, None) is not None}
-    return dataclasses.replace(spec, **overrides)
+    return options_from_args(argparse.Namespace(**{**vars(args), "arm": None}), spec)
+
+
+def add_runs_flag(parser: argparse.ArgumentParser, help_text: str = "the runs folder (default ./runs or $NORMBT_VIZ_RUNS)") -> None:
+    parser.add_argument("--runs", type=Path, default=None, help=help_text)
 
 
 def _csv_list(kind):
@@ -200,7 +220,7 @@ def _resumable(path: Path) -> tuple[RunSpec, RunDir]:
 
 
 def cmd_train(args) -> int:
-    runs_root = args.out or default_runs_root()
+    runs_root = args.runs or default_runs_root()
     started = time.time()
     if args.resume:
         spec, previous = _resumable(args.resume)
@@ -226,9 +246,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from normbt_viz.analysis.comparison import compare_runs, summary_markdown
+    from normbt_viz.analysis.comparison import compare_runs, comparison_markdown
+    from normbt_viz.experiments.compare import write_comparison
 
-    runs_root = args.out or default_runs_root()
+    runs_root = args.runs or default_runs_root()
     arms = _known_arms(args.arms or args.losses, "--losses/--arms")
     base = spec_from_args(args)
     runs = []
@@ -236,20 +257,15 @@ def cmd_compare(args) -> int:
         for arm in arms:
             runs.append(_train_one(dataclasses.replace(base.with_arm(arm), seed=seed, name=""), runs_root))
     comparison = compare_runs(runs)
-    folder = Path(runs_root) / "_comparisons" / time.strftime("%Y%m%d-%H%M%S")
-    folder.mkdir(parents=True, exist_ok=True)
-    markdown = summary_markdown(comparison)
-    (folder / "summary.md").write_text(markdown)
-    for name in ("overall", "per_category", "per_bin", "paired", "per_seed"):
-        getattr(comparison, name).to_csv(folder / f"{name}.csv", index=False)
-    (folder / "runs.txt").write_text("\n".join(comparison.runs) + "\n")
-    print(markdown)
+    folder = args.out or Path(runs_root) / "_comparisons" / time.strftime("%Y%m%d-%H%M%S")
+    write_comparison(comparison, folder)
+    print(comparison_markdown(comparison))
     print(f"comparison written to {folder}")
     return 0
 
 
 def cmd_runs(args) -> int:
-    root = Path(args.out or default_runs_root())
+    root = Path(args.runs or default_runs_root())
     existing = next((p for p in (root, *root.parents) if p.exists()), root)
     if existing.exists() and not existing.is_dir():  # the root or a folder above it is a file
         raise SpecError(f"runs folder {root} is not a folder ({existing} is a file)")
@@ -263,27 +279,11 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from normbt_viz.analysis.benchmarks import BENCHMARKS
-    from normbt_viz.analysis.report import ReportConfig, write_report
-
-    config = ReportConfig.named("quick" if args.quick else args.config)
-    changes = {"base": spec_from_args(args, config.base)}
-    for name in ("arms", "seeds", "noise_rates", "noise_arms"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    _known_arms(changes.get("arms", ()), "--arms")
-    _known_arms(changes.get("noise_arms", ()), "--noise-arms")
-    if args.benchmark:
-        benchmarks = tuple(b.strip() for b in args.benchmark.split(",") if b.strip())
-        bad = [b for b in benchmarks if b not in BENCHMARKS]
-        if bad:
-            raise SpecError(f"--benchmark: {bad[0]!r} is not one of {', '.join(BENCHMARKS)}")
-        data = dict(zip(benchmarks, args.benchmark_data.split(","))) if args.benchmark_data else {}
-        changes.update(benchmarks=benchmarks, benchmark_data=data, benchmark_limit=args.benchmark_limit)
-    config = dataclasses.replace(config, **changes)
-    config.base.validate()
+    from normbt_viz.experiments.report import ReportConfig, write_report
     from normbt_viz.train.preflight import preflight
 
+    config = ReportConfig.named("quick" if args.quick else args.config)
+    config = options_from_args(args, dataclasses.replace(config, base=spec_from_args(args, config.base))).validate()
     # A missing dataset or backbone is one line before the first run directory, not a failed run an hour in.
     preflight(config.base.with_arm(config.arms[0]))  # with_arm returns a copy: preflight's resolve() leaves the config alone
     runs_root = args.runs or default_runs_root() / f"report-{config.name}"
@@ -295,7 +295,7 @@ def cmd_report(args) -> int:
 def cmd_rewardbench(args) -> int:
     """Score a trained reward model on RewardBench v1, RewardBench 2 or RM-Bench (hub id or a local file shaped
     like it); writes <run>/scores/<benchmark>.json and the per-example table beside it."""
-    from normbt_viz.analysis.benchmarks import OVERALL, resolve_benchmark, score_model_folder, summary_lines, score_examples_path
+    from normbt_viz.evals.scoring import OVERALL, resolve_benchmark, score_model_folder, summary_lines, score_examples_path
 
     benchmark = resolve_benchmark(args.benchmark, args.version)
     result, out = score_model_folder(args.model, benchmark, args.data, args.split, args.limit, args.batch_size, args.device,
@@ -308,71 +308,27 @@ def cmd_rewardbench(args) -> int:
 
 def cmd_audit(args) -> int:
     """Audit every pair of a dataset: out-of-fold margins, label-issue scores, flags, a cleaned copy."""
-    from normbt_viz.analysis.audit import AuditConfig, FLAGS, run_audit
+    from normbt_viz.audit.auditdir import AuditDir
+    from normbt_viz.audit.run import run_audit
+    from normbt_viz.audit.spec import FLAGS, AuditConfig
 
-    mapping = args.column_mapping
-    remove = tuple(f.strip() for f in args.remove_flags.split(",") if f.strip()) if args.remove_flags else None
-    config = AuditConfig(
-        backbone=args.backbone, max_length=args.max_length, device=args.device, folds=args.folds, seeds=args.seeds,
-        label_issue_threshold=args.label_issue_threshold, chunk_size=args.chunk_size, batch_size=args.batch_size,
-        prune_refit=args.refit,
-        clean=args.clean, clean_format=args.clean_format,
-        **({"remove_flags": remove} if remove is not None else {}),
-    )
-    load_options = {"config": args.dataset_config, "split": args.dataset_split, "mapping": mapping,
-                    "strict": args.strict, "demo_size": args.demo_size, "demo_noise": args.demo_noise}
-    if args.num_threads:
-        import torch
-
-        torch.set_num_threads(args.num_threads)
-    out = Path(args.out)
-    print(f"auditing {args.dataset} into {out}", file=sys.stderr)
-    meta = run_audit(args.dataset, out, config, load_options=load_options, progress=_progress_bar())
+    config = options_from_args(args, AuditConfig()).validate()
+    folder = AuditDir(args.out)
+    print(f"auditing {config.dataset} into {folder.path}", file=sys.stderr)
+    meta = run_audit(config, folder.path, progress=_progress_bar())
     for note in meta["notes"]:
         print(f"note: {note}", file=sys.stderr)
     if meta["n_skipped_rows"]:
-        print(f"note: the skipped rows are listed in {out / 'skipped_rows.csv'}", file=sys.stderr)
+        print(f"note: the skipped rows are listed in {folder.skipped_path}", file=sys.stderr)
     counts = ", ".join(f"{name} {meta['flag_counts'][name]}" for name in FLAGS)
     print(f"audited {meta['n_pairs']} pairs in {meta['wall_s']:.1f} s (peak memory {meta['peak_rss_mb']:.0f} MB): {counts}")
     if meta.get("detection"):
         d = meta["detection"]
         print(f"known flips: AUROC {d['auroc']:.3f}, precision@{d['n_flipped']} {d['precision_at_k']:.3f}")
     if meta.get("cleaned"):
-        print(f"cleaned copy: {out / meta['cleaned']['file']} ({meta['cleaned']['description']})")
-    print(f"-> {out / 'audit.parquet'}, {out / 'summary.md'}")
+        print(f"cleaned copy: {folder.path / meta['cleaned']['file']} ({meta['cleaned']['description']})")
+    print(f"-> {folder.frame_path}, {folder.summary_path}")
     return 0
-
-
-def add_audit_parser(sub) -> None:
-    from normbt_viz.analysis.audit import CLEAN_FORMATS, CLEAN_MODES, DEFAULT_REMOVE, AuditConfig
-
-    defaults = AuditConfig()
-    audit = sub.add_parser("audit", help="score every pair of a dataset for label issues and outliers")
-    audit.add_argument("--dataset", required=True, help="a local file or folder, a hub id, or 'demo'")
-    audit.add_argument("--dataset-config", default=None)
-    audit.add_argument("--dataset-split", default="train")
-    audit.add_argument("--column-mapping", type=_json_object, default=None,
-                       help='JSON object, e.g. \'{"response_a": "left", "response_b": "right", "winner": "verdict", '
-                            '"a_wins": "L", "b_wins": "R"}\'')
-    audit.add_argument("--strict", action="store_true", help="fail on the first invalid row instead of skipping it")
-    audit.add_argument("--demo-size", type=int, default=1000)
-    audit.add_argument("--demo-noise", type=float, default=0.0)
-    audit.add_argument("--backbone", default=defaults.backbone)
-    audit.add_argument("--max-length", type=int, default=defaults.max_length)
-    audit.add_argument("--device", default=defaults.device)
-    audit.add_argument("--folds", type=int, default=defaults.folds)
-    audit.add_argument("--seeds", type=int, default=defaults.seeds)
-    audit.add_argument("--label-issue-threshold", type=float, default=defaults.label_issue_threshold)
-    audit.add_argument("--refit", action="store_true", help="refit once without the pairs the first pass misranks")
-    audit.add_argument("--chunk-size", type=int, default=defaults.chunk_size, help="pairs per cached feature chunk")
-    audit.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    audit.add_argument("--clean", choices=CLEAN_MODES, default=defaults.clean,
-                       help="cleaned copy: remove flagged pairs, flip label issues, or none")
-    audit.add_argument("--clean-format", choices=CLEAN_FORMATS, default=defaults.clean_format,
-                       help="the source's own format, or JSON lines")
-    audit.add_argument("--remove-flags", default=None, help=f"comma-separated flags to remove (default {','.join(DEFAULT_REMOVE)})")
-    audit.add_argument("--num-threads", type=int, default=None)
-    audit.add_argument("--out", required=True, type=Path, help="audit folder")
 
 
 def cmd_worker(args) -> int:
@@ -382,51 +338,54 @@ def cmd_worker(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from normbt_viz.audit.spec import AuditConfig
+    from normbt_viz.evals.scoring import BENCHMARKS
+    from normbt_viz.experiments.report import CONFIGS, ReportConfig
+
     parser = OneLineParser(prog="python -m normbt_viz", description="Train and compare BT / NormBT reward models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = sub.add_parser("train", help="train one reward model (also under torchrun / accelerate launch)")
-    add_spec_flags(train)
+    add_runs_flag(train, "the runs folder the run directory is made in (default ./runs or $NORMBT_VIZ_RUNS)")
     train.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue an interrupted or cancelled run from its last checkpoint, in the same directory")
     train.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # a queued run the launcher made
+    add_spec_flags(train)
     compare = sub.add_parser("compare", help="one run per (arm, seed) and a comparison summary")
-    add_spec_flags(compare)
-    compare.add_argument("--losses", type=_csv_list(str), default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)}")
+    add_runs_flag(compare, "the runs folder the runs are made in (default ./runs or $NORMBT_VIZ_RUNS)")
+    compare.add_argument("--out", type=Path, default=None, help="the comparison folder: summary.md and CSVs (default <runs>/_comparisons/<time>)")
+    compare.add_argument("--losses", type=_csv_list(str), default="bt,normbt", help=f"comma-separated arms: {', '.join(ARMS)} (default bt,normbt)")
     compare.add_argument("--arms", type=_csv_list(str), default=None, help="alias of --losses")
-    compare.add_argument("--seeds", type=_csv_list(int), default="0,1,2", help="comma-separated seeds")
+    compare.add_argument("--seeds", type=_csv_list(int), default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    add_spec_flags(compare)
     runs = sub.add_parser("runs", help="list runs with their state and headline metrics")
-    runs.add_argument("--out", type=Path, default=None)
+    add_runs_flag(runs, "the runs folder to list (default ./runs or $NORMBT_VIZ_RUNS)")
     report = sub.add_parser("report", help="the reproducible comparison report (every arm x seeds, label noise, figures)")
-    report.add_argument("--config", choices=("cpu", "decoder", "quick"), default="cpu",
+    report.add_argument("--config", choices=CONFIGS, default="cpu",
                         help="cpu: a head on frozen MiniLM (2 min); decoder: SmolLM2's top block training (under an hour on 2 CPU "
-                             "cores); quick: a test. Every run-spec flag below overrides the config's run spec")
-    report.add_argument("--out", type=Path, default=None, help="report folder (default ./report)")
-    report.add_argument("--runs", type=Path, default=None,
-                        help="folder of the report's runs (default <runs root>/report-<config>); finished runs of the same spec are reused, "
-                             "so an interrupted report continues where it stopped")
+                             "cores); quick: a test. Every flag below overrides the config (default cpu)")
     report.add_argument("--quick", action="store_true", help="same as --config quick")
-    report.add_argument("--arms", type=_csv_list(str), default=None, help=f"comma-separated arms (default: the config's; {', '.join(ARMS)})")
-    report.add_argument("--seeds", type=_csv_list(int), default=None, help="comma-separated seeds (default 0,1,2)")
-    report.add_argument("--noise-rates", type=_csv_list(float), default=None, help="label-noise rates of the noise study, demo data only ('' skips it)")
-    report.add_argument("--noise-arms", type=_csv_list(str), default=None, help="arms of the noise study")
-    report.add_argument("--benchmark", default=None, help="comma-separated benchmarks to score every run's model on (rewardbench, rewardbench-2, rm-bench)")
-    report.add_argument("--benchmark-data", default=None, help="comma-separated data for each --benchmark: hub id or local file (default: the hub)")
-    report.add_argument("--benchmark-limit", type=int, default=None, help="at most N rows per benchmark subset (a quick look)")
-    add_spec_flags(report, runs_out=False, exclude=("arm",))
+    report.add_argument("--out", type=Path, default=None, help="the report folder: summary.md, figures, CSVs (default ./report)")
+    add_runs_flag(report, "the runs folder of the report's runs (default <runs root>/report-<config>); finished runs of the same "
+                          "spec are reused, so an interrupted report continues where it stopped")
+    add_param_flags(report, ReportConfig)
+    report.add_argument("--spec", type=Path, help="a run spec JSON file every run starts from (flags given as well override it)")
+    add_param_flags(report, RunSpec, exclude=("arm",))
     bench = sub.add_parser("rewardbench", help="score a trained reward model on RewardBench v1 / 2 or RM-Bench")
     bench.add_argument("--model", required=True, help="a run's model folder (<run>/model)")
-    bench.add_argument("--benchmark", choices=("rewardbench", "rewardbench-2", "rm-bench"), default=None,
-                       help="which benchmark (default rewardbench, i.e. v1)")
+    bench.add_argument("--benchmark", choices=BENCHMARKS, default=None, help="which benchmark (default rewardbench, i.e. v1)")
     bench.add_argument("--version", type=int, choices=(1, 2), default=None, help="RewardBench 1 or 2 (same as --benchmark rewardbench / rewardbench-2)")
     bench.add_argument("--data", default=None, help="hub id or a local .jsonl/.json/.parquet shaped like it (default: the benchmark's hub id)")
     bench.add_argument("--split", default=None, help="hub split (default filtered / test / train for v1 / v2 / RM-Bench)")
-    bench.add_argument("--limit", type=int, default=None, help="at most N rows per subset (per domain for RM-Bench): a quick look")
+    bench.add_argument("--limit", type=int, default=None, help="at most N rows per subset (per domain for RM-Bench): a quick look (default: all)")
     bench.add_argument("--missing-sections", choices=("zero", "omit"), default="zero",
                        help="a section with no data scores 0 in the overall mean, as upstream does (default), or is left out")
-    bench.add_argument("--batch-size", type=int, default=16)
-    bench.add_argument("--device", default="auto")
-    bench.add_argument("--out", default=None, help="result JSON (default <run>/scores/<benchmark>.json)")
-    add_audit_parser(sub)
+    bench.add_argument("--batch-size", type=int, default=16, help="sequences per forward (default 16)")
+    bench.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (default auto)")
+    bench.add_argument("--out", default=None, help="the scores file (default <run>/scores/<benchmark>.json; the per-example table goes beside it)")
+    audit = sub.add_parser("audit", help="score every pair of a dataset for label issues and outliers")
+    audit.add_argument("--out", required=True, type=Path, help="the audit folder: audit.parquet, summary.md, the cleaned copy "
+                                                               "(an interrupted audit continues from its cached features)")
+    add_param_flags(audit, AuditConfig)
     worker = sub.add_parser("worker", help=argparse.SUPPRESS)
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("run_dirs", nargs="+")

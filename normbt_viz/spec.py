@@ -1,21 +1,24 @@
 """The run spec: the one object that crosses from the app or the CLI into a training process.
 
-A `RunSpec` is a flat dataclass serialised to `spec.json` in the run directory. Everything a training
-process needs is in it; validation happens here, at the boundary, so nothing deeper re-checks.
+A `RunSpec` is a flat dataclass serialised to `spec.json` in the run directory: a `DataSource`'s fields (declared
+once, in data/source.py) and everything that trains on them. Everything a training process needs is in it;
+validation happens here, at the boundary, so nothing deeper re-checks. Every field is declared with `param()`
+(params.py), from which the CLI's flags and the app's widget limits are generated.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from normbt_viz.data.source import DataSource
 from normbt_viz.errors import SpecError
+from normbt_viz.params import check_fields, field_named, param
 
 SCHEMA_VERSION = 1
 SCOPES = ("head", "top-k", "full", "lora")
@@ -53,43 +56,23 @@ ARM_DESCRIPTIONS = {
 }
 
 
+# Fields that record how and when a run was made, not what it trains: two specs equal but for these describe
+# the same experiment.
+BOOKKEEPING_FIELDS = ("name", "created_at", "package_versions", "dataset_fingerprint", "schema_version")
 POOLINGS = ("auto", "last", "first", "mean")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def param(default=None, help: str = "", *, choices: tuple | None = None, low: float | None = None,
-          high: float | None = None, low_open: bool = False, high_open: bool = False, flag: bool = True,
-          default_factory=None, group: str = ""):
-    """A RunSpec field with what the CLI, the app and `validate()` need to know about it.
-
-    `choices` or the range [low, high] (either end open with low_open / high_open) say what is allowed; the
-    field's annotation says its type and whether None (\"unset\") is allowed. `flag=False` keeps bookkeeping
-    fields off the command line."""
-    metadata = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open,
-                "high_open": high_open, "flag": flag, "group": group}
-    if default_factory is not None:
-        return field(default_factory=default_factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
 @dataclass
-class RunSpec:
-    # data
-    dataset: str = param("demo", "'demo', a local .jsonl/.json/.csv/.parquet file or save_to_disk folder, or a Hugging Face dataset id", group="data")
-    dataset_config: str | None = param(None, "the Hugging Face dataset's configuration name", group="data")
-    dataset_split: str = param("train", "the split to read (Hugging Face ids and save_to_disk folders)", group="data")
-    column_mapping: dict | None = param(None, "JSON object mapping roles (prompt, chosen, rejected, category, margin, id) to column names", group="data")
-    demo_size: int = param(1000, "pairs in the synthetic demo dataset", low=2, group="data")
-    demo_noise: float = param(0.0, "share of demo pairs whose labels are flipped (recorded in a 'flipped' column)", low=0.0, high=0.5, group="data")
-    demo_seed: int = param(0, "seed of the demo generator", low=0, group="data")
-    limit: int | None = param(None, "use at most this many pairs (a seeded sample)", low=2, group="data")
+class RunSpec(DataSource):
+    """A data source (its fields come first, see data/source.py) and everything that trains on it."""
+
+    # data (the source's own fields come from DataSource)
     eval_fraction: float = param(0.2, "share of pairs held out for evaluation", low=0.0, high=0.9, low_open=True, high_open=True, group="data")
     split_seed: int = param(0, "seed of the train/eval split and of --limit's sample", low=0, group="data")
-    strict: bool = param(False, "fail on the first row that does not validate (default: skip such rows, count and list them)", group="data")
     # backbone
     backbone: str = param("minilm", "'minilm' or 'smollm2' (embedded), a local model folder, or a Hugging Face id", group="backbone")
     pooling: str = param("auto", "how h is read: last token (decoders), first token or mean (encoders); auto picks per backbone", choices=POOLINGS, group="backbone")
-    max_length: int = param(128, "tokens per sequence; longer ones lose tokens from the prompt's start", low=8, group="backbone")
     dtype: str = param("float32", "backbone weights' dtype (keep float32 and use --mixed-precision to train in bf16/fp16)", choices=DTYPES, group="backbone")
     mixed_precision: str = param("no", "autocast compute dtype through Accelerate, fp32 master weights; the distance and the loss stay fp32", choices=MIXED_PRECISIONS, group="backbone")
     gradient_checkpointing: bool = param(False, "recompute block activations in the backward (less memory, ~30% more compute; top-k/full/lora)", group="backbone")
@@ -163,10 +146,7 @@ class RunSpec:
 
     def validate(self) -> "RunSpec":
         """Check every field against its type, choices and range, then the rules that join two fields."""
-        for spec_field in dataclasses.fields(self):
-            problem = field_problem(spec_field, getattr(self, spec_field.name))
-            if problem:
-                raise SpecError(f"{spec_field.name}={getattr(self, spec_field.name)!r} is invalid: expected {problem}")
+        check_fields(self)
         if not DEVICE_PATTERN.fullmatch(self.device):
             raise SpecError(f"device={self.device!r} is invalid: expected auto, cpu, cuda, cuda:N or mps")
         if self.lora_target_modules is not None and not all(n.strip() for n in self.lora_target_modules.split(",")):
@@ -219,68 +199,6 @@ def package_versions() -> dict:
     return out
 
 
-# -- field metadata ----------------------------------------------------------------------------------------
-KINDS = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
-
-
-def field_kind(spec_field: dataclasses.Field) -> tuple[type, bool]:
-    """(the field's value type, whether None is allowed), read from its annotation (`int | None` and so on)."""
-    parts = [part.strip() for part in str(spec_field.type).split("|")]
-    optional = "None" in parts
-    return KINDS[next(part for part in parts if part != "None")], optional
-
-
-def expected_text(spec_field: dataclasses.Field) -> str:
-    """What a valid value looks like, in words: 'one of a, b', 'an integer >= 1', 'a number in (0, 1)'."""
-    kind, optional = field_kind(spec_field)
-    meta = spec_field.metadata
-    if meta.get("choices"):
-        text = "one of " + ", ".join(map(str, meta["choices"]))
-    else:
-        noun = {int: "an integer", float: "a number", bool: "true or false", dict: "a JSON object", str: "text"}[kind]
-        low, high = meta.get("low"), meta.get("high")
-        if low is not None and high is not None:
-            text = f"{noun} in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
-        elif low is not None:
-            text = f"{noun} {'>' if meta['low_open'] else '>='} {low:g}"
-        elif high is not None:
-            text = f"{noun} {'<' if meta['high_open'] else '<='} {high:g}"
-        else:
-            text = noun
-        if kind is float and low == 0 and meta["low_open"] and high is None:
-            text = "a positive number"
-    return text + (" or none" if optional else "")
-
-
-def field_problem(spec_field: dataclasses.Field, value) -> str | None:
-    """None when `value` is valid for the field, else the expected_text to report."""
-    kind, optional = field_kind(spec_field)
-    meta = spec_field.metadata
-    if value is None:
-        return None if optional else expected_text(spec_field)
-    if kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    else:
-        ok = isinstance(value, kind)
-    if not ok:
-        return expected_text(spec_field)
-    if meta.get("choices") and value not in meta["choices"]:
-        return expected_text(spec_field)
-    low, high = meta.get("low"), meta.get("high")
-    if low is not None and (value <= low if meta["low_open"] else value < low):
-        return expected_text(spec_field)
-    if high is not None and (value >= high if meta["high_open"] else value > high):
-        return expected_text(spec_field)
-    return None
-
-
 def spec_field(name: str) -> dataclasses.Field:
-    """The RunSpec field called `name` (for the CLI generator and the app's widget limits)."""
-    return next(f for f in dataclasses.fields(RunSpec) if f.name == name)
-
-
-def flag_fields() -> list[dataclasses.Field]:
-    """The fields the command line sets, in declaration order."""
-    return [f for f in dataclasses.fields(RunSpec) if f.metadata.get("flag", True)]
+    """The RunSpec field called `name` (for the app's widget limits)."""
+    return field_named(RunSpec, name)

@@ -1,26 +1,22 @@
 """Data: choose the preference pairs, check how they were read, and see how far apart the backbone puts
 each pair's two answers."""
 
-import hashlib
-
-import pandas as pd
 import streamlit as st
 
 from normbt_viz.analysis.outliers import length_stats
-from normbt_viz.data.sources import ColumnMapping, load_pairs
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.model.distance import survey_distances
 from normbt_viz.ui.figures import answer_lengths, category_counts, distance_histogram
-from normbt_viz.ui.common import cached_backbone, data_source_spec, md_text, runs_root
-from normbt_viz.runs.rundir import safe_upload_name
+from normbt_viz.ui.common import (
+    JUDGMENT_ROLES, ROLES, cached_backbone, mapping_from_texts, mapping_texts, md_text, read_source, runs_root, session_source,
+)
+from normbt_viz.runs.rundir import store_upload
 from normbt_viz.ui.state import init_state
 
 init_state()
 state = st.session_state
 MAX_UPLOAD_MB = 50
-ROLES = ("prompt", "chosen", "rejected", "category", "margin", "pair_id")
-JUDGMENT_ROLES = ("response_a", "response_b", "winner", "a_wins", "b_wins")
 
 st.title("Data")
 st.radio("Source", ["Demo", "Hugging Face", "Local path", "Upload"], key="source_kind", horizontal=True)
@@ -40,13 +36,7 @@ elif state["source_kind"] == "Local path":
 else:
     uploaded = st.file_uploader(f"Preference file (up to {MAX_UPLOAD_MB} MB)", type=["jsonl", "json", "csv", "parquet"])
     if uploaded is not None:
-        content = uploaded.getvalue()
-        # The browser sends the name: keep only a harmless last component, so it cannot leave _uploads.
-        target = runs_root() / "_uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_upload_name(uploaded.name)}"
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        state["upload_path"] = str(target)
+        state["upload_path"] = str(store_upload(runs_root(), uploaded.name, uploaded.getvalue()))
     if state["upload_path"]:
         st.caption(f"Stored as `{state['upload_path']}`: training runs read it from there.")
 
@@ -54,22 +44,12 @@ else:
 st.checkbox("Strict: refuse the data at its first invalid row (default: skip invalid rows and list them)", key="strict")
 
 
-@st.cache_data(show_spinner="Reading pairs…", max_entries=8)
-def read_pairs(source: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
-    table = load_pairs(
-        source["dataset"], config=source.get("dataset_config"), split=source.get("dataset_split", "train"),
-        mapping=source.get("column_mapping"), demo_size=source.get("demo_size", 1000), demo_noise=source.get("demo_noise", 0.0),
-        strict=source.get("strict", False),
-    )
-    return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes
-
-
-source = data_source_spec()
-if not source["dataset"]:
+source = session_source()
+if not source.dataset:
     st.info("Choose a data source above.")
     st.stop()
 try:
-    pairs, fmt, mapping, description, n_identical, skipped, notes = read_pairs(source)
+    pairs, fmt, mapping, description, n_identical, skipped, notes = read_source(source)
 except NormBTError as exc:
     st.error(md_text(exc))  # the line quotes the file's values: shown as text, never as markdown or HTML
     st.stop()
@@ -85,21 +65,17 @@ if len(skipped):
 if fmt != "demo":
     with st.expander("Column mapping", expanded=False):
         st.caption("Which column plays which role. Empty = detect automatically; `-` = this dataset has no such column.")
+        shown = mapping_texts(mapping)
         cols = st.columns(len(ROLES))
-        edited = {role: cols[i].text_input(role, value=mapping.get(role) or "", key=f"map_{role}") for i, role in enumerate(ROLES)}
+        edited = {role: cols[i].text_input(role, value=shown[role], key=f"map_{role}") for i, role in enumerate(ROLES)}
         st.caption("Judgment files: two responses and a winner column; a_wins/b_wins are the winner values meaning "
                    "each side won, comma-separated (e.g. `model_a` / `model_b`, or `<0` / `>0` for a signed strength).")
         cols = st.columns(len(JUDGMENT_ROLES))
         for i, role in enumerate(JUDGMENT_ROLES):
-            shown = mapping.get(role)
-            shown = ",".join(map(str, shown)) if isinstance(shown, list) else (shown or "")
-            edited[role] = cols[i].text_input(role, value=str(shown), key=f"map_{role}")
+            edited[role] = cols[i].text_input(role, value=shown[role], key=f"map_{role}")
         a, b = st.columns(2)
         if a.button("Apply mapping"):
-            values = {r: ("" if v.strip() == "-" else (v.strip() or None)) for r, v in edited.items()}
-            for role in ("a_wins", "b_wins"):
-                values[role] = [v.strip() for v in values[role].split(",") if v.strip()] if values[role] else None
-            state["column_mapping"] = ColumnMapping(**values).to_dict()
+            state["column_mapping"] = mapping_from_texts(edited)
             st.rerun()
         if b.button("Reset to auto-detect"):
             state["column_mapping"] = None

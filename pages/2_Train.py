@@ -3,14 +3,13 @@
 import dataclasses
 
 import streamlit as st
-import torch
 
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
-from normbt_viz.runs.launcher import cancel, cluster_commands, launch, resume
+from normbt_viz.runs.launcher import cancel, cluster_commands, launch, local_gpu_count, resume
 from normbt_viz.runs.rundir import LIVE_STATES, RunDir, runs_table
 from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, SCOPES, RunSpec
-from normbt_viz.ui.common import base_spec, describe_source, runs_root, spec_widget
+from normbt_viz.ui.common import base_spec, param_widget, runs_root, session_source
 from normbt_viz.ui.launch_form import backbone_picker, job_progress, launch_estimate, show_estimate
 from normbt_viz.ui.state import init_state
 
@@ -45,25 +44,25 @@ with st.container(border=True):
         start([quick.with_arm("bt"), quick.with_arm("normbt")])
 
 with st.expander("Custom runs", expanded=False):
-    st.caption(f"Data: **{describe_source()}** (choose it on the **Data** page).")
+    st.caption(f"Data: **{session_source().describe()}** (choose it on the **Data** page).")
     left, middle, right = st.columns(3)
     with left:
         backbone_picker()
         st.selectbox("What trains", SCOPES, key="scope", help="head: frozen backbone; top-k: last k blocks too; full: everything")
-        st.number_input("Top-k blocks", step=1, key="top_k", disabled=state["scope"] != "top-k", **spec_widget("top_k"))
+        st.number_input("Top-k blocks", step=1, key="top_k", disabled=state["scope"] != "top-k", **param_widget("top_k"))
     with middle:
         st.multiselect("Arms", list(ARMS), key="arms", format_func=lambda a: f"{a}: {ARM_DESCRIPTIONS[a]}")
         st.number_input("Seeds", min_value=1, max_value=10, step=1, key="seeds", help="runs per arm, seeds 0..n-1")
         st.number_input("Learning rate (0 = default for the scope)", min_value=0.0, format="%g", key="lr")
     with right:
-        st.number_input("Epochs", step=0.5, key="epochs", **spec_widget("epochs", min_value=0.1))
+        st.number_input("Epochs", step=0.5, key="epochs", **param_widget("epochs", min_value=0.1))
         st.number_input("Max steps (0 = use epochs)", min_value=0, step=10, key="max_steps")
-        st.number_input("Batch size", step=8, key="batch_size", **spec_widget("batch_size", max_value=1024))
+        st.number_input("Batch size", step=8, key="batch_size", **param_widget("batch_size", max_value=1024))
     if state["source_kind"] == "Demo":
         a, b = st.columns(2)
-        a.number_input("Demo size (pairs)", step=100, key="demo_size", **spec_widget("demo_size", min_value=20, max_value=DEMO_MAX_DISTINCT))
-        b.number_input("Demo label noise", step=0.05, key="demo_noise", **spec_widget("demo_noise"))
-    gpus = torch.cuda.device_count()
+        a.number_input("Demo size (pairs)", step=100, key="demo_size", **param_widget("demo_size", min_value=20, max_value=DEMO_MAX_DISTINCT))
+        b.number_input("Demo label noise", step=0.05, key="demo_noise", **param_widget("demo_noise"))
+    gpus = local_gpu_count()
     processes = st.number_input("GPUs per run (data parallel)", 1, gpus, gpus, key="gpus") if gpus > 1 else 1
     seeds = list(range(int(state["seeds"])))
     try:
@@ -77,7 +76,7 @@ with st.expander("Custom runs", expanded=False):
         start(specs, int(processes))
     with st.popover("Run it elsewhere (a GPU box, a cluster)"):
         if base is not None and specs:
-            remote_gpus = st.number_input("GPUs on that machine", 1, 64, max(int(processes), 1), key="remote_gpus")
+            remote_gpus = st.number_input("GPUs on that machine", 1, 64, key="remote_gpus")
             st.caption(f"Save this spec as `run.json` there, then run one of these: it trains every selected arm and seed "
                        f"({len(specs)} run(s)); the app reads the run directories it writes like any other (point "
                        "`NORMBT_VIZ_RUNS` at the shared folder).")

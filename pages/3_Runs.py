@@ -3,14 +3,14 @@ with paired differences against BT, and accuracy per category and per distance b
 
 import streamlit as st
 
-from normbt_viz.analysis.benchmarks import OVERALL, runs_benchmark_view
-from normbt_viz.analysis.outliers import config_diff, metrics_long
-from normbt_viz.analysis.comparison import compare_runs
+from normbt_viz.evals.scoring import OVERALL, runs_benchmark_view
+from normbt_viz.analysis.outliers import metrics_long
+from normbt_viz.analysis.comparison import compare_runs, config_diff
 from normbt_viz.analysis.groups import run_groups
 from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
 from normbt_viz.runs.rundir import list_runs, runs_table
 from normbt_viz.ui.common import arm_of, runs_root
-from normbt_viz.ui.state import init_state
+from normbt_viz.ui.state import init_state, selected_runs_key
 
 init_state()
 st.title("Runs")
@@ -26,13 +26,13 @@ done = table.loc[table["state"] == "done", "run"].tolist()
 # Open on the newest group of comparable runs (same data, backbone and eval split); the user may mix groups.
 groups = run_groups(runs)
 if not groups:
-    st.error("No run here has a readable spec.json: the Train page lists what is wrong with each.")
+    st.error("No run here has a readable run spec: the Train page lists what is wrong with each.")
     st.stop()
 labels = [g.label for g in groups]
 group = groups[labels.index(st.selectbox("Experiment (runs on the same data, backbone and eval split)", labels, key="runs_group"))]
 in_group = [r.name for r in group.runs]
 default = [name for name in in_group if name in done] or in_group
-chosen = st.multiselect("Runs", list(by_name), default=default[:8], key=f"runs_selected_{group.key}")
+chosen = st.multiselect("Runs", list(by_name), default=default[:8], key=selected_runs_key(group.key))
 if not chosen:
     st.stop()
 selected = [by_name[name] for name in chosen]

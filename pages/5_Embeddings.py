@@ -1,8 +1,6 @@
 """Embeddings: a 2-D map of the pairs' representations, coloured by any per-pair diagnostic; select a
 region to read its pairs."""
 
-import json
-
 import streamlit as st
 
 from normbt_viz.errors import NormBTError
@@ -10,7 +8,7 @@ from normbt_viz.ui.figures import embedding_map
 from normbt_viz.analysis.projection import projection_frame, shared_projection
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
-from normbt_viz.ui.common import arm_of, run_and_step_header, run_backbone, runs_with_pairs
+from normbt_viz.ui.common import arm_of, cached_run_backbone, jsonl_text, run_and_step_header, runs_with_pairs
 from normbt_viz.ui.pickers import pick_partner
 from normbt_viz.ui.state import init_state
 
@@ -72,7 +70,7 @@ else:
     try:
         if run.read_projection(method, what) is None:
             with st.spinner(spinner):
-                frame = projection_frame(run, step, method, what, backbone=run_backbone(run))
+                frame = projection_frame(run, step, method, what, backbone=cached_run_backbone(run))
         else:
             frame = projection_frame(run, step, method, what)
     except (NormBTError, ValueError) as exc:
@@ -97,5 +95,5 @@ show = ["pair_id", "category", "split", "margin", "correct", "flipped", "rep_dis
 st.dataframe(chosen[show], hide_index=True)
 a, b = st.columns(2)
 a.download_button("Download selection (CSV)", chosen.to_csv(index=False), "selected_pairs.csv", "text/csv")
-jsonl = "".join(json.dumps(record, default=str) + "\n" for record in chosen.drop(columns=[c for c in ("x", "y", "x_rejected", "y_rejected") if c in chosen]).to_dict("records"))
+jsonl = jsonl_text(chosen.drop(columns=[c for c in ("x", "y", "x_rejected", "y_rejected") if c in chosen]))
 b.download_button("Download selection (JSONL)", jsonl, "selected_pairs.jsonl", "application/jsonl")

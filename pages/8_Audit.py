@@ -1,60 +1,57 @@
 """Audit: every pair of the dataset scored out of fold for likely label errors, plus outlier flags; browse the
 flagged pairs with their texts side by side and download a cleaned copy."""
 
-import time
-
 import streamlit as st
 
-from normbt_viz.analysis.audit import (
-    CLEAN_MODES, DISPLAY_LIMIT, FLAGS, SORTS, audit_view, category_rates, flag_counts, list_audits, read_audit,
-    read_pair_texts, read_progress,
-)
-from normbt_viz.runs.launcher import launch_audit
-from normbt_viz.ui.common import data_source_spec, describe_source, runs_root
+from normbt_viz.audit.auditdir import audits_root, list_audits, new_audit_dir
+from normbt_viz.audit.run import launch_audit
+from normbt_viz.audit.scoring import category_rates, flag_counts
+from normbt_viz.audit.spec import CLEAN_MODES, FLAGS, AuditConfig
+from normbt_viz.errors import NormBTError
+from normbt_viz.ui.audit_view import DISPLAY_LIMIT, SORTS, audit_view
+from normbt_viz.ui.common import param_widget, runs_root, session_source, source_fields
 from normbt_viz.ui.state import init_state
 
 init_state()
 state = st.session_state
-audits_root = runs_root() / "_audits"
+root = audits_root(runs_root())
 
 st.title("Audit")
 st.caption("Scores **every** pair with reward models that never trained on it (K folds × seeds on cached backbone "
            "features), and flags likely label errors, identical or near-identical answers, duplicates, extreme "
            "length ratios and empty-looking answers.")
 
-with st.expander("Start an audit", expanded=not list_audits(audits_root)):
-    st.write(f"Data: **{describe_source()}** · backbone **{state['backbone']}** (choose both on the Data page)")
+with st.expander("Start an audit", expanded=not list_audits(root)):
+    source = session_source()
+    st.write(f"Data: **{source.describe()}** · backbone **{state['backbone']}** (choose both on the Data page)")
     a, b, c = st.columns(3)
-    folds = a.number_input("Folds", 2, 20, 5, key="audit_folds")
-    seeds = b.number_input("Seeds", 1, 10, 3, key="audit_seeds")
-    clean = c.selectbox("Cleaned copy", CLEAN_MODES, key="audit_clean",
-                        help="remove flagged pairs, flip the labels of likely label errors, or none")
+    a.number_input("Folds", step=1, key="audit_folds", **param_widget("folds", of=AuditConfig))
+    b.number_input("Seeds", step=1, key="audit_seeds", **param_widget("seeds", of=AuditConfig))
+    c.selectbox("Cleaned copy", CLEAN_MODES, key="audit_clean", help=param_widget("clean", of=AuditConfig)["help"])
     if st.button("Audit every pair", key="start_audit", type="primary"):
-        source = data_source_spec()
-        if not source["dataset"]:
+        if not source.dataset:
             st.error("Choose a data source on the Data page first.")
         else:
-            options = {"backbone": state["backbone"], "max_length": int(state["max_length"]), "folds": int(folds),
-                       "seeds": int(seeds), "clean": clean, "strict": bool(state["strict"]),
-                       "column_mapping": source.get("column_mapping"), "dataset_config": source.get("dataset_config"),
-                       "dataset_split": source.get("dataset_split"), "demo_size": source.get("demo_size"),
-                       "demo_noise": source.get("demo_noise")}
-            folder = audits_root / time.strftime("%Y%m%d-%H%M%S")
-            launch_audit(folder, source["dataset"], options)
-            state["audit_dir"] = str(folder)
-            st.success(f"Audit started in the background: `{folder}`")
+            try:
+                config = AuditConfig(**source_fields(source), backbone=state["backbone"], folds=int(state["audit_folds"]),
+                                     seeds=int(state["audit_seeds"]), clean=state["audit_clean"])
+                folder = new_audit_dir(root)
+                launch_audit(config, folder.path)
+                state["audit_dir"] = folder.name
+                st.success(f"Audit started in the background: `{folder.path}`")
+            except NormBTError as exc:
+                st.error(str(exc))
 
-folders = list_audits(audits_root)
+folders = list_audits(root)
 if not folders:
-    st.info("No audits yet: start one above, or run `python -m normbt_viz audit --dataset ... --out "
-            f"{audits_root}/NAME`.")
+    st.info(f"No audits yet: start one above, or run `python -m normbt_viz audit --dataset ... --out {root}/NAME`.")
     st.stop()
 names = [f.name for f in folders]
-default = names.index(state["audit_dir"].rsplit("/", 1)[-1]) if state["audit_dir"].rsplit("/", 1)[-1] in names else 0
+default = names.index(state["audit_dir"]) if state["audit_dir"] in names else 0
 folder = folders[names.index(st.selectbox("Audit", names, index=default, key="audit_pick"))]
 
-progress = read_progress(folder)
-if not (folder / "audit.parquet").is_file() or progress.get("state") in ("queued", "running"):
+if not folder.is_finished():
+    progress = folder.progress()
     phase, done, total = progress.get("phase", "starting"), progress.get("done", 0), max(progress.get("total", 1), 1)
     if progress.get("state") in ("failed", "cancelled"):
         st.error(f"Audit {progress['state']}: {progress.get('error')}. Start it again into a new folder; cached "
@@ -64,15 +61,14 @@ if not (folder / "audit.parquet").is_file() or progress.get("state") in ("queued
         st.button("Refresh", key="audit_refresh")
     st.stop()
 
-frame = read_audit(folder)
-summary = (folder / "summary.md").read_text() if (folder / "summary.md").is_file() else ""
+frame = folder.frame()
 a, b, c, d = st.columns(4)
 a.metric("Pairs audited", f"{len(frame):,}")
 b.metric("Flagged (any)", f"{int((frame['n_flags'] > 0).sum()):,}")
 c.metric("Likely label errors", f"{int(frame['flag_label_issue'].sum()):,}")
 d.metric("Near-identical for the backbone", f"{int(frame['flag_near_identical'].sum() + frame['flag_identical'].sum()):,}")
-if (folder / "skipped_rows.csv").is_file():
-    st.caption(f"Source rows skipped as invalid are listed in `{folder / 'skipped_rows.csv'}`.")
+if folder.has_skipped_rows():
+    st.caption(f"Source rows skipped as invalid are listed in `{folder.skipped_path}`.")
 
 left, right = st.columns([2, 3])
 left.dataframe(flag_counts(frame)[["flag", "pairs"]], hide_index=True)
@@ -95,7 +91,7 @@ else:
 
 if len(view):
     pair_id = st.selectbox("Pair", view["pair_id"].tolist(), key="audit_pair")
-    texts = read_pair_texts(folder, pair_id)
+    texts = folder.pair_texts(pair_id)
     row = view[view["pair_id"] == pair_id].iloc[0]
     st.markdown(f"**Prompt**  \n{texts.get('prompt', '')[-2000:]}")
     left, right = st.columns(2)
@@ -106,10 +102,11 @@ if len(view):
     st.caption(f"Out-of-fold margin {row['oof_margin']:+.2f} ± {row['oof_margin_std']:.2f}; label-issue score "
                f"{row['label_issue_score']:.3f}; representation distance {row['rep_distance']:.3f}.")
 
-cleaned = sorted(folder.glob("cleaned.*"))
+cleaned = folder.cleaned_copy()
 if cleaned:
-    st.download_button(f"Download the cleaned copy ({cleaned[0].name})", cleaned[0].read_bytes(), file_name=cleaned[0].name,
-                       key="audit_download")
+    name, content = cleaned
+    st.download_button(f"Download the cleaned copy ({name})", content, file_name=name, key="audit_download")
+summary = folder.summary()
 if summary:
-    with st.expander("summary.md"):
+    with st.expander("Summary"):
         st.markdown(summary)

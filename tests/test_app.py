@@ -126,7 +126,7 @@ def test_runs_page_shows_benchmark_scores_side_by_side_with_paired_differences(t
 
     import pandas as pd
 
-    from normbt_viz.analysis.benchmarks import score_benchmark, write_scores
+    from normbt_viz.evals.scoring import score_benchmark, write_scores
     from normbt_viz.runs.rundir import RunDir
 
     rows = pd.DataFrame(
@@ -280,19 +280,21 @@ def test_data_page_lists_skipped_rows_and_strict_refuses(tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_audit(tmp_path_factory, feature_cache):
-    from normbt_viz.analysis.audit import AuditConfig, run_audit
+    from normbt_viz.audit.auditdir import audits_root
+    from normbt_viz.audit.run import run_audit
+    from normbt_viz.audit.spec import AuditConfig
 
     root = tmp_path_factory.mktemp("audit_runs")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NORMBT_VIZ_CACHE", str(feature_cache))
-        run_audit("demo", root / "_audits" / "demo40", AuditConfig(folds=4, seeds=2, max_length=64),
-                  load_options={"demo_size": 40, "demo_noise": 0.2})
+        run_audit(AuditConfig(dataset="demo", demo_size=40, demo_noise=0.2, folds=4, seeds=2, max_length=64),
+                  audits_root(root) / "demo40")
     return root
 
 
 def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
     started = []
-    monkeypatch.setattr("normbt_viz.runs.launcher.launch_audit", lambda folder, dataset, options: started.append((dataset, options)))
+    monkeypatch.setattr("normbt_viz.audit.run.launch_audit", lambda config, folder: started.append(config))
     at = AppTest.from_file(str(ROOT / "pages" / "8_Audit.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
@@ -300,7 +302,7 @@ def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
     assert at.info and "No audits yet" in at.info[0].value
     at.button(key="start_audit").click().run()
     assert not at.exception
-    assert started and started[0][0] == "demo" and started[0][1]["folds"] == 5 and started[0][1]["demo_size"] == 1000
+    assert started and started[0].dataset == "demo" and started[0].folds == 5 and started[0].demo_size == 1000
 
 
 def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):
@@ -343,7 +345,7 @@ def test_train_page_shows_the_commands_for_a_cluster():
     at.number_input(key="seeds").set_value(2).run()
     at.number_input(key="remote_gpus").set_value(4).run()
     codes = [c.value for c in at.code]
-    assert any(c.startswith("python -m normbt_viz compare --spec run.json") and c.endswith("--arms bt,normbt --seeds 0,1") for c in codes)
+    assert any(c.startswith("python -m normbt_viz compare --spec run.json") and c.endswith("--losses bt,normbt --seeds 0,1") for c in codes)
     assert any("--num_processes 4 -m normbt_viz compare" in c for c in codes)
     assert not any("--num_processes 8" in c or "--gpus-per-node 8" in c for c in codes)
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from normbt_viz.analysis import audit as A
+from normbt_viz.audit import scoring as A
+from normbt_viz.audit.spec import FLAG_COLUMNS
 from normbt_viz.cli import main
 from normbt_viz.data.demo import generate_demo_pairs, hh_transcripts
 from normbt_viz.data.sources import load_pairs, write_like_source
@@ -106,7 +107,7 @@ def test_audit_command_writes_every_file_for_an_hh_file(tmp_path, capsys):
     frame = pd.read_parquet(out / "audit.parquet")
     n = len(truth)
     assert len(frame) == n - 1 and frame["source_row"].tolist() == [r for r in range(1, n + 1) if r != n - 4]
-    for column in ("pair_id", "category", "oof_margin", "oof_margin_std", "label_issue_score", "rep_distance", *A.FLAG_COLUMNS):
+    for column in ("pair_id", "category", "oof_margin", "oof_margin_std", "label_issue_score", "rep_distance", *FLAG_COLUMNS):
         assert column in frame, column
     assert frame["oof_margin_std"].gt(0).any() and frame["label_issue_score"].between(0, 1).all()
     by_row = frame.set_index("source_row")
@@ -164,3 +165,22 @@ def test_featurisation_resumes_after_an_interruption():
     whole_c, whole_r, _ = cached_representations(backbone, pairs, tokenize_pairs(backbone, pairs, 64), 64)
     torch.testing.assert_close(h_chosen, whole_c, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(h_rejected, whole_r, atol=1e-5, rtol=1e-4)
+
+
+def test_audit_dir_owns_its_progress_and_lists_audits(tmp_path):
+    """progress.json is merged and rewritten whole (the app polls it while the audit writes), an audit is
+    finished only with its table and no live state, and list_audits finds folders by their files."""
+    from normbt_viz.audit.auditdir import AuditDir, audits_root, list_audits, new_audit_dir
+
+    root = audits_root(tmp_path)
+    folder = new_audit_dir(root).create()
+    folder.write_progress(state="running", phase="features", done=1, total=4)
+    folder.write_progress(done=3)
+    assert folder.progress()["phase"] == "features" and folder.progress()["done"] == 3
+    assert not folder.is_finished() and [a.name for a in list_audits(root)] == [folder.name]
+    assert [p.name for p in folder.path.iterdir()] == ["progress.json"]  # no temporary file left behind
+    folder.write_frame(pd.DataFrame({"pair_id": ["a"], "prompt": ["p"], "chosen": ["c"], "rejected": ["r"], "score": [0.5]}))
+    folder.write_progress(state="done")
+    assert folder.is_finished() and list(folder.frame().columns) == ["pair_id", "score"]
+    assert folder.pair_texts("a") == {"pair_id": "a", "prompt": "p", "chosen": "c", "rejected": "r"}
+    assert folder.cleaned_copy() is None and AuditDir(tmp_path / "elsewhere").progress() == {}

@@ -55,7 +55,7 @@ def test_cli_case(case, tmp_path, monkeypatch, capsys):
             handler.__dict__.pop("flush", None)
     started = time.time()
     try:
-        code = main(["train", "--out", str(runs), *TINY, *expand(case["args"], tmp_path)])
+        code = main(["train", "--runs", str(runs), *TINY, *expand(case["args"], tmp_path)])
     except SystemExit as exit_:  # argparse errors
         code = exit_.code
     elapsed = time.time() - started

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from normbt_viz.analysis import benchmarks
-from normbt_viz.analysis.rewardbench2 import (
+from normbt_viz.evals import scoring as benchmarks
+from normbt_viz.evals.rewardbench2 import (
     best_of_n,
     load_rewardbench2,
     rewardbench2_contributions,
     score_rewardbench2,
 )
-from normbt_viz.analysis.rmbench import load_rmbench, rmbench_contributions, score_rmbench
+from normbt_viz.evals.rmbench import load_rmbench, rmbench_contributions, score_rmbench
 from normbt_viz.errors import DataError, SpecError
 from normbt_viz.runs.rundir import RunDir
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not TORCHRUN.exists() and shutil.which("torchrun
 def torchrun_train(root: Path, arm: str, cache: Path) -> Path:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in FLAGS.items()]
     command = [str(TORCHRUN if TORCHRUN.exists() else shutil.which("torchrun")), "--standalone", "--nproc_per_node", "2",
-               "-m", "normbt_viz", "train", "--arm", arm, *flags, "--out", str(root)]
+               "-m", "normbt_viz", "train", "--arm", arm, *flags, "--runs", str(root)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "NORMBT_VIZ_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -39,7 +39,7 @@ def train(root, **overrides):
 
 def test_cli_train_end_to_end_and_run_directory(tmp_path):
     result = cli("train", "--backbone", "minilm", "--dataset", "demo", "--demo-size", "120", "--max-steps", "8", "--eval-every", "4",
-                 "--loss", "normbt", "--out", str(tmp_path))
+                 "--loss", "normbt", "--runs", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "eval_accuracy=" in result.stdout
     (run,) = list_runs(tmp_path)
@@ -59,7 +59,7 @@ def test_cli_train_end_to_end_and_run_directory(tmp_path):
     np.testing.assert_allclose(pairs["head_grad_norm"], pairs["pred_error"] * pairs["rep_distance"], rtol=1e-9)
     assert pairs.loc[pairs["split"] == "eval", "full_grad_norm"].notna().sum() > 0
     assert (run.path / "model" / "head.safetensors").is_file()
-    listing = cli("runs", "--out", str(tmp_path))
+    listing = cli("runs", "--runs", str(tmp_path))
     assert run.name in listing.stdout and "done" in listing.stdout
 
 
@@ -70,7 +70,7 @@ def test_cli_train_skips_invalid_rows_and_says_how_many(tmp_path):
     lines.insert(5, '{"prompt": "broken')
     data = tmp_path / "pairs.jsonl"
     data.write_text("\n".join(lines) + "\n")
-    result = cli("train", "--dataset", str(data), "--max-steps", "2", "--batch-size", "4", "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    result = cli("train", "--dataset", str(data), "--max-steps", "2", "--batch-size", "4", "--runs", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:") and "skipped" in line]
     assert notes == ["note: 2 row(s) of the dataset skipped as invalid (the Data page lists them; --strict fails on the first)"]
@@ -221,7 +221,7 @@ def test_pairs_identical_to_the_backbone_are_flagged_and_not_trained_on(tmp_path
 
 def test_cli_compare_runs_every_arm_and_seed_and_writes_a_summary(tmp_path):
     result = cli("compare", "--losses", "bt,normbt", "--seeds", "0,1", "--demo-size", "120", "--max-steps", "6", "--eval-every", "3",
-                 "--out", str(tmp_path))
+                 "--runs", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     runs = list_runs(tmp_path)
     assert sorted((r.spec().arm_name, r.spec().seed) for r in runs) == [("bt", 0), ("bt", 1), ("normbt", 0), ("normbt", 1)]
@@ -230,7 +230,7 @@ def test_cli_compare_runs_every_arm_and_seed_and_writes_a_summary(tmp_path):
     assert "Paired difference against `bt`" in summary and "| normbt |" in summary
     overall = pd.read_csv(folder / "overall.csv")
     assert set(overall["arm"]) == {"bt", "normbt"} and (overall["n"] == 2).all()
-    bad = cli("compare", "--losses", "bt,magic", "--out", str(tmp_path))
+    bad = cli("compare", "--losses", "bt,magic", "--runs", str(tmp_path))
     assert bad.returncode == 2 and "unknown arm 'magic'" in bad.stderr
 
 

@@ -74,7 +74,7 @@ def concurrent(tmp_path_factory, feature_cache):
     root = tmp_path_factory.mktemp("concurrent") / "runs"
     steps = 150
     processes = [_start(["train", "--demo-size", "200", "--max-steps", str(steps), "--eval-every", "50", "--num-threads", "1",
-                         "--loss", loss, "--out", str(root)], env) for loss in ("bt", "normbt")]
+                         "--loss", loss, "--runs", str(root)], env) for loss in ("bt", "normbt")]
     reads = 0
     deadline = time.time() + 80
     while any(p.poll() is None for p in processes) and time.time() < deadline:
@@ -187,7 +187,7 @@ def test_corrupted_snapshot_and_removed_run_show_one_error(concurrent, tmp_path)
     assert not ok.exception, [e.value for e in ok.exception]
     assert len(ok.error) <= 1
     assert RunDir(normbt.path).status() == {} and RunDir(normbt.path).metrics().empty and RunDir(normbt.path).pairs().empty
-    assert cli.main(["runs", "--out", str(root)]) == 0
+    assert cli.main(["runs", "--runs", str(root)]) == 0
 
 
 def test_runs_folder_that_cannot_be_created_is_one_line(tmp_path, feature_cache):
@@ -197,10 +197,10 @@ def test_runs_folder_that_cannot_be_created_is_one_line(tmp_path, feature_cache)
     env = _env(feature_cache)
     for out in (blocker, blocker / "runs"):
         result = subprocess.run([sys.executable, "-m", "normbt_viz", "train", "--demo-size", "60", "--max-steps", "2",
-                                 "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+                                 "--runs", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 2, result.stderr[-2000:]
         assert result.stderr.strip().count("\n") == 0 and str(blocker) in result.stderr, result.stderr
-        listed = subprocess.run([sys.executable, "-m", "normbt_viz", "runs", "--out", str(out)], cwd=REPO, env=env,
+        listed = subprocess.run([sys.executable, "-m", "normbt_viz", "runs", "--runs", str(out)], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert listed.returncode == 2 and str(blocker) in listed.stderr and listed.stderr.strip().count("\n") == 0, listed.stderr
     assert blocker.read_text() == "a file" and sorted(p.name for p in tmp_path.iterdir()) == ["not_a_folder"]

@@ -45,7 +45,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
     rng = random.Random(12)
     # warm the feature cache so a cycle's time goes to training, not to MiniLM
     warm = subprocess.run([sys.executable, "-m", "normbt_viz", "train", "--demo-size", "200", "--max-steps", "2",
-                           "--out", str(tmp_path / "warm")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                           "--runs", str(tmp_path / "warm")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert warm.returncode == 0, warm.stderr[-2000:]
 
     run: RunDir | None = None
@@ -54,7 +54,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
     trace = []  # step reached / last checkpoint after each kill
     while cycles < 20:
         known = {r.path for r in list_runs(root)}
-        process = _start(["train", "--resume", str(run.path)] if run else ["train", *TRAIN, "--out", str(root)], env)
+        process = _start(["train", "--resume", str(run.path)] if run else ["train", *TRAIN, "--runs", str(root)], env)
         if cycles == 0:  # during setup, once the run folder exists: before the first checkpoint
             while process.poll() is None and not [r for r in list_runs(root) if r.path not in known]:
                 time.sleep(0.05)
@@ -86,7 +86,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
             continue
         assert state == "interrupted", run.status()
         # the CLI (its real entry point, in this process) and the Train page both show it
-        assert cli.main(["runs", "--out", str(root)]) == 0
+        assert cli.main(["runs", "--runs", str(root)]) == 0
         line = [row for row in capsys.readouterr().out.splitlines() if run.name in row]
         assert line and "interrupted" in line[0], line
         at = _train_page(root)
@@ -106,7 +106,7 @@ def test_sigkill_at_random_moments_then_resume_loses_nothing(tmp_path, feature_c
 
     if run is None or run.status()["state"] != "done":
         if run is None:
-            final = subprocess.run([sys.executable, "-m", "normbt_viz", "train", *TRAIN, "--out", str(root)], cwd=REPO, env=env,
+            final = subprocess.run([sys.executable, "-m", "normbt_viz", "train", *TRAIN, "--runs", str(root)], cwd=REPO, env=env,
                                    capture_output=True, text=True, timeout=120)
             run = list_runs(root)[0]
         else:

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import pytest
 
 from normbt_viz.analysis import outliers as analysis
+from normbt_viz.analysis.comparison import config_diff
 from normbt_viz.ui import figures
 from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
 from normbt_viz.spec import RunSpec
@@ -211,9 +212,9 @@ def test_length_bias_detects_length_following_reward():
 
 def test_config_diff_shows_only_differing_fields():
     base = RunSpec(demo_size=200)
-    diff = analysis.config_diff({"a": base.with_arm("bt"), "b": base.with_arm("normbt")})
+    diff = config_diff({"a": base.with_arm("bt"), "b": base.with_arm("normbt")})
     assert diff.columns.tolist() == ["run", "arm", "loss"]
-    same = analysis.config_diff({"a": base, "b": RunSpec(demo_size=200)})
+    same = config_diff({"a": base, "b": RunSpec(demo_size=200)})
     assert same.columns.tolist() == ["run"]
 
 

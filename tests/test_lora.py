@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from normbt_viz.errors import SpecError
 from normbt_viz.runs.launcher import train_inline
 from normbt_viz.spec import RunSpec
-from normbt_viz.train.loop import Trainer
+from normbt_viz.train.checkpoint import Checkpointer
 
 REPO = Path(__file__).resolve().parents[1]
 # Evaluations at the start and the end only, with a few exact gradient norms: the slow per-pair loop is the cost.
@@ -27,14 +27,14 @@ LORA = dict(scope="lora", demo_size=60, max_steps=4, eval_every=4, max_length=64
 def train_keeping_trainer(tmp_path_factory, **overrides):
     """Train in this process; return the run and the Trainer as it was when the model was saved."""
     seen = {}
-    original = Trainer._save_model
+    original = Checkpointer.save_model
 
     def spy(self):
-        seen["trainer"] = self
+        seen["trainer"] = self.trainer
         return original(self)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Trainer, "_save_model", spy)
+        patch.setattr(Checkpointer, "save_model", spy)
         run, status = train_inline(RunSpec(**{**LORA, **overrides}), tmp_path_factory.mktemp("lora_runs"))
     assert status["state"] == "done", status
     return run, seen["trainer"]
@@ -126,7 +126,7 @@ def test_smollm2_lora_export_merges_the_adapters(tmp_path_factory):
 def test_a_bad_lora_target_module_is_a_one_line_error_before_any_run(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "normbt_viz", "train", "--scope", "lora", "--lora-target-modules", "query,q_proj", "--demo-size", "60",
-         "--out", str(tmp_path / "runs")],
+         "--runs", str(tmp_path / "runs")],
         cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 2

@@ -149,19 +149,8 @@ def _synthetic_trainer(tmp_path, grad_accum, batch_size):
     n, hidden = 32, 6
     h_c, h_r = torch.randn(n, hidden) * torch.linspace(0.2, 3.0, n)[:, None], torch.randn(n, hidden)
     spec = RunSpec(loss="normbt", batch_size=batch_size, grad_accum=grad_accum, lr=1e-2, max_steps=4, warmup_ratio=0.0).resolve()
-    trainer = Trainer(spec, RunDir(tmp_path))
-    trainer.scope = HeadScope(h_c, h_r, torch.device("cpu"))
-    torch.manual_seed(1)
-    trainer.head = ScoreHead(hidden)
-    trainer.params = list(trainer.head.parameters())
-    trainer.optimizer = torch.optim.AdamW(trainer.params, lr=spec.lr, weight_decay=0.0)
-    trainer.loss = build_loss(spec)
-    trainer.total_steps, trainer.warmup, trainer.n_train = 4, 0, n
-    trainer.trainable_index = np.arange(n)
-    trainer.order = np.arange(n * 4) % n
-    trainer.target_margin = torch.full((n,), float("nan"))
-    first = [i for m in trainer._step_indices(0) for i in m]
-    trainer.loss.begin(*trainer.scope.represent(first))
+    trainer = Trainer.from_features(spec, RunDir(tmp_path), h_c, h_r)
+    trainer.begin()
     return trainer
 
 
@@ -175,7 +164,7 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path):
         assert row_accum["loss"] == pytest.approx(row_whole["loss"], rel=1e-5)
         assert row_accum["grad_norm"] == pytest.approx(row_whole["grad_norm"], rel=1e-4)
     assert torch.allclose(whole.head.score.weight, accumulated.head.score.weight, atol=1e-6)
-    assert whole.loss.mu == pytest.approx(accumulated.loss.mu, rel=1e-6)
+    assert whole.state.loss.mu == pytest.approx(accumulated.state.loss.mu, rel=1e-6)
 
 
 def test_full_grad_norm_vmap_matches_one_pair_at_a_time():

@@ -42,7 +42,7 @@ def test_report_quick_writes_summary_figures_and_csv(tmp_path):
 
 def test_report_reuses_finished_runs_of_the_same_spec(tmp_path):
     """An interrupted or repeated report trains only what its runs folder lacks."""
-    from normbt_viz.analysis.report import ReportConfig, write_report
+    from normbt_viz.experiments.report import ReportConfig, write_report
     import dataclasses
 
     config = dataclasses.replace(ReportConfig.quick(), arms=("bt", "normbt"), seeds=(0,), noise_rates=())
@@ -78,7 +78,7 @@ def test_report_decoder_config_takes_overrides_and_reports_the_backbone_update_a
                  "--device", "cpu", "--out", str(out), "--runs", str(tmp_path / "runs")])
     assert code == 0
     summary = (out / "summary.md").read_text()
-    assert "report --config decoder --arms 'bt,normbt,bt_smooth' --seeds '0,1' --noise-rates ''" in summary
+    assert "report --config decoder --arms bt,normbt,bt_smooth --seeds 0,1 --noise-rates ''" in summary
     assert "--backbone minilm" in summary and "scope `top-k` (k = 1)" in summary
     shares = pd.read_csv(out / "update_share_by_decile.csv")
     assert set(shares["part"]) == {"head", "backbone"} and set(shares["arm"]) == {"bt", "normbt", "bt_smooth"}
@@ -165,7 +165,7 @@ def test_weight_on_flipped_reads_the_record_stream_when_no_train_sample_was_resc
 def test_decoder_config_is_the_study_the_readme_describes():
     """The committed decoder report (docs/report_decoder) was made by this configuration: changing it silently
     would make `report --config decoder` disagree with the evidence the README cites."""
-    from normbt_viz.analysis.report import REPORT_ARMS, ReportConfig
+    from normbt_viz.experiments.report import REPORT_ARMS, ReportConfig
 
     config = ReportConfig.decoder()
     base = config.base

@@ -35,7 +35,7 @@ def test_killed_after_a_checkpoint_then_resumed_equals_uninterrupted(tmp_path, f
     env = {**os.environ, "PYTHONPATH": str(REPO), "NORMBT_VIZ_CACHE": str(feature_cache)}
     root = tmp_path / "killed"
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in FLAGS.items()]
-    process = subprocess.Popen([sys.executable, "-m", "normbt_viz", "train", *flags, "--out", str(root)], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "normbt_viz", "train", *flags, "--runs", str(root)], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     run = None

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from normbt_viz.errors import DataError
-from normbt_viz.analysis.rewardbench import (
+from normbt_viz.evals.rewardbench import (
     CODE_SUBSETS,
     EXAMPLE_COUNTS,
     SUBSET_MAPPING,

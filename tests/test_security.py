@@ -11,7 +11,7 @@ import pytest
 
 from normbt_viz.errors import BackboneError
 from normbt_viz.runs.launcher import new_run_dir
-from normbt_viz.runs.rundir import safe_name, safe_upload_name
+from normbt_viz.runs.rundir import safe_name, safe_upload_name, store_upload
 from normbt_viz.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +72,14 @@ def test_upload_names_keep_only_data_extensions():
     assert safe_upload_name("../../etc/x.jsonl") == "x.jsonl"
     assert safe_upload_name("My Pairs (1).CSV") == "My_Pairs_1_.csv"
     assert safe_upload_name("evil.sh") == "evil.sh" and safe_upload_name("x.parquet/..") == "upload"
+
+
+def test_an_upload_is_stored_once_inside_the_uploads_folder(tmp_path):
+    root = tmp_path / "runs"
+    first = store_upload(root, "../../etc/pairs.jsonl", b'{"chosen": "a", "rejected": "b"}\n')
+    assert first.parent == root / "_uploads" and first.name.endswith("-pairs.jsonl") and first.read_bytes().startswith(b"{")
+    assert store_upload(root, "other name.jsonl", first.read_bytes()).name.split("-")[0] == first.name.split("-")[0]
+    assert sorted(p.name for p in first.parent.iterdir() if p.name.startswith(".")) == []  # no temporary file left
 
 
 @pytest.mark.parametrize("name", ["../../etc/x", "a/b", "..", "/tmp/escape"])

@@ -14,9 +14,12 @@ import pandas as pd
 
 from normbt_viz.errors import SpecError
 from normbt_viz.runs.rundir import RunDir
+from normbt_viz.spec import BOOKKEEPING_FIELDS, RunSpec
 from normbt_viz.analysis.stats import paired_bootstrap_diff_seeds, summarise_seeds
 
 REFERENCE_ARM = "bt"
+# The pairs the reviewers' question is about: the closest distance bin (fixed from the initial model).
+CLOSE_BIN = 0
 
 
 @dataclass
@@ -28,6 +31,14 @@ class Comparison:
     per_seed: pd.DataFrame  # arm, seed, accuracy
     paired_per_bin: pd.DataFrame = field(default_factory=pd.DataFrame)  # arm, distance_bin, diff, low, high, ... per bin
     runs: list[str] = field(default_factory=list)
+
+
+def config_diff(specs: dict[str, RunSpec]) -> pd.DataFrame:
+    """Spec fields whose values differ between the runs (one row per run), bookkeeping fields left out."""
+    records = {label: spec.to_dict() for label, spec in specs.items()}
+    fields = [f for f in next(iter(records.values()), {}) if f not in BOOKKEEPING_FIELDS]
+    differing = [f for f in fields if len({repr(r.get(f)) for r in records.values()}) > 1]
+    return pd.DataFrame([{"run": label, **{f: record.get(f) for f in differing}} for label, record in records.items()])
 
 
 def final_eval_pairs(run: RunDir) -> pd.DataFrame:
@@ -186,7 +197,7 @@ def format_interval(row) -> str:
     return f"{row['mean']:.3f} ± {row['std']:.3f} [{row['low']:.3f}, {row['high']:.3f}]" if row["n"] > 1 else f"{row['mean']:.3f}"
 
 
-def summary_markdown(comparison: Comparison) -> str:
+def comparison_markdown(comparison: Comparison) -> str:
     """The comparison as Markdown tables (accuracy as mean ± std [95% t-interval] over seeds)."""
     lines = ["## Accuracy overall (final eval, mean ± std [95% interval] over seeds)", "", "| arm | accuracy | seeds |", "|---|---|---|"]
     for _, row in comparison.overall.iterrows():
@@ -202,3 +213,15 @@ def summary_markdown(comparison: Comparison) -> str:
         for index, row in pivot.iterrows():
             lines.append(f"| {index} | " + " | ".join(str(v) for v in row.values) + " |")
     return "\n".join(lines) + "\n"
+
+
+def close_pair_verdicts(comparison: Comparison, close_bin: int = CLOSE_BIN) -> pd.DataFrame:
+    """Per arm, its paired difference against BT on the closest distance bin and what it says: beats BT beyond
+    its interval (the interval lies above 0), loses beyond it (below 0), or no difference beyond the interval."""
+    table = comparison.paired_per_bin
+    if table.empty:
+        return pd.DataFrame(columns=["arm", "diff", "low", "high", "n_pairs", "n_seeds", "verdict"])
+    rows = table[table["distance_bin"] == close_bin].copy()
+    rows["verdict"] = np.select([rows["low"] > 0, rows["high"] < 0], ["beats BT beyond its interval", "worse than BT beyond its interval"],
+                                "no difference beyond its interval")
+    return rows[["arm", "diff", "low", "high", "n_pairs", "n_seeds", "verdict"]].reset_index(drop=True)

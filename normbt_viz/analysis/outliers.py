@@ -1,5 +1,5 @@
 """Pure table functions behind the app's pages: outliers among pairs, label-noise recovery, BT-vs-NormBT
-disagreement, length bias, run-config differences and series export. DataFrames in, DataFrames or dicts
+disagreement, length bias and series export. DataFrames in, DataFrames or dicts
 out; the pages only draw what these return.
 """
 
@@ -8,10 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from normbt_viz.numeric import pearson_r
-from normbt_viz.spec import RunSpec
 
-# Spec fields that differ between any two runs without saying anything about the experiment.
-_BOOKKEEPING_FIELDS = ("name", "created_at", "package_versions", "dataset_fingerprint", "schema_version")
 
 
 def unique_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -86,14 +83,6 @@ def length_stats(pairs: pd.DataFrame) -> pd.DataFrame:
             "share_chosen_longer": grouped.apply(lambda g: float((g["chosen"] > g["rejected"]).mean()), include_groups=False).round(3),
         }
     ).reset_index()
-
-
-def config_diff(specs: dict[str, RunSpec]) -> pd.DataFrame:
-    """Spec fields whose values differ between the runs (one row per run), bookkeeping fields left out."""
-    records = {label: spec.to_dict() for label, spec in specs.items()}
-    fields = [f for f in next(iter(records.values()), {}) if f not in _BOOKKEEPING_FIELDS]
-    differing = [f for f in fields if len({repr(r.get(f)) for r in records.values()}) > 1]
-    return pd.DataFrame([{"run": label, **{f: record.get(f) for f in differing}} for label, record in records.items()])
 
 
 def metrics_long(metrics_by_run: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def pair_representations(run: RunDir, backbone: Backbone | None = None,
     cache key matches the run's and the backbone is not run again."""
     spec = run.spec()
     backbone = backbone or run_backbone(run)
-    train_pairs, eval_pairs, _ = load_run_data(spec)
+    train_pairs, eval_pairs, *_ = load_run_data(spec)
     pairs = pd.concat([train_pairs.assign(split="train"), eval_pairs.assign(split="eval")], ignore_index=True)
     tokenized = tokenize_pairs(backbone, pairs, spec.max_length)
     h_chosen, h_rejected, _ = cached_representations(backbone, pairs, tokenized, spec.max_length,

@@ -136,10 +136,10 @@ class Estimate:
 def total_steps(spec: RunSpec, n_pairs: int) -> int:
     """The optimizer steps a run of `spec` on `n_pairs` pairs will take (the trainer's own rule: epochs over the
     training split in whole batches, unless max_steps)."""
-    if spec.max_steps:
-        return int(spec.max_steps)
+    from normbt_viz.train.state import total_steps_for  # imports torch: only once an estimate is asked for
+
     n_train = max(1, int(round(min(n_pairs, spec.limit or n_pairs) * (1 - spec.eval_fraction))))
-    return max(1, math.ceil(spec.epochs * n_train / (spec.batch_size * spec.grad_accum)))
+    return total_steps_for(spec, n_train)
 
 
 def _median_of(measured: list[dict], field: str, prefer: list[dict]) -> float:

@@ -47,26 +47,18 @@ def launch(specs: list[RunSpec], runs_root: str | Path, processes: int = 1) -> l
 
     checked = set()
     for spec in specs:
-        key = (spec.dataset, spec.dataset_config, spec.dataset_split, str(spec.column_mapping), spec.strict, spec.demo_size,
-               spec.demo_noise, spec.limit, spec.backbone, spec.loss)
+        key = (repr(spec.source), spec.backbone, spec.loss)  # what preflight checks: the data, the backbone, the loss's needs
         if key not in checked:
             preflight(spec)
             checked.add(key)
     runs = [new_run_dir(runs_root, spec) for spec in specs]
-    log = Path(runs_root) / "_logs" / f"worker-{runs[0].name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "normbt_viz", "worker", "--processes", str(processes), *[str(r.path) for r in runs]],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    # The worker's log is kept in the first run of its queue; every run's status points to it.
+    with runs[0].open_log() as log:
+        process = start_detached([sys.executable, "-m", "normbt_viz", "worker", "--processes", str(processes),
+                                  *[str(r.path) for r in runs]], log)
     for run in runs:
         # Queued runs carry the worker's pid too, so a worker that dies marks its whole queue interrupted.
-        run.write_status(pid=process.pid, host=os.uname().nodename, log=str(log))
+        run.write_status(pid=process.pid, host=os.uname().nodename, log=str(runs[0].log_path))
     return runs
 
 
@@ -168,20 +160,30 @@ def _cpu_seconds() -> float:
                                                    resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
+def local_gpu_count() -> int:
+    """CUDA devices on this machine: how many data-parallel processes one run may use here."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def distributed_command(run_path: str | Path, processes: int) -> list[str]:
     """The torchrun command that trains an existing queued run directory on `processes` local processes."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
             "-m", "normbt_viz", "train", "--run-dir", str(run_path)]
 
 
-def cluster_commands(spec_path: str | Path, gpus: int = 8, runs_root: str = "/shared/runs", arms: list[str] | None = None,
+CLUSTER_GPUS = 8  # the GPUs of one node, unless the user gives another number
+
+
+def cluster_commands(spec_path: str | Path, gpus: int = CLUSTER_GPUS, runs_root: str = "/shared/runs", arms: list[str] | None = None,
                      seeds: list[int] | None = None) -> dict[str, str]:
     """The commands that train a written spec elsewhere, as the README gives them: one GPU, every GPU of a box
     (accelerate launch), and a Slurm job whose run directory on shared storage the app then reads. With `arms`
     or `seeds` they run `compare`, one run per arm and seed from the one spec, instead of `train`."""
-    spec = f"--spec {spec_path} --out {runs_root}"
+    spec = f"--spec {spec_path} --runs {runs_root}"
     if arms or seeds:
-        command = f"compare {spec} --arms {','.join(arms or ['bt'])} --seeds {','.join(map(str, seeds or [0]))}"
+        command = f"compare {spec} --losses {','.join(arms or ['bt'])} --seeds {','.join(map(str, seeds or [0]))}"
     else:
         command = f"train {spec}"
     return {
@@ -191,39 +193,14 @@ def cluster_commands(spec_path: str | Path, gpus: int = 8, runs_root: str = "/sh
     }
 
 
+def start_detached(argv: list[str], log) -> subprocess.Popen:
+    """Start `argv` in its own session (it outlives the app's script run, a page reload and an app restart),
+    its output appended to the open `log` handle (from `RunDir.open_log` or `AuditDir.open_log`)."""
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
 def resume(run: RunDir) -> None:
     """Continue an interrupted or cancelled run from its last checkpoint, in a background process."""
-    log = run.path.parent / "_logs" / f"resume-{run.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as handle:
-        subprocess.Popen([sys.executable, "-m", "normbt_viz", "train", "--resume", str(run.path)], stdout=handle,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def launch_audit(out_dir: str | Path, dataset: str, options: dict | None = None) -> int:
-    """Start `python -m normbt_viz audit --dataset DATASET --out OUT_DIR [--option value ...]` in its own
-    session (it outlives the app's script run), logging to OUT_DIR/audit.log; returns its pid. Options are
-    the audit flags without dashes ({"backbone": "minilm", "column_mapping": {...}, "strict": True}).
-    Progress and the outcome are in OUT_DIR/progress.json; rerunning into the same folder resumes from the
-    cached feature chunks."""
-    import json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "normbt_viz", "audit", "--dataset", str(dataset), "--out", str(out)]
-    for name, value in (options or {}).items():
-        flag = f"--{name.replace('_', '-')}"
-        if value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-        else:
-            argv += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
-    (out / "progress.json").write_text(json.dumps({"state": "queued", "phase": "starting", "done": 0, "total": 1,
-                                                   "updated_at": time.time()}))
-    with open(out / "audit.log", "ab") as handle:
-        process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    (out / "worker.pid").write_text(str(process.pid))
-    return process.pid
+    with run.open_log() as log:
+        start_detached([sys.executable, "-m", "normbt_viz", "train", "--resume", str(run.path)], log)

@@ -16,6 +16,9 @@
         scores/<benchmark>.json            benchmark scores (`python -m normbt_viz rewardbench`)
         scores/<benchmark>.examples.parquet   their per-example contributions (for paired bootstraps)
         cancel               present when a user asked the run to stop
+        worker.log           the output of the background process that trained it (first run of a queue)
+
+    <runs_root>/_uploads/<hash>-<name>   files uploaded in the app, which runs then read
 
 `RunDir` is the only code that knows these names: everything else asks it for a path or a table. Every file
 is written through `normbt_viz.atomic`, so a process killed at any moment leaves files that parse. A run whose
@@ -54,6 +57,19 @@ def safe_upload_name(name: str) -> str:
     base = Path(str(name).replace("\\", "/").split("/")[-1])
     suffix = base.suffix.lower() if base.suffix.lower() in (".jsonl", ".json", ".csv", ".parquet") else ""
     return safe_name(base.stem if suffix else base.name, "upload") + suffix
+
+
+
+def store_upload(runs_root: str | Path, name: str, content: bytes) -> Path:
+    """Keep a file uploaded in the app under `<runs_root>/_uploads`, named by its content's hash and a harmless
+    form of the browser-sent name (so it cannot leave the folder); the same content is stored once."""
+    import hashlib
+
+    target = Path(runs_root) / "_uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_upload_name(name)}"
+    if not target.is_file():
+        atomic_write(target, lambda tmp: tmp.write_bytes(content))
+    return target
+
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 LIVE_STATES = ("queued", "running")
@@ -129,6 +145,10 @@ class RunDir:
     @property
     def cancel_path(self) -> Path:
         return self.path / "cancel"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "worker.log"
 
     def pairs_path(self, step: int) -> Path:
         return self.path / "pairs" / f"step_{step}.parquet"
@@ -220,8 +240,59 @@ class RunDir:
         with np.load(self.representations_path(step), allow_pickle=False) as data:
             return data["pair_id"].tolist(), data["h_chosen"].astype(np.float32), data["h_rejected"].astype(np.float32)
 
+    def open_log(self):
+        """worker.log, opened for appending by a background process's output."""
+        return open(self.log_path, "ab")
+
     def checkpoint_path(self, step: int) -> Path:
         return self.path / "checkpoints" / f"step_{step}"
+
+    def checkpoint_staging_path(self, step: int) -> Path:
+        """Where step `step`'s checkpoint is written before `commit_checkpoint` renames it into place: a
+        checkpoint folder either is complete or does not exist (checkpoint_steps() skips the .tmp)."""
+        return self.checkpoint_path(step).with_name(f"step_{step}.tmp")
+
+    def clear_checkpoint_staging(self, step: int) -> None:
+        import shutil
+
+        shutil.rmtree(self.checkpoint_staging_path(step), ignore_errors=True)
+
+    def commit_checkpoint(self, step: int, trainer_state: dict, initial_distance) -> None:
+        """Add the loop's own state (step, the loss's state such as mu, the distance bins, the initial distances)
+        to the staged checkpoint, then move it into place."""
+        import numpy as np
+
+        staging = self.checkpoint_staging_path(step)
+        # Plain json.dumps, not atomic_write_json: the outer bin edges are ±inf, which JSON's Infinity keeps.
+        atomic_write_text(staging / "trainer_state.json", json.dumps(trainer_state))
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
+                np.save(handle, initial_distance)
+
+        atomic_write(staging / "initial_distance.npy", write)
+        os.replace(staging, self.checkpoint_path(step))
+
+    def checkpoint_state(self, step: int) -> tuple[dict, object]:
+        """(the loop's state, the initial distances) that `commit_checkpoint` stored with step `step`."""
+        import numpy as np
+
+        folder = self.checkpoint_path(step)
+        return json.loads((folder / "trainer_state.json").read_text()), np.load(folder / "initial_distance.npy", allow_pickle=False)
+
+    def model_staging(self) -> Path:
+        """An empty folder to write the model into before `commit_model` replaces `model/` with it."""
+        import shutil
+
+        staging = self.model_path.with_name("model.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        return staging
+
+    def commit_model(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.model_path, ignore_errors=True)
+        os.replace(self.model_path.with_name("model.tmp"), self.model_path)
 
     def checkpoint_steps(self) -> list[int]:
         """Steps with a complete checkpoint (a folder still being written ends in .tmp and is not one)."""

@@ -370,7 +370,8 @@ def per_pair_grad_norms_loop(head: ScoreHead, scope, indices: list[int], params,
             margin = head(head.head_input(h_chosen)) - head(head.head_input(h_rejected))
             objective = -F.logsigmoid(margin).sum() if of == "bt" else margin.sum()
             grads = torch.autograd.grad(objective, params, allow_unused=True)
-            norms.append(float(torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))))
+            # Squares summed in fp32, so a bf16 backbone's reference norm is not rounded at every addition.
+            norms.append(float(torch.sqrt(sum(g.pow(2).sum(dtype=torch.float32) for g in grads if g is not None))))
     return np.array(norms)
 
 

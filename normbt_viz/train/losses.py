@@ -13,8 +13,8 @@ NormBT choices the paper leaves open (see NORMBT.md), decided here:
   μ_{t+1} = β μ_t + (1 - β) · mean distance over all pairs of step t.
 - Under gradient accumulation μ is frozen across the micro-batches of one optimizer step and updated once
   with the mean over all of them, so k micro-batches of b pairs behave exactly like one batch of k·b.
-- Data parallel: the batch mean would have to be all-reduced so μ is the same on every rank; this tool
-  trains on one device, so `end_step` takes the global mean from the caller.
+- Data parallel: the batch mean is all-reduced so μ is the same on every rank; the trainer hands the loss a
+  `global_mean` that sums and counts over every process (a plain mean in one process).
 - Weight clipping is off by default (`weight_clip=None`); when set, w = min(w, clip).
 """
 
@@ -27,9 +27,10 @@ from normbt_viz.model.distance import pair_distance  # noqa: F401 (the losses' d
 
 
 class PairLoss:
-    """Plain Bradley-Terry: ℓ = -log σ(Δ), weight 1."""
+    """What every pair loss is: a per-pair loss of the margin, a detached per-pair weight (1 unless the loss
+    reweights), and state the loop carries across steps (none unless the loss has some)."""
 
-    name = "bt"
+    name = ""
 
     def __init__(self, spec=None):
         self.spec = spec
@@ -38,7 +39,7 @@ class PairLoss:
         self.global_mean = lambda values: float(values.mean())
 
     def per_pair(self, margin: torch.Tensor, target_margin: torch.Tensor | None = None) -> torch.Tensor:
-        return -F.logsigmoid(margin)
+        raise NotImplementedError
 
     def weights(self, h_chosen: torch.Tensor, h_rejected: torch.Tensor) -> torch.Tensor:
         return torch.ones(h_chosen.shape[0], device=h_chosen.device)
@@ -58,6 +59,15 @@ class PairLoss:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict returned (a resumed run continues with the same state)."""
+
+
+class BT(PairLoss):
+    """Plain Bradley-Terry: ℓ = -log σ(Δ), weight 1."""
+
+    name = "bt"
+
+    def per_pair(self, margin, target_margin=None):
+        return -F.logsigmoid(margin)
 
 
 class LabelSmoothedBT(PairLoss):
@@ -81,7 +91,7 @@ class MarginBT(PairLoss):
         return -F.logsigmoid(margin - target_margin)
 
 
-class NormBT(PairLoss):
+class NormBT(BT):
     """BT with each pair's loss scaled by sg(μ / (d + ε)), μ an EMA of the batch-mean distance."""
 
     name = "normbt"
@@ -123,7 +133,7 @@ class NormBT(PairLoss):
         self.mu = state["mu"]
 
 
-LOSSES: dict[str, type[PairLoss]] = {cls.name: cls for cls in (PairLoss, NormBT, LabelSmoothedBT, MarginBT)}
+LOSSES: dict[str, type[PairLoss]] = {cls.name: cls for cls in (BT, NormBT, LabelSmoothedBT, MarginBT)}
 
 
 def build_loss(spec) -> PairLoss:

@@ -1,15 +1,19 @@
-"""Small Streamlit pieces the pages share: run pickers, cached loaders, the data source of the session."""
+"""Small Streamlit pieces the pages share: run pickers, cached loaders, the data source of the session, and
+widget limits read from the options' declarations."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from normbt_viz.data.source import DataSource
 from normbt_viz.model.backbones import load_backbone
+from normbt_viz.params import expected_text, field_named
 from normbt_viz.runs.rundir import RunDir, list_runs
-from normbt_viz.spec import RunSpec, expected_text, spec_field
+from normbt_viz.spec import RunSpec
 
 
 def md_text(value) -> str:
@@ -17,6 +21,13 @@ def md_text(value) -> str:
     backslash-escaped, so a category like `[x](javascript:...)` or `<b>` shows as itself, not as a link or markup.
     Only characters that open markup are escaped (no '[' means no link), so file names and numbers read as typed."""
     return "".join("\\" + ch if ch in "\\`*_[]<>#|~$" else ch for ch in str(value))
+
+
+def jsonl_text(frame: pd.DataFrame) -> str:
+    """The rows as JSON lines, for a download."""
+    import json
+
+    return "".join(json.dumps(record, default=str) + "\n" for record in frame.to_dict("records"))
 
 
 def runs_root() -> Path:
@@ -77,7 +88,8 @@ def cached_backbone(name: str, pooling: str = "auto", device: str = "auto", dtyp
     return load_backbone(name, pooling=pooling, device=device, dtype=dtype)
 
 
-def run_backbone(run: RunDir):
+def cached_run_backbone(run: RunDir):
+    """The backbone `run` trained on, loaded once per app process."""
     spec = run.spec()
     return cached_backbone(spec.backbone, spec.pooling, spec.device, spec.dtype)
 
@@ -101,34 +113,72 @@ def pairs_at(run: RunDir, step: int, stop: bool = True) -> pd.DataFrame | None:
         return None
 
 
-def data_source_spec() -> dict:
-    """The RunSpec fields that select the session's data (what the Data page chose)."""
+def session_source() -> DataSource:
+    """The data source the Data page chose (with the session's max length)."""
     state = st.session_state
     kind = state["source_kind"]
-    if kind == "Demo":
-        return {"dataset": "demo", "demo_size": int(state["demo_size"]), "demo_noise": float(state["demo_noise"])}
+    fields = {"max_length": int(state["max_length"]), "strict": bool(state["strict"]), "column_mapping": state["column_mapping"]}
+    if kind == "Demo":  # the demo has its own columns: no mapping
+        return DataSource(dataset="demo", demo_size=int(state["demo_size"]), demo_noise=float(state["demo_noise"]),
+                          **{**fields, "column_mapping": None})
     if kind == "Hugging Face":
-        fields = {"dataset": state["hf_id"].strip(), "dataset_split": state["hf_split"].strip() or "train"}
-        if state["hf_config"].strip():
-            fields["dataset_config"] = state["hf_config"].strip()
-    elif kind == "Local path":
-        fields = {"dataset": state["local_path"].strip()}
-    else:
-        fields = {"dataset": state["upload_path"]}
-    if state["column_mapping"]:
-        fields["column_mapping"] = state["column_mapping"]
-    if state["strict"]:
-        fields["strict"] = True
-    return fields
+        return DataSource(dataset=state["hf_id"].strip(), dataset_split=state["hf_split"].strip() or "train",
+                          dataset_config=state["hf_config"].strip() or None, **fields)
+    if kind == "Local path":
+        return DataSource(dataset=state["local_path"].strip(), **fields)
+    return DataSource(dataset=state["upload_path"], **fields)
+
+
+@st.cache_data(show_spinner="Reading pairs…", max_entries=8)
+def _read_pairs(dataset: str, load_options: dict) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
+    from normbt_viz.data.sources import load_pairs
+
+    table = load_pairs(dataset, **load_options)
+    return table.pairs, table.format, table.mapping.to_dict(), table.source, table.n_identical, table.skipped, table.notes
+
+
+def read_source(source: DataSource) -> tuple[pd.DataFrame, str, dict, str, int, pd.DataFrame, list]:
+    """(pairs, format, the column mapping used, description, identical pairs, skipped rows, notes) of `source`,
+    cached by what selects the rows (not the max length, which only tokenisation reads)."""
+    return _read_pairs(source.dataset, source.load_options())
+
+
+ROLES = ("prompt", "chosen", "rejected", "category", "margin", "pair_id")
+JUDGMENT_ROLES = ("response_a", "response_b", "winner", "a_wins", "b_wins")
+_VALUE_LISTS = ("a_wins", "b_wins")  # the winner values meaning each side won: comma-separated in the form
+
+
+def mapping_texts(mapping: dict) -> dict[str, str]:
+    """The column-mapping form's text per role, from a mapping (as `load_pairs` reports the one it used)."""
+    texts = {}
+    for role in (*ROLES, *JUDGMENT_ROLES):
+        value = mapping.get(role)
+        texts[role] = ",".join(map(str, value)) if isinstance(value, list) else str(value or "")
+    return texts
+
+
+def mapping_from_texts(texts: dict[str, str]) -> dict:
+    """The column mapping the form's texts mean: empty = detect automatically, `-` = no such column, a_wins and
+    b_wins comma-separated."""
+    from normbt_viz.data.sources import ColumnMapping
+
+    values = {role: ("" if text.strip() == "-" else (text.strip() or None)) for role, text in texts.items()}
+    for role in _VALUE_LISTS:
+        values[role] = [v.strip() for v in values[role].split(",") if v.strip()] if values[role] else None
+    return ColumnMapping(**values).to_dict()
+
+
+def source_fields(source: DataSource) -> dict:
+    """The source's fields, to build a RunSpec or an AuditConfig on it."""
+    return dataclasses.asdict(source)
 
 
 def base_spec(**overrides) -> RunSpec:
     """A RunSpec from the session's data source, backbone and training settings."""
     state = st.session_state
     fields = {
-        **data_source_spec(),
+        **source_fields(session_source()),
         "backbone": state["backbone"],
-        "max_length": int(state["max_length"]),
         "scope": state["scope"],
         "top_k": int(state["top_k"]),
         "epochs": float(state["epochs"]),
@@ -140,17 +190,11 @@ def base_spec(**overrides) -> RunSpec:
     return RunSpec(**fields)
 
 
-def describe_source() -> str:
-    fields = data_source_spec()
-    if fields["dataset"] == "demo":
-        return f"demo data ({fields['demo_size']} pairs, label noise {fields['demo_noise']:.0%})"
-    return fields["dataset"] or "(no data source chosen yet: see the Data page)"
-
-
-def spec_widget(name: str, **overrides) -> dict:
-    """min_value, max_value and help for the widget that sets RunSpec field `name`, read from the field's own
-    metadata, so the app, the CLI and validation agree on what is allowed. Open ends are left to validation."""
-    field = spec_field(name)
+def param_widget(name: str, of=RunSpec, **overrides) -> dict:
+    """min_value, max_value and help for the widget that sets field `name` of `of` (RunSpec, AuditConfig), read
+    from the field's own declaration, so the app, the CLI and validation agree on what is allowed. Open ends are
+    left to validation."""
+    field = field_named(of, name)
     meta = field.metadata
     limits = {"help": f"{meta['help']} ({expected_text(field)})"}
     if meta.get("low") is not None and not meta["low_open"]:

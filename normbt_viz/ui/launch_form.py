@@ -4,19 +4,17 @@ and the progress line of each run in the job list."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 import streamlit as st
 
-from normbt_viz.data.sources import load_pairs
 from normbt_viz.errors import NormBTError
 from normbt_viz.runs.choices import backbone_choices
 from normbt_viz.runs.estimate import Estimate, estimate_launch, format_duration, update_rates
 from normbt_viz.runs.rundir import list_runs
 from normbt_viz.spec import RunSpec
-from normbt_viz.ui.common import runs_root
+from normbt_viz.ui.common import read_source, runs_root
 
 
 def backbone_picker(help_text: str = "") -> str:
@@ -29,28 +27,20 @@ def backbone_picker(help_text: str = "") -> str:
                                           "Hugging Face id / local folder")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def count_pairs(dataset: str, config: str | None, split: str, mapping: str, strict: bool, _mtime: float) -> int | None:
-    """How many pairs a local file or folder yields (`_mtime` invalidates on rewrite), or None when it does not
-    load (the launch itself reports why)."""
-    try:
-        return len(load_pairs(dataset, config=config, split=split, mapping=json.loads(mapping), strict=strict).pairs)
-    except NormBTError:
-        return None
-
-
 def pairs_of(spec: RunSpec) -> int | None:
     """The number of pairs `spec` trains on, when it is known without the network: the demo's size or a local
-    file's count (a hub id is counted once the Data page has read it, so None here)."""
+    file's count, read through the Data page's cached reader of the spec's data source (so a file is read once for
+    both). A hub id would need the network, so None; so does a file that does not load (the launch says why)."""
     if spec.dataset == "demo":
         count = spec.demo_size
     else:
-        path = Path(spec.dataset).expanduser()
-        if not path.exists():
+        if not Path(spec.dataset).expanduser().exists():
             return None
-        count = count_pairs(str(path), spec.dataset_config, spec.dataset_split, json.dumps(spec.column_mapping), spec.strict,
-                            path.stat().st_mtime)
-    return None if count is None else min(count, spec.limit or count)
+        try:
+            count = len(read_source(spec.source)[0])
+        except NormBTError:
+            return None
+    return min(count, spec.limit or count)
 
 
 def launch_estimate(specs: list[RunSpec]) -> Estimate:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from normbt_viz.analysis.rewardbench import (
+from normbt_viz.evals.rewardbench import (
     check_columns,
     check_missing_policy,
     check_text,

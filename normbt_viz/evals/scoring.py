@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from normbt_viz.analysis import rewardbench as rb1
-from normbt_viz.analysis import rewardbench2 as rb2
-from normbt_viz.analysis import rmbench
+from normbt_viz.evals import rewardbench as rb1
+from normbt_viz.evals import rewardbench2 as rb2
+from normbt_viz.evals import rmbench
 from normbt_viz.analysis.stats import paired_bootstrap_diff
 from normbt_viz.errors import SpecError
 from normbt_viz.atomic import atomic_write, atomic_write_json

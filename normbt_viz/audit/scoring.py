@@ -1,6 +1,6 @@
-"""An audit of every pair of a preference dataset: out-of-fold reward margins, a label-issue score, and flags
-for pairs that are suspicious for other reasons (identical or near-identical answers, duplicates, extreme
-length ratios, empty-looking answers).
+"""The audit's algorithm: out-of-fold reward margins, a label-issue score, and flags for pairs that are
+suspicious for other reasons (identical or near-identical answers, duplicates, extreme length ratios,
+empty-looking answers).
 
 Why this model: on frozen backbone features the head scope *is* a linear Bradley-Terry model,
 r(x) = w·h(x), so a pair's margin is w·(h_c - h_r). Each fold fits that model by full-batch L-BFGS on
@@ -14,20 +14,14 @@ CLI's --refit) a second pass leaves the pairs the first pass misranks out of the
 scoring), so suspicious pairs do not train the model that judges them; on the benchmark data it helped a
 little on the demo and hurt a little on HH-shaped transcripts, so it is off by default.
 
-Everything here is a pure function on arrays and DataFrames except `run_audit`, which loads data, runs
-the backbone, and writes the audit folder.
+Every function here is pure (arrays and DataFrames in and out); `audit.run` loads the data, runs the backbone
+and writes the folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import re
-import resource
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -35,74 +29,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from normbt_viz.audit.spec import FLAG_COLUMNS, FLAGS, AuditConfig
 from normbt_viz.errors import SpecError
 
 ProgressFn = Callable[[str, int, int], None]
-
-FLAGS: dict[str, str] = {
-    "label_issue": "likely mislabeled: misranked out of fold by every seed, with P(label wrong) above the threshold",
-    "identical": "chosen and rejected are the same text (or the same input for the backbone): no label can be learnt",
-    "near_identical": "the backbone barely tells the answers apart (representation distance under a small share of "
-                      "the median): BT's update is weakest here and NormBT's weight largest",
-    "duplicate": "the same prompt and answers as another pair (every copy after the first)",
-    "conflict": "the same prompt and answers as another pair with the opposite label",
-    "near_duplicate": "nearly the same prompt and answers as another pair (cosine of the pair embedding above the "
-                      "threshold), yet not an exact copy",
-    "length_ratio": "one answer is many times longer than the other (in words)",
-    "empty_looking": "an answer with almost no words, or a placeholder such as 'N/A' or '...'",
-}
-FLAG_COLUMNS = [f"flag_{name}" for name in FLAGS]
-CLEAN_MODES = ("remove", "flip", "none")
-CLEAN_FORMATS = ("source", "jsonl")
-DEFAULT_REMOVE = ("label_issue", "identical", "duplicate", "conflict", "empty_looking")
 _PLACEHOLDERS = {"", "n/a", "na", "none", "null", "nan", "...", "-", "--", "?", ".", "ok", "no answer", "no response",
                  "[deleted]", "[removed]", "tbd", "todo"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _TAG = re.compile(r"<[^>]{0,200}>")
-
-
-@dataclass
-class AuditConfig:
-    backbone: str = "minilm"
-    max_length: int = 128
-    pooling: str = "auto"
-    device: str = "auto"
-    folds: int = 5
-    seeds: int = 3
-    l2: float | None = None  # None: chosen per dataset from L2_GRID by out-of-fold log-loss
-    prune_refit: bool = False  # measured: +0.005 AUROC on the demo at 20% flips, -0.008 on HH-shaped data
-    label_issue_threshold: float = 0.65
-    near_identical_ratio: float = 0.05
-    length_ratio: float = 8.0
-    near_duplicate_similarity: float = 0.995
-    chunk_size: int = 2048
-    batch_size: int = 32
-    clean: str = "remove"
-    clean_format: str = "source"
-    remove_flags: tuple = DEFAULT_REMOVE
-    max_near_duplicate_pairs: int = 200_000  # above this, near duplicates are looked for in a random sample
-
-    def validate(self) -> "AuditConfig":
-        def need(ok: bool, name: str, expected: str) -> None:
-            if not ok:
-                raise SpecError(f"audit {name}={getattr(self, name)!r} is invalid: expected {expected}")
-
-        need(isinstance(self.folds, int) and 2 <= self.folds <= 20, "folds", "an integer in [2, 20]")
-        need(isinstance(self.seeds, int) and 1 <= self.seeds <= 20, "seeds", "an integer in [1, 20]")
-        need(self.l2 is None or self.l2 > 0, "l2", "a positive number or none")
-        need(0 < self.label_issue_threshold < 1, "label_issue_threshold", "a number in (0, 1)")
-        need(0 <= self.near_identical_ratio < 1, "near_identical_ratio", "a number in [0, 1)")
-        need(self.length_ratio > 1, "length_ratio", "a number > 1")
-        need(0 < self.near_duplicate_similarity <= 1, "near_duplicate_similarity", "a number in (0, 1]")
-        need(self.chunk_size >= 1, "chunk_size", "an integer >= 1")
-        need(self.max_length >= 8, "max_length", "an integer >= 8")
-        need(self.clean in CLEAN_MODES, "clean", f"one of {', '.join(CLEAN_MODES)}")
-        need(self.clean_format in CLEAN_FORMATS, "clean_format", f"one of {', '.join(CLEAN_FORMATS)}")
-        unknown = [flag for flag in self.remove_flags if flag not in FLAGS]
-        if unknown:
-            raise SpecError(f"audit remove_flags: unknown flag {unknown[0]!r} (expected some of {', '.join(FLAGS)})")
-        return self
-
 
 L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -390,135 +324,6 @@ def detection_metrics(frame: pd.DataFrame) -> dict | None:
             "flag_recall": float(flagged[truth].mean())}
 
 
-def _snippet(text: str, width: int = 60) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def summary_markdown(frame: pd.DataFrame, meta: dict, top: int = 20) -> str:
-    lines = [f"# Audit of {meta['source']}", ""]
-    lines.append(f"{len(frame)} pairs audited (format {meta['format']}; {meta['n_skipped_rows']} source row(s) "
-                 f"skipped as invalid). Backbone `{meta['config']['backbone']}`, max length "
-                 f"{meta['config']['max_length']}, {meta['config']['folds']}-fold out-of-fold margins over "
-                 f"{meta['config']['seeds']} seed(s), L2 {meta['l2']:g}.")
-    for note in meta.get("notes", []):
-        lines.append(f"- note: {note}")
-    lines += ["", "## Flags", "", "| flag | pairs | share | meaning |", "|---|---:|---:|---|"]
-    for row in flag_counts(frame).itertuples(index=False):
-        lines.append(f"| {row.flag} | {row.pairs} | {row.pairs / max(len(frame), 1):.1%} | {row.meaning} |")
-    lines.append(f"\n{int((frame['n_flags'] > 0).sum())} pair(s) carry at least one flag.")
-    metrics = meta.get("detection")
-    if metrics:
-        lines += ["", "## Known flips", "",
-                  f"{metrics['n_flipped']} pairs have known flipped labels: label-issue score AUROC "
-                  f"{metrics['auroc']:.3f}, precision at k={metrics['n_flipped']} {metrics['precision_at_k']:.3f}; "
-                  f"the label_issue flag has precision {metrics['flag_precision']:.3f} and recall "
-                  f"{metrics['flag_recall']:.3f}."]
-    lines += ["", "## Per category", "", "| category | pairs | mean label-issue score | median rep distance | "
-              + " | ".join(FLAGS) + " |", "|---|---:|---:|---:|" + "---:|" * len(FLAGS)]
-    for row in category_rates(frame).to_dict("records"):
-        rates = " | ".join(f"{row[name]:.1%}" for name in FLAGS)
-        lines.append(f"| {row['category']} | {row['pairs']} | {row['mean_label_issue_score']:.3f} | "
-                     f"{row['median_rep_distance']:.3f} | {rates} |")
-    lines += ["", f"## Top {top} likely label issues", "",
-              "| pair_id | category | score | oof margin ± sd | rep distance | prompt | chosen | rejected |",
-              "|---|---|---:|---:|---:|---|---|---|"]
-    for row in frame.nlargest(top, "label_issue_score").itertuples(index=False):
-        lines.append(f"| {row.pair_id} | {row.category} | {row.label_issue_score:.3f} | {row.oof_margin:+.2f} ± "
-                     f"{row.oof_margin_std:.2f} | {row.rep_distance:.3f} | {_snippet(row.prompt)} | "
-                     f"{_snippet(row.chosen)} | {_snippet(row.rejected)} |")
-    cleaned = meta.get("cleaned")
-    if cleaned:
-        lines += ["", "## Cleaned copy", "", f"`{cleaned['file']}`: {cleaned['description']}"]
-    lines += ["", f"Featurised {len(frame)} pairs in {meta['timings']['features_s']:.1f} s "
-              f"({meta['feature_chunks_cached']} of {meta['feature_chunks']} chunk(s) from the cache), audited in "
-              f"{meta['timings']['audit_s']:.1f} s; peak memory {meta['peak_rss_mb']:.0f} MB."]
-    return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Running an audit into a folder
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
-
-
-def write_progress(out_dir: Path, **fields) -> None:
-    path = out_dir / "progress.json"
-    current = json.loads(path.read_text()) if path.is_file() else {}
-    current.update(fields, updated_at=time.time())
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current))
-    tmp.replace(path)
-
-
-def read_progress(out_dir: str | Path) -> dict:
-    path = Path(out_dir) / "progress.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def run_audit(dataset, out_dir: str | Path, config: AuditConfig | None = None, *, load_options: dict | None = None,
-              progress: ProgressFn | None = None) -> dict:
-    """Audit every pair of `dataset` (anything `load_pairs` reads) into `out_dir`: audit.parquet,
-    summary.md, audit.json, skipped_rows.csv (when rows were skipped) and the cleaned copy. Featurisation
-    is chunked and cached, so a rerun after an interruption continues where it stopped. Returns the meta."""
-    from normbt_viz.data.sources import load_pairs, write_like_source
-    from normbt_viz.model.backbones import load_backbone
-    from normbt_viz.model.features import chunked_representations
-
-    config = (config or AuditConfig()).validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-
-    def report(phase: str, done: int, total: int) -> None:
-        write_progress(out, state="running", phase=phase, done=done, total=total)
-        if progress:
-            progress(phase, done, total)
-
-    write_progress(out, state="running", phase="loading", done=0, total=1, started_at=started, error=None)
-    try:
-        table = load_pairs(dataset, **(load_options or {}))
-        pairs = table.pairs
-        if table.n_skipped:
-            table.skipped.to_csv(out / "skipped_rows.csv", index=False)
-        backbone = load_backbone(config.backbone, pooling=config.pooling, device=config.device)
-        feature_started = time.time()
-        n_chunks = math.ceil(len(pairs) / config.chunk_size)
-        h_chosen, h_rejected, hits = chunked_representations(
-            backbone, pairs, config.max_length, config.chunk_size, config.batch_size,
-            lambda done, total, _hit: report("features", done, total))
-        features_s = time.time() - feature_started
-        audit_started = time.time()
-        frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report)
-        audit_s = time.time() - audit_started
-        frame.to_parquet(out / "audit.parquet", index=False)
-        meta = {
-            "source": table.source, "format": table.format, "dataset": str(dataset), "load_options": load_options or {},
-            "n_pairs": len(frame), "n_skipped_rows": table.n_skipped, "notes": table.notes,
-            "config": {**dataclasses.asdict(config), "remove_flags": list(config.remove_flags)},
-            **found, "feature_chunks": n_chunks, "feature_chunks_cached": hits,
-            "flag_counts": {name: int(frame[f"flag_{name}"].sum()) for name in FLAGS},
-            "detection": detection_metrics(frame),
-            "timings": {"features_s": round(features_s, 2), "audit_s": round(audit_s, 2)},
-        }
-        meta["cleaned"] = write_cleaned(table, frame, out, config, write_like_source)
-        meta["peak_rss_mb"] = round(_peak_rss_mb(), 1)
-        meta["wall_s"] = round(time.time() - started, 2)
-        (out / "summary.md").write_text(summary_markdown(frame, meta))
-        (out / "audit.json").write_text(json.dumps(meta, indent=2, default=str))
-    except BaseException as exc:
-        state = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
-        write_progress(out, state=state, error=f"{type(exc).__name__}: {exc}".splitlines()[0], finished_at=time.time())
-        raise
-    write_progress(out, state="done", phase="done", done=1, total=1, finished_at=time.time())
-    return meta
-
-
 def cleaning_plan(frame: pd.DataFrame, config: AuditConfig) -> tuple[np.ndarray, np.ndarray, str]:
     """(keep, flip) masks over the audited pairs and a one-line description of what the cleaned copy is."""
     n = len(frame)
@@ -534,64 +339,3 @@ def cleaning_plan(frame: pd.DataFrame, config: AuditConfig) -> tuple[np.ndarray,
                                             f"flag(s) {', '.join(config.remove_flags)}")
 
 
-def write_cleaned(table, frame: pd.DataFrame, out: Path, config: AuditConfig, writer) -> dict | None:
-    if config.clean == "none":
-        return None
-    keep, flip, description = cleaning_plan(frame, config)
-    path = writer(table, frame["source_row"].to_numpy()[keep], frame["source_row"].to_numpy()[flip & keep],
-                  out / "cleaned", like_source=config.clean_format == "source")
-    return {"file": path.name, "description": description, "n_pairs": int(keep.sum()), "n_flipped": int((flip & keep).sum())}
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Reading an audit folder back (for the app)
-
-DISPLAY_LIMIT = 2000
-TEXT_COLUMNS = ("prompt", "chosen", "rejected")
-
-
-def list_audits(root: str | Path) -> list[Path]:
-    """Audit folders under `root` (those with progress.json or audit.parquet), newest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and ((p / "progress.json").is_file() or (p / "audit.parquet").is_file())]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def read_audit(folder: str | Path, with_texts: bool = False) -> pd.DataFrame:
-    """audit.parquet, without the text columns unless asked (they dominate its size)."""
-    import pyarrow.parquet as pq
-
-    path = Path(folder) / "audit.parquet"
-    columns = [c for c in pq.read_schema(path).names if with_texts or c not in TEXT_COLUMNS]
-    return pd.read_parquet(path, columns=columns)
-
-
-def read_pair_texts(folder: str | Path, pair_id: str) -> dict:
-    frame = pd.read_parquet(Path(folder) / "audit.parquet", columns=["pair_id", *TEXT_COLUMNS],
-                            filters=[("pair_id", "==", pair_id)])
-    return frame.iloc[0].to_dict() if len(frame) else {}
-
-
-SORTS = {
-    "label-issue score (highest first)": ("label_issue_score", False),
-    "representation distance (smallest first)": ("rep_distance", True),
-    "out-of-fold margin (most negative first)": ("oof_margin", True),
-    "margin spread across seeds (largest first)": ("oof_margin_std", False),
-    "length ratio (largest first)": ("length_ratio", False),
-}
-
-
-def audit_view(frame: pd.DataFrame, flags: list[str], categories: list[str] | None, sort: str,
-               limit: int = DISPLAY_LIMIT) -> tuple[pd.DataFrame, int]:
-    """(the first `limit` pairs with any of `flags` (all pairs for none) in `categories`, sorted; how many
-    matched before the limit)."""
-    mask = np.ones(len(frame), dtype=bool)
-    if flags:
-        mask = frame[[f"flag_{f}" for f in flags]].any(axis=1).to_numpy()
-    if categories:
-        mask &= frame["category"].isin(categories).to_numpy()
-    column, ascending = SORTS[sort]
-    matched = frame[mask].sort_values(column, ascending=ascending, kind="stable")
-    return matched.head(limit).reset_index(drop=True), len(matched)

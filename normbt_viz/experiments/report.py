@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +23,20 @@ import numpy as np
 import pandas as pd
 
 from normbt_viz.analysis.comparison import (
-    REFERENCE_ARM, Comparison, clean_accuracy, compare_runs, format_interval, summary_markdown, weight_on_flipped,
+    CLOSE_BIN, REFERENCE_ARM, clean_accuracy, close_pair_verdicts, comparison_markdown, compare_runs, format_interval,
+    weight_on_flipped,
 )
-from normbt_viz.analysis.stats import mean_interval, update_share_by_decile
+from normbt_viz.analysis.stats import mean_interval
+from normbt_viz.analysis.updates import PROXY_COLUMNS, proxy_table, update_shares
 from normbt_viz.errors import SpecError
-from normbt_viz.numeric import pearson_r
+from normbt_viz.evals.scoring import BENCHMARKS, score_model_folder
+from normbt_viz.params import check_fields, flags_for, param
 from normbt_viz.runs.launcher import train_inline
 from normbt_viz.runs.rundir import RunDir, list_runs
-from normbt_viz.spec import ARM_DESCRIPTIONS, RunSpec
+from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, BOOKKEEPING_FIELDS, RunSpec
 
 # bt_margin is left out: the demo data has no margin column (the arm needs one per pair).
 REPORT_ARMS = ("bt", "normbt", "normbt_clip", "bt_gradclip", "bt_layernorm", "bt_smooth", "normbt_cosine")
-# Fields that describe a run's bookkeeping, not what it trains: two specs equal but for these are the same run.
-_BOOKKEEPING = ("name", "created_at", "package_versions", "dataset_fingerprint", "schema_version")
-# The pairs the reviewers' question is about: the closest distance bin (fixed from the initial model).
-CLOSE_BIN = 0
 
 DECODER_WHY = (
     "SmolLM2-135M-Instruct with its top block (k = 1 of 30) training on the block cache, on the 1000 demo pairs "
@@ -53,18 +53,31 @@ DECODER_WHY = (
 
 @dataclass
 class ReportConfig:
-    name: str = "cpu"
-    arms: tuple[str, ...] = REPORT_ARMS
-    seeds: tuple[int, ...] = (0, 1, 2)
+    """The report's own options (declared with `param()`, so `report --help` documents them like the run spec's)
+    and the run spec every run starts from (`base`; the run-spec flags override it)."""
+
+    name: str = param("cpu", "the named configuration this one starts from", choices=("cpu", "decoder", "quick"), flag=False)
+    arms: tuple[str, ...] = param(REPORT_ARMS, "arms compared over the seeds", choices=tuple(ARMS), group="report")
+    seeds: tuple[int, ...] = param((0, 1, 2), "seeds of every arm", low=0, group="report")
     # Label-noise rates beside the clean data; the clean column is the arm comparison's own runs.
-    noise_rates: tuple[float, ...] = (0.1, 0.2)
-    noise_arms: tuple[str, ...] = ("bt", "normbt", "normbt_clip")
+    noise_rates: tuple[float, ...] = param((0.1, 0.2), "label-noise rates of the noise study, demo data only ('' skips it)", low=0.0, high=0.5, group="report")
+    noise_arms: tuple[str, ...] = param(("bt", "normbt", "normbt_clip"), "arms of the noise study", choices=tuple(ARMS), group="report")
     base: RunSpec = field(default_factory=lambda: RunSpec(backbone="minilm", dataset="demo", demo_size=1000, scope="head", epochs=3.0))
-    # Benchmarks every run's model is scored on, and where each benchmark's data comes from (default: the hub).
-    benchmarks: tuple[str, ...] = ()
-    benchmark_data: dict[str, str] = field(default_factory=dict)
-    benchmark_limit: int | None = None
+    benchmarks: tuple[str, ...] = param((), "benchmarks to score every run's model on", choices=BENCHMARKS, flag="benchmark", group="report")
+    benchmark_data: tuple[str, ...] = param((), "data of each --benchmark, in the same order: a hub id or a local .jsonl/.json/.parquet (default: the hub)", group="report")
+    benchmark_limit: int | None = param(None, "at most N rows per benchmark subset (a quick look)", low=1, group="report")
     why: str = ""  # what was chosen and why, for the summary
+
+    def validate(self) -> "ReportConfig":
+        check_fields(self, prefix="report ")
+        if len(self.benchmark_data) > len(self.benchmarks):
+            raise SpecError(f"report benchmark_data has {len(self.benchmark_data)} entries for {len(self.benchmarks)} benchmark(s): give one per --benchmark")
+        self.base.validate()
+        return self
+
+    def data_of(self, benchmark: str) -> str | None:
+        """Where `benchmark`'s data comes from (None: the hub)."""
+        return dict(zip(self.benchmarks, self.benchmark_data)).get(benchmark)
 
     @classmethod
     def cpu(cls) -> "ReportConfig":
@@ -106,7 +119,7 @@ CONFIGS = ("cpu", "decoder", "quick")
 
 def _experiment_key(spec: RunSpec) -> str:
     values = dataclasses.replace(spec).resolve().to_dict()
-    for name in _BOOKKEEPING:
+    for name in BOOKKEEPING_FIELDS:  # two specs equal but for these are the same run
         values.pop(name, None)
     return json.dumps(values, sort_keys=True, default=str)
 
@@ -235,11 +248,6 @@ def _plot_paired_per_bin(paired_per_bin: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-PROXY_COLUMNS = {
-    "eval_proxy_corr": "r(distance, exact gradient norm)",
-    "eval_proxy_corr_per_error": "r(distance, exact gradient norm / σ(−Δ))",
-    "eval_proxy_corr_backbone": "r(distance, blocks' part / σ(−Δ))",
-}
 
 
 def _plot_proxy(proxy: pd.DataFrame, path: Path) -> None:
@@ -265,68 +273,6 @@ def _plot_proxy(proxy: pd.DataFrame, path: Path) -> None:
 
 # ---- the parts of the report ------------------------------------------------------------------------------------
 
-def update_shares(first_seed: dict[str, RunDir]) -> pd.DataFrame:
-    """Share of the step-0 update per distance decile, per arm and parameter group (head; backbone where it
-    trains, from the exact per-pair norms). Pairs are ordered by the BT run's initial distance, so every arm's
-    deciles hold the same pairs."""
-    reference = first_seed.get(REFERENCE_ARM) or next(iter(first_seed.values()))
-    initial = reference.pairs(0)
-    distance_of = initial[initial["split"] == "eval"].set_index("pair_id")["rep_distance"]
-    tables = []
-    for arm, run in first_seed.items():
-        step0 = run.pairs(0)
-        step0 = step0[step0["split"] == "eval"].assign(ref_distance=lambda f: f["pair_id"].map(distance_of))
-        step0 = step0[np.isfinite(step0["ref_distance"]) & np.isfinite(step0["update_norm"])]
-        parts = [("head", step0, "update_norm")]
-        if "backbone_update_norm" in step0:
-            graded = step0.dropna(subset=["backbone_update_norm"])
-            if len(graded) >= 10:
-                parts.append(("backbone", graded, "backbone_update_norm"))
-        for part, rows, column in parts:
-            table = update_share_by_decile(rows["ref_distance"].to_numpy(), rows[column].to_numpy())
-            tables.append(table.assign(arm=arm, part=part))
-    return pd.concat(tables, ignore_index=True)
-
-
-def proxy_over_training(runs: list[RunDir]) -> pd.DataFrame:
-    """arm, seed, step and both proxy correlations at every evaluation of every run that recorded them."""
-    frames = []
-    for run in runs:
-        metrics = run.metrics()
-        if metrics.empty or "eval_proxy_corr" not in metrics:
-            continue
-        spec = run.spec()
-        columns = [c for c in PROXY_COLUMNS if c in metrics]
-        rows = metrics.dropna(subset=["eval_proxy_corr"])[["step", *columns]]
-        if "eval_proxy_corr_backbone" not in rows and spec.scope != "head":
-            rows = rows.assign(eval_proxy_corr_backbone=[_backbone_proxy(run, int(step)) for step in rows["step"]])
-        frames.append(rows.assign(arm=spec.arm_name, seed=spec.seed))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["step", *PROXY_COLUMNS, "arm", "seed"])
-
-
-def _backbone_proxy(run: RunDir, step: int) -> float:
-    """r(distance, blocks' part of the exact norm / σ(−Δ)) from a snapshot, for runs recorded before the
-    trainer logged it as `eval_proxy_corr_backbone`."""
-    pairs = run.pairs(step)
-    if "backbone_grad_norm" not in pairs:
-        return float("nan")
-    graded = pairs[(pairs["split"] == "eval")].dropna(subset=["backbone_grad_norm"])
-    r = pearson_r(graded["rep_distance"], graded["backbone_grad_norm"] / graded["pred_error"])
-    return float("nan") if r is None else r
-
-
-def close_pair_verdicts(comparison: Comparison, close_bin: int = CLOSE_BIN) -> pd.DataFrame:
-    """Per arm, its paired difference against BT on the closest distance bin and what it says: beats BT beyond
-    its interval (the interval lies above 0), loses beyond it (below 0), or no difference beyond the interval."""
-    table = comparison.paired_per_bin
-    if table.empty:
-        return pd.DataFrame(columns=["arm", "diff", "low", "high", "n_pairs", "n_seeds", "verdict"])
-    rows = table[table["distance_bin"] == close_bin].copy()
-    rows["verdict"] = np.select([rows["low"] > 0, rows["high"] < 0], ["beats BT beyond its interval", "worse than BT beyond its interval"],
-                                "no difference beyond its interval")
-    return rows[["arm", "diff", "low", "high", "n_pairs", "n_seeds", "verdict"]].reset_index(drop=True)
-
-
 def noise_study(config: ReportConfig, book: RunBook) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(clean accuracy per arm and noise rate over seeds, weight put on flipped training pairs). Rate 0 is the
     arm comparison's own runs (the book reuses them)."""
@@ -349,8 +295,6 @@ def noise_study(config: ReportConfig, book: RunBook) -> tuple[pd.DataFrame, pd.D
 def score_benchmarks(config: ReportConfig, runs: list[RunDir]) -> pd.DataFrame:
     """Each run's model scored on each configured benchmark (kept in the run's scores/ folder and reused):
     arm, seed, benchmark, score (0..1)."""
-    from normbt_viz.analysis.benchmarks import score_model_folder
-
     rows = []
     for benchmark in config.benchmarks:
         for run in runs:
@@ -358,7 +302,7 @@ def score_benchmarks(config: ReportConfig, runs: list[RunDir]) -> pd.DataFrame:
             if existing and "error" not in existing:
                 result = existing
             else:
-                result, _ = score_model_folder(run.path / "model", benchmark, data=config.benchmark_data.get(benchmark),
+                result, _ = score_model_folder(run.model_path, benchmark, data=config.data_of(benchmark),
                                                limit=config.benchmark_limit, device=config.base.device)
             spec = run.spec()
             rows.append({"arm": spec.arm_name, "seed": spec.seed, "benchmark": benchmark, "score": float(result["score"])})
@@ -369,16 +313,10 @@ def score_benchmarks(config: ReportConfig, runs: list[RunDir]) -> pd.DataFrame:
 
 def _command(config: ReportConfig) -> str:
     """The command line that reproduces `config`: the named config plus every flag that differs from it."""
-    text = f"python -m normbt_viz report --config {config.name}"
     default = ReportConfig.named(config.name)
-    for name in ("arms", "seeds", "noise_rates", "noise_arms", "benchmarks"):
-        if getattr(config, name) != getattr(default, name):
-            text += f" --{name.replace('_', '-').replace('benchmarks', 'benchmark')} '{','.join(map(str, getattr(config, name)))}'"
-    for spec_field in dataclasses.fields(RunSpec):
-        value = getattr(config.base, spec_field.name)
-        if spec_field.name not in _BOOKKEEPING and value != getattr(default.base, spec_field.name):
-            text += f" --{spec_field.name.replace('_', '-')} {value}"
-    return text
+    argv = ["python", "-m", "normbt_viz", "report", "--config", config.name, *flags_for(config, default),
+            *flags_for(config.base, default.base)]
+    return shlex.join(argv)
 
 
 def _decile_table(shares: pd.DataFrame, part: str) -> list[str]:
@@ -448,7 +386,7 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
 
     first_seed = {r.spec().arm_name: r for r in runs if r.spec().seed == config.seeds[0]}
     shares = update_shares(first_seed)
-    proxy = proxy_over_training(runs)
+    proxy = proxy_table(runs)
     proxy_shown = proxy[proxy["arm"].isin([REFERENCE_ARM, "normbt"])] if not proxy.empty else proxy
     verdicts = close_pair_verdicts(comparison)
     pair = {k: first_seed[k] for k in (REFERENCE_ARM, "normbt") if k in first_seed}
@@ -487,7 +425,7 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
         "",
         f"Why this configuration: {config.why}" if config.why else "",
         "",
-        summary_markdown(comparison),
+        comparison_markdown(comparison),
     ]
     if not comparison.paired_per_bin.empty:
         pivot = comparison.paired_per_bin.assign(text=lambda t: t.apply(lambda r: f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]", axis=1))
