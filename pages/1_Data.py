@@ -7,7 +7,7 @@ from normbt_viz.analysis.outliers import length_stats
 from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.model.distance import survey_distances
-from normbt_viz.ui.figures import distance_histogram
+from normbt_viz.ui.figures import answer_lengths, category_counts, distance_histogram
 from normbt_viz.ui.common import (
     JUDGMENT_ROLES, LIST_ROLES, ROLES, cached_backbone, mapping_from_texts, mapping_texts, md_text, read_source, runs_root,
     session_source,
@@ -93,7 +93,8 @@ with st.expander("What was read and assumed", expanded=True):
     st.text("\n".join(report_lines))  # plain text: the lines quote the file's own values
 if len(skipped):
     with st.expander(f"{len(skipped)} invalid row(s) skipped", expanded=False):
-        st.dataframe(skipped.drop(columns=["message"]), hide_index=True)
+        st.dataframe(skipped.drop(columns=["message"]), hide_index=True,
+                     column_config={"reason": st.column_config.TextColumn(width="large")})
 
 if fmt != "demo":
     mapping_panel(mapping, expanded=False)
@@ -104,10 +105,11 @@ st.dataframe(pairs.drop(columns=[c for c in ("prompt_messages", "source_row") if
 left, right = st.columns(2)
 with left:
     st.subheader("Pairs per category")
-    st.bar_chart(pairs["category"].value_counts())
+    st.plotly_chart(category_counts(pairs), key="category_counts")
     st.caption("Accuracy per category is only as reliable as each category's count.")
 with right:
     st.subheader("Answer lengths (words)")
+    st.plotly_chart(answer_lengths(pairs), key="answer_lengths")
     st.dataframe(length_stats(pairs), hide_index=True)
     st.caption("If the chosen answer is nearly always longer, a reward model can score length instead of quality.")
 

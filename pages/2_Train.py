@@ -10,6 +10,7 @@ from normbt_viz.runs.launcher import cancel, cluster_commands, launch, local_gpu
 from normbt_viz.runs.rundir import LIVE_STATES, RunDir, runs_table
 from normbt_viz.spec import ARM_DESCRIPTIONS, ARMS, SCOPES, RunSpec
 from normbt_viz.ui.common import base_spec, param_widget, runs_root, session_source
+from normbt_viz.ui.launch_form import backbone_picker, job_progress, launch_estimate, show_estimate
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -36,16 +37,17 @@ def start(specs: list[RunSpec], processes: int = 1) -> None:
 with st.container(border=True):
     st.subheader("Quick start")
     st.caption("MiniLM backbone, frozen, score head only; 1000 demo pairs with 10% injected label flips; "
-               "one BT and one NormBT run with the same seed. About a minute on a laptop CPU.")
+               "one BT and one NormBT run with the same seed.")
+    quick = RunSpec(dataset="demo", demo_size=1000, demo_noise=0.1)
+    show_estimate(launch_estimate([quick.with_arm("bt"), quick.with_arm("normbt")]))
     if st.button("Start BT vs NormBT on the demo data", type="primary", key="quick_start"):
-        quick = RunSpec(dataset="demo", demo_size=1000, demo_noise=0.1)
         start([quick.with_arm("bt"), quick.with_arm("normbt")])
 
 with st.expander("Custom runs", expanded=False):
     st.caption(f"Data: **{session_source().describe()}** (choose it on the **Data** page).")
     left, middle, right = st.columns(3)
     with left:
-        st.text_input("Backbone", key="backbone", help="minilm, smollm2, or a Hugging Face id / local path")
+        backbone_picker()
         st.selectbox("What trains", SCOPES, key="scope", help="head: frozen backbone; top-k: last k blocks too; full: everything")
         st.number_input("Top-k blocks", step=1, key="top_k", disabled=state["scope"] != "top-k", **param_widget("top_k"))
         st.number_input("Max length (tokens)", step=8, key="max_length", **param_widget("max_length"))
@@ -63,25 +65,28 @@ with st.expander("Custom runs", expanded=False):
         b.number_input("Demo label noise", step=0.05, key="demo_noise", **param_widget("demo_noise"))
     gpus = local_gpu_count()
     processes = st.number_input("GPUs per run (data parallel)", 1, gpus, gpus, key="gpus") if gpus > 1 else 1
-    if st.button("Launch", key="launch_custom", disabled=not state["arms"]):
-        try:
-            base = base_spec()
-            specs = [dataclasses.replace(base, seed=seed).with_arm(arm)
-                     for seed in range(int(state["seeds"])) for arm in state["arms"]]
-            start(specs, int(processes))
-        except NormBTError as exc:
-            st.error(str(exc))
+    seeds = list(range(int(state["seeds"])))
+    try:
+        base = base_spec()
+        specs = [dataclasses.replace(base, seed=seed).with_arm(arm) for seed in seeds for arm in state["arms"]]
+        show_estimate(launch_estimate(specs))
+    except NormBTError as exc:
+        base, specs = None, []
+        st.error(str(exc))
+    if st.button("Launch", key="launch_custom", disabled=not specs):
+        start(specs, int(processes))
     with st.popover("Run it elsewhere (a GPU box, a cluster)"):
-        try:
-            spec = base_spec().with_arm((state["arms"] or ["bt"])[0]).resolve()
-            st.caption("Save this spec as `run.json` there, then run one of these; the app reads the run directory "
-                       "it writes like any other (point `NORMBT_VIZ_RUNS` at the shared folder).")
-            st.code(spec.to_json(), language="json")
-            for label, command in cluster_commands("run.json").items():
+        if base is not None and specs:
+            remote_gpus = st.number_input("GPUs on that machine", 1, 64, key="remote_gpus")
+            st.caption(f"Save this spec as `run.json` there, then run one of these: it trains every selected arm and seed "
+                       f"({len(specs)} run(s)); the app reads the run directories it writes like any other (point "
+                       "`NORMBT_VIZ_RUNS` at the shared folder).")
+            st.code(dataclasses.replace(base).resolve().to_json(), language="json")
+            for label, command in cluster_commands("run.json", int(remote_gpus), arms=state["arms"], seeds=seeds).items():
                 st.markdown(f"**{label}**")
                 st.code(command, language="bash")
-        except NormBTError as exc:
-            st.error(str(exc))
+        else:
+            st.caption("Choose at least one arm.")
 
 table = runs_table(runs_root())
 live = not table.empty and table["state"].isin(LIVE_STATES).any()
@@ -96,9 +101,8 @@ def job_list() -> None:
         return
     for row in jobs.head(30).itertuples():
         cols = st.columns([4, 2, 1])
-        total = row.total_steps or 0
-        fraction = min(1.0, (row.step or 0) / total) if total else 0.0
-        label = f"**{row.run}** · {row.state} · step {row.step or 0}/{total or '?'}"
+        fraction, steps = job_progress(row.state, row.step, row.total_steps)
+        label = f"**{row.run}** · {row.state} · {steps}"
         if row.elapsed_s is not None and row.elapsed_s == row.elapsed_s:
             label += f" · {row.elapsed_s:.0f} s"
         cols[0].progress(fraction, text=label)

@@ -6,10 +6,11 @@ import streamlit as st
 from normbt_viz.evals.scoring import OVERALL, runs_benchmark_view
 from normbt_viz.analysis.outliers import metrics_long
 from normbt_viz.analysis.comparison import compare_runs, config_diff
+from normbt_viz.analysis.groups import run_groups
 from normbt_viz.ui.figures import accuracy_with_intervals, training_curves
 from normbt_viz.runs.rundir import list_runs, runs_table
-from normbt_viz.ui.common import run_load_lines, runs_root
-from normbt_viz.ui.state import init_state
+from normbt_viz.ui.common import arm_of, run_load_lines, runs_root
+from normbt_viz.ui.state import init_state, selected_runs_key
 
 init_state()
 st.title("Runs")
@@ -22,17 +23,27 @@ if not runs:
 by_name = {r.name: r for r in runs}
 table = runs_table(runs_root())
 done = table.loc[table["state"] == "done", "run"].tolist()
-chosen = st.multiselect("Runs", list(by_name), default=(done or list(by_name))[:8], key="runs_selected")
+# Open on the newest group of comparable runs (same data, backbone and eval split); the user may mix groups.
+groups = run_groups(runs)
+if not groups:
+    st.error("No run here has a readable run spec: the Train page lists what is wrong with each.")
+    st.stop()
+labels = [g.label for g in groups]
+group = groups[labels.index(st.selectbox("Experiment (runs on the same data, backbone and eval split)", labels, key="runs_group"))]
+in_group = [r.name for r in group.runs]
+default = [name for name in in_group if name in done] or in_group
+chosen = st.multiselect("Runs", list(by_name), default=default[:8], key=selected_runs_key(group.key))
 if not chosen:
     st.stop()
 selected = [by_name[name] for name in chosen]
 
 st.slider("Smoothing (EMA)", 0.0, 0.99, step=0.01, key="smoothing")
 metrics = {r.name: r.metrics() for r in selected}
+arms = {r.name: arm_of(r) for r in selected}
 columns = st.columns(2)
 for i, metric in enumerate(CURVES):
     with columns[i % 2]:
-        st.plotly_chart(training_curves(metrics, metric, st.session_state["smoothing"]), key=f"curve_{metric}")
+        st.plotly_chart(training_curves(metrics, metric, st.session_state["smoothing"], arms), key=f"curve_{metric}")
 st.caption("Faint lines are the raw values, bold ones their moving average. NormBT's loss is weighted by μ/d, "
            "so compare its eval_accuracy, not its loss, with BT's; normbt_mu is the running mean distance μ.")
 st.download_button("Download the series (CSV)", metrics_long(metrics).to_csv(index=False), "normbt_series.csv", "text/csv")
@@ -73,7 +84,7 @@ if not finished:
 try:
     comparison = compare_runs(finished)
 except (ValueError, KeyError) as exc:
-    st.error(f"cannot compare these runs: {exc}")
+    st.error(f"cannot compare these runs: {exc}. Pick runs of one experiment above.")
     st.stop()
 left, right = st.columns(2)
 with left:

@@ -8,7 +8,8 @@ from normbt_viz.ui.figures import embedding_map
 from normbt_viz.analysis.projection import projection_frame, shared_projection
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.ui.selection import selected_pair_ids, selected_pairs
-from normbt_viz.ui.common import jsonl_text, arm_of, latest_of_arm, pick_run, run_and_step_header, cached_run_backbone, runs_with_pairs
+from normbt_viz.ui.common import arm_of, cached_run_backbone, jsonl_text, run_and_step_header, runs_with_pairs
+from normbt_viz.ui.pickers import pick_partner
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -19,8 +20,9 @@ method_label = c.radio("Method", ["PCA", "UMAP"], key="projection_method")
 what_label = d.radio("Show", ["difference h_c − h_r", "chosen and rejected, joined"], key="projection_what")
 method = method_label.lower()
 what = "diff" if what_label.startswith("difference") else "pairs"
-COLOR_OPTIONS = ["category", "correct", "flipped", "margin", "pred_error", "rep_distance", "head_grad_norm",
+COLOR_OPTIONS = ["correct", "flipped", "category", "margin", "pred_error", "rep_distance", "head_grad_norm",
                  "update_norm", "weight", "split", "distance_bin"]
+# Right or wrong (and, on data with injected label noise, flipped) is what a reader looks for first.
 color = st.selectbox("Colour by", COLOR_OPTIONS, key="emb_color")
 
 spinner = "Running UMAP (the first time compiles it: 20-30 s)…" if method == "umap" else "Projecting…"
@@ -37,7 +39,7 @@ if run.representation_steps():
     if not partners:
         st.info("This run trained backbone blocks and recorded its h at each evaluation; start a second arm (e.g. "
                 "NormBT next to BT) with the same data to see both side by side. Showing this run alone.")
-    partner = pick_run("Compare with", partners, "emb_partner", latest_of_arm(partners, "normbt" if arm_of(run) == "bt" else "bt")) if partners else None
+    partner = pick_partner("Compare with", run, partners, "emb_partner") if partners else None
     shown = [run] + ([partner] if partner is not None else [])
     try:
         with st.spinner(spinner):
@@ -54,7 +56,7 @@ if run.representation_steps():
     events = []
     for column, shown_run in zip(columns, shown):
         part = both[both["run"] == shown_run.name]
-        figure = embedding_map(part, color, segments=what == "pairs")
+        figure = embedding_map(part, color, segments=what == "pairs", method=method.upper())
         figure.update_layout(title=f"{arm_of(shown_run)} · {shown_run.name} · step {step}")
         figure.update_xaxes(range=x_range)
         figure.update_yaxes(range=y_range)
@@ -77,7 +79,7 @@ else:
     if color == "distance_bin":
         frame["distance_bin"] = frame["distance_bin"].astype(str)
 
-    event = st.plotly_chart(embedding_map(frame, color, segments=what == "pairs"), key="emb_map",
+    event = st.plotly_chart(embedding_map(frame, color, segments=what == "pairs", method=method.upper()), key="emb_map",
                             on_select="rerun", selection_mode=("box", "lasso"))
     st.caption(f"Each point is a pair ({'its difference vector' if what == 'diff' else 'chosen ● joined to rejected ✕'}), "
                f"{method.upper()} of the frozen backbone's h. Look for clusters of one colour: close, misranked pairs "

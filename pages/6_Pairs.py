@@ -5,7 +5,8 @@ import streamlit as st
 
 from normbt_viz.analysis.outliers import disagreement, flip_recovery, length_bias, misranked, near_identical, unique_pairs
 from normbt_viz.ui.figures import pair_history
-from normbt_viz.ui.common import latest_of_arm, md_text, pairs_at, pick_run, run_and_step_header, runs_with_pairs
+from normbt_viz.ui.common import md_text, pairs_at, run_and_step_header, runs_with_pairs
+from normbt_viz.ui.pickers import pick_partner
 from normbt_viz.ui.state import init_state
 
 init_state()
@@ -21,7 +22,8 @@ frame = frame[frame["category"].isin(picked)]
 COLUMNS = ["pair_id", "category", "margin", "pred_error", "rep_distance", "weight", "update_norm", "correct", "flipped",
            "len_chosen", "len_rejected"]
 
-near, wrong, disagree, length = st.tabs(["Near-identical", "Confidently misranked", "BT vs NormBT", "Length bias"])
+TABS = {"Near-identical": "near", "Confidently misranked": "wrong", "BT vs NormBT": "disagree", "Length bias": "length"}
+near, wrong, disagree, length = st.tabs(list(TABS), key="pairs_tab", on_change="rerun")
 listed = {}
 with near:
     listed["near"] = near_identical(frame, int(top_n))
@@ -42,7 +44,7 @@ with wrong:
 with disagree:
     runs = runs_with_pairs()
     others = [r for r in runs if r.name != run.name] or runs
-    other = pick_run("Compare with", others, "pairs_other", latest_of_arm(others, "normbt"))
+    other = pick_partner("Compare with", run, others, "pairs_other")  # same data and seed, the other arm
     theirs = pairs_at(other, step, stop=False) if step in other.pair_steps() else None  # None: one error line above
     if theirs is not None:
         theirs = unique_pairs(theirs[theirs["split"] == split])
@@ -62,17 +64,23 @@ with length:
                "reward partly measures length (token counts).")
 
 st.subheader("Inspect one pair")
-candidates = list(dict.fromkeys(p for t in listed.values() for p in t["pair_id"])) or frame["pair_id"].tolist()
+# The pairs of the open tab (its list, else every list's) so the inspector reads what the user is looking at.
+open_list = listed.get(TABS.get(st.session_state.get("pairs_tab"), ""))
+candidates = (list(open_list["pair_id"]) if open_list is not None and len(open_list) else
+              list(dict.fromkeys(p for t in listed.values() for p in t["pair_id"]))) or frame["pair_id"].tolist()
 pair_id = st.selectbox("Pair", candidates, key="pairs_inspect")
 if pair_id:
     text = run.pair_texts().set_index("pair_id").loc[pair_id]
     row = frame.set_index("pair_id").loc[pair_id]
     st.markdown(f"**{md_text(pair_id)}** · {md_text(row['category'])} · margin {row['margin']:.3f} · distance {row['rep_distance']:.3f}"
                 + (" · **label flipped**" if bool(row.get("flipped", False)) else ""))
-    st.text_area("Prompt", text["prompt"], height=100, disabled=True, key=f"prompt_{pair_id}")
+    # Bordered, scrolling boxes in the body's own colour: a disabled text area greys the very text to be read.
+    st.markdown("**Prompt**")
+    st.container(border=True, height=120).markdown(md_text(text["prompt"]).replace("\n", "  \n"))
     left, right = st.columns(2)
-    left.text_area("Chosen", text["chosen"], height=220, disabled=True, key=f"chosen_{pair_id}")
-    right.text_area("Rejected", text["rejected"], height=220, disabled=True, key=f"rejected_{pair_id}")
+    for column, side in ((left, "chosen"), (right, "rejected")):
+        column.markdown(f"**{side.capitalize()}**")
+        column.container(border=True, height=240).markdown(md_text(text[side]).replace("\n", "  \n"))
     history = run.records([pair_id])
     if len(history):
         st.plotly_chart(pair_history(history), key="pair_history")

@@ -96,9 +96,10 @@ def test_data_page_shows_pairs_and_distances():
     assert not at.exception and not at.error
     assert "200 pairs" in at.success[0].value
     assert len(at.dataframe) >= 2
+    assert len(at.get("plotly_chart")) == 2  # pairs per category, answer lengths
     at.button(key="compute_distances").click().run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 3
     # The demo's "answer in lowercase" pairs are one input for the uncased MiniLM: the page says so.
     assert any("same input for minilm" in w.value for w in at.warning)
 
@@ -340,3 +341,100 @@ def test_train_page_shows_the_commands_for_a_cluster():
     codes = [c.value for c in at.code]
     assert any("accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml" in c for c in codes)
     assert any('"scope": "head"' in c for c in codes)
+    # Every selected arm and seed, on the number of GPUs the user gives.
+    at.number_input(key="seeds").set_value(2).run()
+    at.number_input(key="remote_gpus").set_value(4).run()
+    codes = [c.value for c in at.code]
+    assert any(c.startswith("python -m normbt_viz compare --spec run.json") and c.endswith("--losses bt,normbt --seeds 0,1") for c in codes)
+    assert any("--num_processes 4 -m normbt_viz compare" in c for c in codes)
+    assert not any("--num_processes 8" in c or "--gpus-per-node 8" in c for c in codes)
+
+
+def test_train_page_estimates_a_launch_from_runs_measured_here(trained_runs, monkeypatch):
+    monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (0.0, 0.0, 0.0))  # whatever else runs
+    at = page("2_Train.py")
+    estimates = [c.value for c in at.caption if c.value.startswith(":material/schedule:")]
+    assert len(estimates) == 2  # the quick start and the custom launch
+    assert all("Estimated time: **about" in e and "finished run(s) of minilm / head on this machine" in e for e in estimates)
+    # A backbone never run here has no figure, and says why.
+    at.selectbox(key="backbone").set_value("smollm2").run()
+    assert any("no estimate yet: the first run of smollm2 / head" in c.value for c in at.caption)
+    assert "minilm" in at.selectbox(key="backbone").options
+
+
+def test_train_page_shows_a_queued_run_as_an_empty_bar(tmp_path, monkeypatch):
+    from normbt_viz.spec import RunSpec
+
+    monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path))
+    queued = new_run_dir(tmp_path, RunSpec(demo_size=60))
+    queued.write_status(pid=999_999_999, host="elsewhere")  # another machine's worker: it stays queued here
+    at = page("2_Train.py")
+    (bar,) = at.get("progress")
+    assert bar.proto.value == 0 and "waiting to start" in bar.proto.text and "nan" not in bar.proto.text
+
+
+@pytest.fixture
+def two_experiments(trained_runs, tmp_path):
+    """The fixture's BT and NormBT runs, plus a newer experiment on other data (copies with another fingerprint)."""
+    import shutil
+    import time
+
+    from normbt_viz.runs.rundir import RunDir
+
+    copies = {}
+    for arm, run in trained_runs.items():
+        copies[arm] = RunDir(tmp_path / run.name)
+        shutil.copytree(run.path, copies[arm].path)
+    for arm, run in trained_runs.items():
+        other = RunDir(tmp_path / f"other-{run.name}")
+        shutil.copytree(run.path, other.path)
+        spec = json.loads(other.spec_path.read_text())
+        other.spec_path.write_text(json.dumps({**spec, "dataset_fingerprint": "other data", "demo_size": 300}))
+        other.write_status(created_at=time.time() + 60)
+        copies[f"other-{arm}"] = other
+    return tmp_path, copies
+
+
+def test_comparison_pages_open_on_comparable_runs_and_partners(two_experiments):
+    root, runs = two_experiments
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Runs.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(root)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]  # no "cannot compare … differ in dataset"
+    assert sorted(at.multiselect[0].value) == sorted([runs["other-bt"].name, runs["other-normbt"].name])
+    assert len(at.selectbox(key="runs_group").options) == 2
+    at.selectbox(key="runs_group").set_value(at.selectbox(key="runs_group").options[1]).run()
+    assert not at.exception and not at.error
+    assert sorted(at.multiselect[-1].value) == sorted([runs["bt"].name, runs["normbt"].name])
+
+    # The older BT run's partner is its own NormBT run, not the newest NormBT run of the other experiment.
+    at = AppTest.from_file(str(ROOT / "pages" / "6_Pairs.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(root)
+    at.run()
+    assert at.selectbox(key="pairs_other").value == runs["other-normbt"].name
+    at.selectbox(key="pairs_run").set_value(runs["bt"].name).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="pairs_other").value == runs["normbt"].name
+    assert not [i.value for i in at.info if "has no diagnostics" in i.value]
+    at = AppTest.from_file(str(ROOT / "pages" / "4_Gradients.py"), default_timeout=TIMEOUT)
+    at.session_state["runs_root"] = str(root)
+    at.run()
+    at.selectbox(key="grad_run_a").set_value(runs["bt"].name).run()
+    assert not at.exception and at.selectbox(key="grad_run_b").value == runs["normbt"].name
+    assert at.select_slider(key="grad_step").value == 0  # opens before training, where the flaw is clearest
+
+
+def test_each_arm_keeps_its_colour_on_every_page(trained_runs):
+    from normbt_viz.ui.figures import arm_color
+
+    colours = {}  # arm -> colours of the traces that name one of its runs or the arm
+    for script in ("3_Runs.py", "4_Gradients.py"):
+        at = page(script)
+        for chart in at.get("plotly_chart"):
+            for trace in json.loads(chart.proto.spec)["data"]:
+                name = trace.get("name") or ""
+                colour = (trace.get("line") or {}).get("color") or (trace.get("marker") or {}).get("color")
+                for arm, run in trained_runs.items():
+                    if isinstance(colour, str) and (run.name in name or name.split(" ")[0] == arm):
+                        colours.setdefault(arm, set()).add(colour)
+    assert colours == {"bt": {arm_color("bt")}, "normbt": {arm_color("normbt")}}

@@ -88,7 +88,9 @@ def test_payloads_in_data_are_shown_as_text(tmp_path, feature_cache):
                 page.wait_for_timeout(1500)
                 header = page.get_by_text(f"{linked} ·").first.inner_text()
                 assert LINK in header and page.get_by_role("link", name="click me").count() == 0, header
-                shown = page.eval_on_selector_all("textarea", "els => els.map(e => e.value)")
+                # The prompt and the two answers, in their bordered boxes: shown as text, never as markup.
+                shown = page.eval_on_selector_all('[data-testid="stVerticalBlock"]', "els => els.filter(e => "
+                                                  "getComputedStyle(e).borderStyle !== 'none').map(e => e.innerText)")
                 assert any(payload in text for text in shown for payload in (SCRIPT, IMG, LINK)), shown
                 page.screenshot(path=str(ARTIFACTS / "payloads-pairs.png"), full_page=True)
                 assert dialogs == [] and all(page.locator(s).count() == 0 for s in INJECTED)

@@ -175,3 +175,20 @@ def test_audit_flags_are_checked_against_their_declaration(tmp_path, capsys, arg
     code, _, err = run_main(["audit", "--out", str(tmp_path / "a"), *argv], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and named in err, err
     assert not (tmp_path / "a").exists()
+
+
+def test_the_commands_for_another_machine_parse_with_this_cli():
+    """The Train page's "run it elsewhere" commands use the flags this parser declares (they cannot drift)."""
+    import shlex
+
+    from normbt_viz.cli import build_parser
+    from normbt_viz.runs.launcher import cluster_commands
+
+    parser = build_parser()
+    train = parser.parse_args(shlex.split(cluster_commands("run.json", runs_root="/shared/runs")["one GPU"])[3:])
+    assert (train.command, str(train.spec), str(train.runs)) == ("train", "run.json", "/shared/runs")
+    commands = cluster_commands("run.json", 4, "/shared/runs", arms=["bt", "normbt_clip"], seeds=[0, 1])
+    compare = parser.parse_args(shlex.split(commands["one GPU"])[3:])
+    assert compare.command == "compare" and str(compare.runs) == "/shared/runs" and compare.out is None
+    assert compare.losses == ("bt", "normbt_clip") and compare.seeds == (0, 1)
+    assert "--num_processes 4 -m normbt_viz compare" in commands["every GPU of one box"]

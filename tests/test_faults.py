@@ -171,7 +171,8 @@ def test_corrupted_snapshot_and_removed_run_show_one_error(concurrent, tmp_path)
         assert not at.exception, [e.value for e in at.exception]
         return at
 
-    for name, state in (("4_Gradients.py", {}), ("6_Pairs.py", {"pairs_run": bt.name})):
+    # Gradients opens at step 0; the broken snapshot is the last step's, so the page is asked for that one.
+    for name, state in (("4_Gradients.py", {"grad_step": step}), ("6_Pairs.py", {"pairs_run": bt.name})):
         at = page(name, **state)
         assert len(at.error) == 1 and bt.name in at.error[0].value and "step_" in at.error[0].value, [e.value for e in at.error]
     # the NormBT run's page works; only its "Compare with" tab, which reads the broken BT snapshot, says so

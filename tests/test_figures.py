@@ -67,12 +67,13 @@ def test_update_share_bars_one_grouped_trace_per_run():
         "normbt": update_share_by_decile(pairs["rep_distance"], pairs["update_norm"]),
     }
     fig = figures.update_share_bars(shares)
-    assert [t.type for t in fig.data] == ["bar", "bar"]
-    assert [t.name for t in fig.data] == ["bt", "normbt"]
+    assert [t.type for t in fig.data] == ["bar", "bar", "scatter"]
+    assert [t.name for t in fig.data[:2]] == ["bt", "normbt"]
     assert fig.layout.barmode == "group"
     assert list(fig.data[0].x) == list(range(1, 11))
     assert sum(fig.data[0].y) == pytest.approx(1.0)
-    assert fig.layout.shapes[0].y0 == pytest.approx(0.1)  # the even-share line
+    even = fig.data[2]  # the even-share line: a legend entry, not a label drawn over the bars
+    assert even.name == "even share (1/10)" and list(even.y) == pytest.approx([0.1, 0.1])
 
 
 def test_grad_norm_histogram_overlays_runs():
@@ -121,7 +122,7 @@ def test_accuracy_with_intervals_error_bars_per_arm():
     assert [t.name for t in fig.data] == ["bt", "normbt"]
     np.testing.assert_allclose(fig.data[0].error_y.array, [0.1, 0.1])
     np.testing.assert_allclose(fig.data[0].error_y.arrayminus, [0.1, 0.1])
-    assert fig.data[0].x[0].startswith("0: ∞")
+    assert list(fig.data[0].x) == ["0: < 0.50", "1: ≥ 0.50"]  # open-ended outer bins, never "∞–0.50"
     by_category = figures.accuracy_with_intervals(table.assign(category=["a", "b", "a", "b"]), "category")
     assert list(by_category.data[1].x) == ["a", "b"]
 
@@ -163,7 +164,8 @@ def test_toy_gradient_norms_follow_the_formula():
 
 def test_toy_figures_build():
     fig = figures.toy_gradient_figure([1.0, 0.5], [0.2, 0.1], [1.0, -0.5])
-    assert {"chosen h_c", "rejected h_r", "BT update −∂ℓ/∂w", "NormBT update"} <= {t.name for t in fig.data}
+    assert {"chosen h_c", "rejected h_r", "head weight w"} <= {t.name for t in fig.data}
+    assert {"BT update −∂ℓ/∂w", "NormBT update"} <= {t.name.split(" (")[0] for t in fig.data}
     many = figures.toy_distance_figure(n_pairs=50)
     assert [t.name for t in many.data] == ["BT", "NormBT"] and len(many.data[0].x) == 50
 
@@ -234,9 +236,15 @@ def test_pair_history_draws_margin_and_update_per_step():
 def test_proxy_over_training_draws_both_correlations_per_run():
     metrics = pd.DataFrame({"step": [0, 1, 5, 10], "eval_proxy_corr": [0.9, np.nan, 0.5, -0.2],
                             "eval_proxy_corr_per_error": [0.95, np.nan, 0.9, 0.85]})
-    fig = figures.proxy_over_training({"bt-run": metrics, "normbt-run": metrics})
+    fig = figures.proxy_over_training({"bt": metrics, "normbt": metrics})
     assert len(fig.data) == 4
     assert list(fig.data[0].x) == [0, 5, 10] and fig.data[1].line.dash == "dot"
+    assert [t.line.color for t in fig.data] == [figures.arm_color("bt")] * 2 + [figures.arm_color("normbt")] * 2
+    assert max(len(t.name) for t in fig.data) <= 30  # short legend entries
+    low, high = fig.layout.yaxis.range  # the axis spans the data (-0.2 .. 0.95), not all of [-1, 1]
+    assert -0.4 < low < -0.2 and 0.95 < high < 1.06
+    close = figures.proxy_over_training({"bt": metrics.assign(eval_proxy_corr=0.99, eval_proxy_corr_per_error=0.98)})
+    assert close.layout.yaxis.range[0] > 0.9  # r near 1 throughout: the axis zooms in on it
 
 
 def test_large_scatters_draw_a_fixed_sample_by_pair_id_and_say_so(monkeypatch):
@@ -275,3 +283,84 @@ def test_shorten_reads_a_head_of_long_texts_with_the_same_result():
     for text in texts:
         assert figures.shorten(text) == reference(text)
         assert figures.shorten(text, 10) == reference(text, 10)
+
+
+def axis_titles(fig: go.Figure) -> tuple[str, str]:
+    return fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+
+
+def test_every_figure_builder_titles_both_axes():
+    pairs = make_pairs()
+    texts = pairs.assign(chosen="a longer chosen answer here", rejected="short one", x=np.arange(40.0), y=np.arange(40.0) % 7)
+    metrics = pd.DataFrame({"step": [0, 5], "loss": [0.7, 0.5], "eval_proxy_corr": [0.9, 0.5]})
+    table = pd.DataFrame({"arm": ["bt"], "distance_bin": [0], "distance_low": [None], "distance_high": [None],
+                          "mean": [0.6], "low": [0.5], "high": [0.7], "n": [1]})
+    built = [
+        figures.error_vs_distance(pairs),
+        figures.update_share_bars({"bt": update_share_by_decile(pairs["rep_distance"], pairs["head_grad_norm"])}),
+        figures.grad_norm_histogram({"bt": pairs}),
+        figures.proxy_scatter(pairs),
+        figures.training_curves({"bt": metrics}, "loss"),
+        figures.accuracy_with_intervals(table, "distance_bin"),
+        figures.distance_histogram(pairs),
+        figures.category_counts(texts),
+        figures.answer_lengths(texts),
+        figures.embedding_map(texts, "correct", method="UMAP"),
+        figures.toy_gradient_figure([1.0, 0.5], [0.6, 0.8], [-1.0, 1.0]),
+        figures.toy_distance_figure(n_pairs=20),
+        figures.pair_history(pd.DataFrame({"step": [1], "margin": [0.1], "update_norm": [0.2]})),
+        figures.proxy_over_training({"bt": metrics}),
+    ]
+    for fig in built:
+        x_title, y_title = axis_titles(fig)
+        assert x_title and y_title, fig.layout.title.text
+    assert axis_titles(built[9]) == ("UMAP component 1 (no unit)", "UMAP component 2 (no unit)")
+    assert axis_titles(built[4])[1] == "training loss (nats per pair)"
+
+
+def test_each_arm_has_one_colour_in_every_figure():
+    pairs = make_pairs()
+    shares = update_share_by_decile(pairs["rep_distance"], pairs["head_grad_norm"])
+    metrics = pd.DataFrame({"step": [0, 5], "loss": [0.7, 0.5]})
+    labels = {"run-b": "bt", "run-n": "normbt"}
+    bt, normbt = figures.arm_color("bt"), figures.arm_color("normbt")
+    assert bt != normbt
+    # Listed NormBT first: the colour follows the arm, not the order.
+    curves = figures.training_curves({"run-n": metrics, "run-b": metrics}, "loss", arms=labels)
+    assert [t.line.color for t in curves.data if t.showlegend is not False] == [normbt, bt]
+    bars = figures.update_share_bars({"run-n": shares, "run-b": shares}, arms=labels)
+    assert [t.marker.color for t in bars.data[:2]] == [normbt, bt]
+    histogram = figures.grad_norm_histogram({"run-b": pairs, "run-n": pairs}, arms=labels)
+    assert [t.marker.color for t in histogram.data] == [bt, normbt]
+    table = pd.DataFrame({"arm": ["normbt", "bt"], "category": ["a", "a"], "mean": [0.6, 0.5], "low": [0.5, 0.4],
+                          "high": [0.7, 0.6], "n": [1, 1]})
+    assert [t.marker.color for t in figures.accuracy_with_intervals(table, "category").data] == [normbt, bt]
+    toy = {t.name.split(" ")[0]: t for t in figures.toy_gradient_figure([1.0, 0.5], [0.6, 0.8], [-1.0, 1.0]).data}
+    assert toy["BT"].line.color == bt and toy["NormBT"].line.color == normbt
+    assert [t.marker.color for t in figures.toy_distance_figure(n_pairs=20).data] == [bt, normbt]
+    # Two seeds of one arm share its colour and differ in dash.
+    seeds = figures.training_curves({"s0": metrics, "s1": metrics}, "loss", arms={"s0": "bt", "s1": "bt"})
+    shown = [t for t in seeds.data if t.showlegend is not False]
+    assert {t.line.color for t in shown} == {bt} and shown[0].line.dash != shown[1].line.dash
+
+
+def test_toy_updates_stay_visible_side_by_side_when_bt_is_tiny():
+    # h_r almost on h_c: BT's update is tiny, NormBT's keeps the length mu * error.
+    fig = figures.toy_gradient_figure([1.0, 0.5], [0.99, 0.51], [-1.0, 1.0])
+    bt = next(t for t in fig.data if t.name.startswith("BT"))
+    normbt = next(t for t in fig.data if t.name.startswith("NormBT"))
+    assert (bt.x[0], bt.y[0]) != (normbt.x[0], normbt.y[0])  # drawn from two origins, not on top of each other
+    assert "length 0.0" in bt.name
+
+
+def test_bin_labels_read_as_open_ended_ranges():
+    assert figures.bin_label(0, -np.inf, 2.33) == "0: < 2.33"
+    assert figures.bin_label(2, 2.33, 2.8) == "2: 2.33–2.80"
+    assert figures.bin_label(4, 3.1, np.inf) == "4: ≥ 3.10"
+
+
+def test_flags_on_the_map_read_yes_no_in_colours_no_arm_uses():
+    coords = make_pairs().assign(x=np.arange(40.0), y=np.arange(40.0) % 7)
+    fig = figures.embedding_map(coords, "correct")
+    assert sorted(t.name for t in fig.data) == ["correct: no", "correct: yes"]
+    assert {t.marker.color for t in fig.data}.isdisjoint(figures.ARM_COLORS.values())

@@ -137,15 +137,27 @@ def work(run_paths: list[str], processes: int = 1) -> int:
         run = RunDir(path)
         if run.cancel_requested or run.read_raw_status().get("state") != "queued":
             continue
+        before = _cpu_seconds()
         if processes > 1:
             failures += subprocess.call(distributed_command(run.path, processes)) != 0
-            continue
-        try:
-            run_training(run.spec(), run)
-        except Exception as exc:  # recorded in status.json by run_training; keep going with the queue
-            print(f"{run.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            failures += 1
+        else:
+            try:
+                run_training(run.spec(), run)
+            except Exception as exc:  # recorded in status.json by run_training; keep going with the queue
+                print(f"{run.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                failures += 1
+        # The CPU time the run used, beside its wall time: their ratio says how much of the machine it had, so
+        # time estimates can tell a slow run from a busy machine (runs/estimate.py).
+        run.write_status(cpu_s=round(_cpu_seconds() - before, 2))
     return 1 if failures else 0
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process and its finished children (a torchrun group), all threads."""
+    import resource
+
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def local_gpu_count() -> int:
@@ -161,14 +173,23 @@ def distributed_command(run_path: str | Path, processes: int) -> list[str]:
             "-m", "normbt_viz", "train", "--run-dir", str(run_path)]
 
 
-def cluster_commands(spec_path: str | Path, gpus: int = 8, runs_root: str = "/shared/runs") -> dict[str, str]:
+CLUSTER_GPUS = 8  # the GPUs of one node, unless the user gives another number
+
+
+def cluster_commands(spec_path: str | Path, gpus: int = CLUSTER_GPUS, runs_root: str = "/shared/runs", arms: list[str] | None = None,
+                     seeds: list[int] | None = None) -> dict[str, str]:
     """The commands that train a written spec elsewhere, as the README gives them: one GPU, every GPU of a box
-    (accelerate launch), and a Slurm job whose run directory on shared storage the app then reads."""
+    (accelerate launch), and a Slurm job whose run directory on shared storage the app then reads. With `arms`
+    or `seeds` they run `compare`, one run per arm and seed from the one spec, instead of `train`."""
     spec = f"--spec {spec_path} --runs {runs_root}"
+    if arms or seeds:
+        command = f"compare {spec} --losses {','.join(arms or ['bt'])} --seeds {','.join(map(str, seeds or [0]))}"
+    else:
+        command = f"train {spec}"
     return {
-        "one GPU": f"python -m normbt_viz train {spec}",
-        "every GPU of one box": f"accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz train {spec}",
-        "Slurm": f"srun --nodes 1 --ntasks-per-node 1 --gpus-per-node {gpus} accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz train {spec}",
+        "one GPU": f"python -m normbt_viz {command}",
+        "every GPU of one box": f"accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz {command}",
+        "Slurm": f"srun --nodes 1 --ntasks-per-node 1 --gpus-per-node {gpus} accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml --num_processes {gpus} -m normbt_viz {command}",
     }
 
 

@@ -19,6 +19,7 @@ from plotly.colors import qualitative
 
 from normbt_viz.numeric import pearson_r
 from normbt_viz.analysis.toy import head_gradient, synthetic_pairs
+from normbt_viz.spec import ARMS
 
 SCATTERGL_THRESHOLD = 2000
 SCATTER_MAX_PAIRS = 20_000
@@ -34,6 +35,27 @@ def _scatter_class(n_points: int):
 
 def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
+
+
+# One colour per arm on every page and figure: BT blue, NormBT red, the other arms the palette's next colours.
+ARM_COLORS = {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(ARMS)}
+
+
+# Colours with a meaning of their own, kept apart from the arms' so that no chart reads as BT vs NormBT by accident.
+CHOSEN_COLOR, REJECTED_COLOR, NEUTRAL_COLOR = "#2ca02c", "#8c564b", "#5b6770"
+BOOLEAN_COLORS = {True: "#009e73", False: "#e69f00"}  # correct / flipped: yes green, no orange
+
+
+def arm_color(arm: str) -> str:
+    """The arm's colour (an unknown arm gets grey, never another arm's colour)."""
+    return ARM_COLORS.get(arm, "#7f7f7f")
+
+
+def _trace_color(label: str, i: int, arms: dict[str, str] | None) -> str:
+    """The colour of a per-run trace: its arm's (from `arms`, label -> arm, or the label itself when it names an
+    arm), else the i-th palette colour."""
+    arm = (arms or {}).get(label, label)
+    return arm_color(arm) if arm in ARM_COLORS else _color(i)
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, **extra) -> go.Figure:
@@ -113,31 +135,35 @@ def error_vs_distance(pairs: pd.DataFrame, color: str = "head_grad_norm", title:
     return _layout(fig, _with_note(title, note), "representation distance ‖h_c − h_r‖", "prediction error σ(−Δ)")
 
 
-def update_share_bars(shares_by_run: dict[str, pd.DataFrame]) -> go.Figure:
+def update_share_bars(shares_by_run: dict[str, pd.DataFrame], arms: dict[str, str] | None = None) -> go.Figure:
     """Share of the total update per distance decile (from stats.update_share_by_decile), one bar group per
-    run; the dashed line is the even share 1/n every decile would get if distance did not matter."""
+    run in its arm's colour (`arms`: label -> arm); the dashed line is the even share 1/n every decile would get
+    if distance did not matter, named in the legend rather than over the bars."""
     fig = go.Figure()
     n_bins = 10
     for i, (label, shares) in enumerate(shares_by_run.items()):
         n_bins = len(shares)
         fig.add_trace(go.Bar(
-            x=shares["decile"], y=shares["update_share"], name=label, marker_color=_color(i),
+            x=shares["decile"], y=shares["update_share"], name=label, marker_color=_trace_color(label, i, arms),
             customdata=np.column_stack([shares["distance_low"], shares["distance_high"], shares["n"]]),
             hovertemplate="decile %{x}<br>distance %{customdata[0]:.3f}–%{customdata[1]:.3f}<br>"
                           "%{customdata[2]} pairs<br>share %{y:.1%}<extra>" + label + "</extra>",
         ))
-    fig.add_hline(y=1.0 / max(n_bins, 1), line_dash="dash", line_color="grey", annotation_text="even share", annotation_position="top left")
-    fig.update_xaxes(dtick=1)
+    even = 1.0 / max(n_bins, 1)
+    fig.add_trace(go.Scatter(x=[0.5, n_bins + 0.5], y=[even, even], mode="lines", line=dict(color="grey", dash="dash"),
+                             name=f"even share (1/{n_bins})", hoverinfo="skip"))
+    fig.update_xaxes(dtick=1, range=[0.5, n_bins + 0.5])
     fig.update_yaxes(tickformat=".0%")
     return _layout(fig, "Share of the update per distance decile (1 = closest pairs)", "distance decile",
                    "share of total update norm", barmode="group")
 
 
-def grad_norm_histogram(pairs_by_run: dict[str, pd.DataFrame], column: str = "update_norm", nbins: int = 40) -> go.Figure:
-    """Overlaid histograms of a per-pair gradient-norm column, one per run."""
+def grad_norm_histogram(pairs_by_run: dict[str, pd.DataFrame], column: str = "update_norm", nbins: int = 40,
+                        arms: dict[str, str] | None = None) -> go.Figure:
+    """Overlaid histograms of a per-pair gradient-norm column, one per run in its arm's colour."""
     fig = go.Figure()
     for i, (label, pairs) in enumerate(pairs_by_run.items()):
-        fig.add_trace(go.Histogram(x=pairs[column], name=label, nbinsx=nbins, opacity=0.6, marker_color=_color(i)))
+        fig.add_trace(go.Histogram(x=pairs[column], name=label, nbinsx=nbins, opacity=0.6, marker_color=_trace_color(label, i, arms)))
     return _layout(fig, f"Distribution of {column}", column, "pairs", barmode="overlay")
 
 
@@ -158,9 +184,11 @@ def proxy_scatter(pairs: pd.DataFrame, title: str = "") -> go.Figure:
     return _layout(fig, full_title, "representation distance ‖h_c − h_r‖", "per-pair gradient norm (all trained parameters)")
 
 
-def training_curves(metrics_by_run: dict[str, pd.DataFrame], metric: str, smoothing: float = 0.6) -> go.Figure:
-    """`metric` against step for each run: the EMA-smoothed line over the raw one drawn faint, same colour.
-    Runs without the metric are skipped (normbt_mu exists only for NormBT runs)."""
+def training_curves(metrics_by_run: dict[str, pd.DataFrame], metric: str, smoothing: float = 0.6,
+                    arms: dict[str, str] | None = None) -> go.Figure:
+    """`metric` against step for each run: the EMA-smoothed line over the raw one drawn faint, in the run's arm
+    colour (`arms`: label -> arm; seeds of one arm share it and differ in dash). Runs without the metric are
+    skipped (normbt_mu exists only for NormBT runs)."""
     fig = go.Figure()
     for i, (label, metrics) in enumerate(metrics_by_run.items()):
         if metric not in metrics:
@@ -168,12 +196,20 @@ def training_curves(metrics_by_run: dict[str, pd.DataFrame], metric: str, smooth
         series = metrics[["step", metric]].dropna()
         if series.empty:
             continue
-        color = _color(i)
-        fig.add_trace(go.Scatter(x=series["step"], y=series[metric], mode="lines", line=dict(color=color, width=1),
+        color = _trace_color(label, i, arms)
+        dash = DASHES[sum(_trace_color(other, j, arms) == color for j, other in enumerate(list(metrics_by_run)[:i])) % len(DASHES)]
+        fig.add_trace(go.Scatter(x=series["step"], y=series[metric], mode="lines", line=dict(color=color, width=1, dash=dash),
                                  opacity=0.3, name=f"{label} (raw)", showlegend=False, hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=series["step"], y=ema(series[metric], smoothing), mode="lines",
-                                 line=dict(color=color, width=2), name=label))
-    return _layout(fig, metric, "step", metric)
+                                 line=dict(color=color, width=2, dash=dash), name=label))
+    return _layout(fig, metric, "step", METRIC_TITLES.get(metric, metric))
+
+
+DASHES = ("solid", "dash", "dot", "dashdot")
+# Axis titles with their units, for the curves the Runs page draws.
+METRIC_TITLES = {"loss": "training loss (nats per pair)", "accuracy": "training batch accuracy (share of pairs)",
+                 "eval_accuracy": "eval accuracy (share of pairs)", "normbt_mu": "μ, running mean distance ‖h_c − h_r‖",
+                 "grad_norm": "global gradient norm"}
 
 
 def accuracy_with_intervals(table: pd.DataFrame, x: str) -> go.Figure:
@@ -184,20 +220,32 @@ def accuracy_with_intervals(table: pd.DataFrame, x: str) -> go.Figure:
         rows = rows.sort_values(x)
         labels = rows[x].astype(str)
         if x == "distance_bin" and {"distance_low", "distance_high"} <= set(rows.columns):
-            labels = [f"{int(b)}: {_edge(lo)}–{_edge(hi)}" for b, lo, hi in zip(rows[x], rows["distance_low"], rows["distance_high"])]
+            labels = [bin_label(b, lo, hi) for b, lo, hi in zip(rows[x], rows["distance_low"], rows["distance_high"])]
         fig.add_trace(go.Bar(
-            x=labels, y=rows["mean"], name=str(arm), marker_color=_color(i),
+            x=labels, y=rows["mean"], name=str(arm), marker_color=_trace_color(str(arm), i, None),
             error_y=dict(type="data", symmetric=False, array=(rows["high"] - rows["mean"]).clip(lower=0),
                          arrayminus=(rows["mean"] - rows["low"]).clip(lower=0)),
             customdata=rows["n"], hovertemplate="%{x}<br>accuracy %{y:.3f}<br>%{customdata} seed(s)<extra>" + str(arm) + "</extra>",
         ))
     fig.update_yaxes(range=[0, 1.05])
-    return _layout(fig, f"Eval accuracy per {x.replace('_', ' ')} (mean, 95% interval over seeds)", x.replace("_", " "),
-                   "accuracy", barmode="group")
+    x_title = "distance bin: ‖h_c − h_r‖ at step 0 (0 = closest pairs)" if x == "distance_bin" else x.replace("_", " ")
+    return _layout(fig, f"Eval accuracy per {x.replace('_', ' ')} (mean, 95% interval over seeds)", x_title,
+                   "eval accuracy (share of pairs)", barmode="group")
 
 
-def _edge(value) -> str:
-    return "∞" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.2f}"
+def _finite(value) -> bool:
+    return value is not None and not (isinstance(value, float) and not np.isfinite(value))
+
+
+def bin_label(b, low, high) -> str:
+    """'0: < 2.33', '1: 2.33–2.80', '4: ≥ 3.10': the outer bins are open-ended (their edges are ±inf)."""
+    if not _finite(low) and not _finite(high):
+        return f"{int(b)}: all"
+    if not _finite(low):
+        return f"{int(b)}: < {high:.2f}"
+    if not _finite(high):
+        return f"{int(b)}: ≥ {low:.2f}"
+    return f"{int(b)}: {low:.2f}–{high:.2f}"
 
 
 def distance_histogram(pairs: pd.DataFrame, column: str = "rep_distance", nbins: int = 40) -> go.Figure:
@@ -205,17 +253,37 @@ def distance_histogram(pairs: pd.DataFrame, column: str = "rep_distance", nbins:
     fig = go.Figure()
     for i, (category, rows) in enumerate(pairs.groupby("category")):
         fig.add_trace(go.Histogram(x=rows[column], name=str(category), nbinsx=nbins, opacity=0.6, marker_color=_color(i)))
-    return _layout(fig, "Representation distance per category", "‖h_c − h_r‖", "pairs", barmode="overlay")
+    return _layout(fig, "Representation distance per category", "representation distance ‖h_c − h_r‖", "pairs", barmode="overlay")
 
 
-def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> go.Figure:
+def category_counts(pairs: pd.DataFrame) -> go.Figure:
+    """Pairs per category, largest first: how much each category's accuracy can be trusted."""
+    counts = pairs["category"].astype(str).value_counts()
+    fig = go.Figure(go.Bar(x=counts.index.tolist(), y=counts.to_numpy(), marker_color=NEUTRAL_COLOR,
+                           hovertemplate="%{x}<br>%{y} pairs<extra></extra>", name="pairs"))
+    return _layout(fig, "", "category", "pairs", height=320)
+
+
+def answer_lengths(pairs: pd.DataFrame, nbins: int = 40) -> go.Figure:
+    """Word counts of the chosen and the rejected answers, overlaid: a chosen side that is nearly always longer
+    lets a reward model score length instead of quality."""
+    fig = go.Figure()
+    for side, colour in (("chosen", CHOSEN_COLOR), ("rejected", REJECTED_COLOR)):
+        words = pairs[side].astype(str).str.split().str.len()
+        fig.add_trace(go.Histogram(x=words, name=side, nbinsx=nbins, opacity=0.6, marker_color=colour))
+    _layout(fig, "", "answer length (words)", "answers", barmode="overlay", height=320)
+    fig.update_layout(legend=dict(orientation="h", x=1, y=1.02, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False, method: str = "PCA") -> go.Figure:
     """A 2-D map of pairs. `coords` has pair_id, x, y, the `color` column and optionally category, prompt,
     chosen, rejected (for hover); with `segments`, also x_rejected, y_rejected: (x, y) is then the chosen
     answer, drawn as a circle, joined by a grey segment to the rejected answer, drawn as a cross.
 
     A numeric `color` gives one trace on a continuous scale, anything else one trace per value. Above
     MAP_MAX_POINTS markers (half as many pairs with `segments`) it draws a fixed sample (see display_sample) and
-    says so in the title."""
+    says so in the title. The axes are the projection's (`method`) two components: positions, not units."""
     coords, note = display_sample(coords, MAP_MAX_POINTS // (2 if segments else 1))
     scatter = _scatter_class(len(coords) * (2 if segments else 1))
     hover_columns = [c for c in ("category", "prompt", "chosen", "rejected") if c in coords]
@@ -239,42 +307,58 @@ def embedding_map(coords: pd.DataFrame, color: str, segments: bool = False) -> g
         marker = dict(size=7, opacity=0.85)
         if numeric:
             marker.update(color=rows[color], colorscale=CONTINUOUS_SCALE, colorbar=dict(title=color, thickness=12))
+        elif isinstance(value, (bool, np.bool_)):
+            marker.update(color=BOOLEAN_COLORS[bool(value)])
         else:
             marker.update(color=_color(i))
-        fig.add_trace(scatter(x=rows["x"], y=rows["y"], mode="markers", marker=marker,
-                              name=str(value) if not numeric else ("chosen" if segments else "pairs"),
+        name = ("chosen" if segments else "pairs") if numeric else _group_name(color, value)
+        fig.add_trace(scatter(x=rows["x"], y=rows["y"], mode="markers", marker=marker, name=name,
                               customdata=custom.loc[index].to_numpy(),
                               hovertemplate=template + "<extra>" + ("chosen" if segments else "") + "</extra>"))
     fig.update_layout(dragmode="lasso")
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
-    return _layout(fig, note, "", "", height=600)
+    return _layout(fig, note, f"{method} component 1 (no unit)", f"{method} component 2 (no unit)", height=600)
+
+
+def _group_name(column: str, value) -> str:
+    """The legend entry of one value of a colouring column: 'correct: yes' for a flag, the value otherwise."""
+    return f"{column}: {'yes' if value else 'no'}" if isinstance(value, (bool, np.bool_)) else str(value)
 
 
 def toy_gradient_figure(h_chosen, h_rejected, w, mu: float = 1.0) -> go.Figure:
-    """The two representations, the head's weight vector w and the BT update direction -∂ℓ/∂w in the plane.
+    """The two representations, the head's weight vector w and the BT and NormBT update directions -∂ℓ/∂w in
+    the plane.
 
-    The update is parallel to h_c - h_r and as long as σ(-Δ)·‖h_c - h_r‖ (the NormBT one has the same
-    direction and length ≈ μ·σ(-Δ))."""
+    Both updates are parallel to h_c - h_r; BT's is as long as σ(-Δ)·‖h_c - h_r‖, NormBT's ≈ μ·σ(-Δ). Drawn from
+    the origin they would lie on one line, the shorter hidden under the longer, so each is shifted sideways by a
+    few percent of the plot's extent, in its arm's colour, with its length in the legend."""
     h_chosen, h_rejected, w = (np.asarray(v, dtype=float) for v in (h_chosen, h_rejected, w))
     grad = head_gradient(h_chosen, h_rejected, w, mu=mu)
     update_bt = -grad["bt_grad"]
     update_normbt = update_bt * grad["normbt_weight"]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[h_chosen[0]], y=[h_chosen[1]], mode="markers+text", text=["h_c"], textposition="top center",
-                             marker=dict(size=14, color=_color(0)), name="chosen h_c"))
+                             marker=dict(size=14, color=CHOSEN_COLOR), name="chosen h_c"))
     fig.add_trace(go.Scatter(x=[h_rejected[0]], y=[h_rejected[1]], mode="markers+text", text=["h_r"], textposition="top center",
-                             marker=dict(size=14, color=_color(1)), name="rejected h_r"))
+                             marker=dict(size=14, color=REJECTED_COLOR), name="rejected h_r"))
     fig.add_trace(go.Scatter(x=[h_rejected[0], h_chosen[0]], y=[h_rejected[1], h_chosen[1]], mode="lines",
                              line=dict(color="grey", dash="dot"), name="h_c − h_r"))
-    # NormBT's update points the same way as BT's: drawn first and wider so the BT arrow stays visible on top.
-    for vector, name, color, width in ((w, "head weight w", "black", 3), (update_normbt, "NormBT update", _color(3), 7),
-                                       (update_bt, "BT update −∂ℓ/∂w", _color(2), 3)):
-        fig.add_trace(go.Scatter(x=[0, vector[0]], y=[0, vector[1]], mode="lines+markers", name=name, opacity=0.9,
-                                 line=dict(color=color, width=width), marker=dict(symbol=["circle", "arrow"], angleref="previous", size=[4, 14])))
+    extent = max(float(np.abs(np.concatenate([h_chosen, h_rejected, w, update_bt, update_normbt])).max()), 1e-6)
+    length = float(np.linalg.norm(update_bt))
+    side = np.array([-update_bt[1], update_bt[0]]) / length if length > 0 else np.array([0.0, 0.0])
+    shift = 0.04 * extent * side
+    for vector, origin, name, color in ((w, np.zeros(2), "head weight w", "black"),
+                                        (update_bt, shift, f"BT update −∂ℓ/∂w (length {grad['bt_norm']:.3f})", arm_color("bt")),
+                                        (update_normbt, -shift, f"NormBT update (length {grad['normbt_norm']:.3f})", arm_color("normbt"))):
+        tip = origin + vector
+        fig.add_trace(go.Scatter(x=[origin[0], tip[0]], y=[origin[1], tip[1]], mode="lines+markers", name=name,
+                                 line=dict(color=color, width=3),
+                                 marker=dict(symbol=["circle", "arrow"], angleref="previous", size=[5, 14],
+                                             line=dict(color="white", width=1))))
     fig.update_yaxes(scaleanchor="x")
     return _layout(fig, f"Δ = {grad['margin']:.2f}, error σ(−Δ) = {grad['pred_error']:.3f}, distance = {grad['rep_distance']:.3f}",
-                   "dimension 1", "dimension 2", height=450)
+                   "dimension 1 of h", "dimension 2 of h", height=450)
 
 
 def toy_distance_figure(n_pairs: int = 200, seed: int = 0, w=(1.0, 0.5), mu: float | None = None) -> go.Figure:
@@ -284,9 +368,9 @@ def toy_distance_figure(n_pairs: int = 200, seed: int = 0, w=(1.0, 0.5), mu: flo
     distance = np.linalg.norm(h_chosen - h_rejected, axis=1)
     grad = head_gradient(h_chosen, h_rejected, np.asarray(w, dtype=float), mu=float(distance.mean()) if mu is None else mu)
     fig = go.Figure()
-    for i, (key, name) in enumerate((("bt_norm", "BT"), ("normbt_norm", "NormBT"))):
+    for key, name, arm in (("bt_norm", "BT", "bt"), ("normbt_norm", "NormBT", "normbt")):
         fig.add_trace(go.Scatter(x=grad["rep_distance"], y=grad[key], mode="markers", name=name,
-                                 marker=dict(color=_color(i), size=6, opacity=0.7),
+                                 marker=dict(color=arm_color(arm), size=6, opacity=0.7),
                                  customdata=grad["pred_error"], hovertemplate="distance %{x:.3f}<br>norm %{y:.3f}<br>error %{customdata:.3f}"))
     fig.update_xaxes(type="log")
     return _layout(fig, f"{n_pairs} random 2-D pairs: update norm against distance", "distance ‖h_c − h_r‖ (log)",
@@ -307,20 +391,27 @@ def pair_history(records: pd.DataFrame, title: str = "") -> go.Figure:
                    yaxis2={"title": "update", "overlaying": "y", "side": "right", "showgrid": False})
 
 
-PROXY_CURVES = {"eval_proxy_corr": "r(distance, ‖∇θ ℓ‖)", "eval_proxy_corr_per_error": "r(distance, ‖∇θ ℓ‖ / σ(−Δ))",
-                "eval_proxy_corr_backbone": "r(distance, ‖∇blocks ℓ‖ / σ(−Δ))"}
+PROXY_CURVES = {"eval_proxy_corr": "‖∇θ ℓ‖", "eval_proxy_corr_per_error": "‖∇θ ℓ‖ / σ(−Δ)",
+                "eval_proxy_corr_backbone": "‖∇blocks ℓ‖ / σ(−Δ)"}
 
 
-def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame]) -> go.Figure:
-    """The proxy correlations at each evaluation, one colour per run, one dash per correlation: how well the
-    representation distance predicts the exact per-pair gradient norm as training goes on."""
+def proxy_over_training(metrics_by_run: dict[str, pd.DataFrame], arms: dict[str, str] | None = None) -> go.Figure:
+    """The proxy correlations r(distance, norm) at each evaluation, one colour per run's arm (`arms`: label ->
+    arm), one dash per correlation: how well the representation distance predicts the exact per-pair gradient
+    norm as training goes on. The y axis spans the data, not the whole [-1, 1]."""
     fig = go.Figure()
+    values = []
     for i, (name, metrics) in enumerate(metrics_by_run.items()):
         for dash, (column, label) in zip(("solid", "dot", "dash"), PROXY_CURVES.items()):
             if column not in metrics:
                 continue
             rows = metrics.dropna(subset=[column])
-            fig.add_trace(go.Scatter(x=rows["step"], y=rows[column], mode="lines+markers", name=f"{shorten(name, 40)}: {label}",
-                                     line={"color": _color(i), "dash": dash}))
-    fig.add_hline(y=0, line={"color": "grey", "dash": "dot"})
-    return _layout(fig, "Distance as a proxy for the gradient, over training", "step", "Pearson r", yaxis={"range": [-1, 1]})
+            values += rows[column].tolist()
+            fig.add_trace(go.Scatter(x=rows["step"], y=rows[column], mode="lines+markers", name=f"{shorten(name, 24)}: {label}",
+                                     line={"color": _trace_color(name, i, arms), "dash": dash}))
+    low, high = (max(-1.0, min(values)), min(1.0, max(values))) if values else (-1.0, 1.0)
+    if low <= 0 <= high:
+        fig.add_hline(y=0, line={"color": "grey", "dash": "dot"})
+    pad = max(0.02, 0.08 * (high - low))
+    return _layout(fig, "Distance as a proxy for the gradient, over training", "step",
+                   "Pearson r(‖h_c − h_r‖, gradient norm)", yaxis={"range": [max(-1.05, low - pad), min(1.05, high + pad)]})

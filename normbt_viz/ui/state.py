@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from normbt_viz.audit.spec import AuditConfig
+from normbt_viz.runs.launcher import CLUSTER_GPUS
 from normbt_viz.runs.rundir import default_runs_root
 from normbt_viz.spec import RunSpec
 
@@ -39,6 +40,7 @@ DEFAULTS = {
     "max_steps": 0,
     "batch_size": SPEC.batch_size,
     "lr": 0.0,
+    "remote_gpus": CLUSTER_GPUS,  # GPUs of the other machine the "run it elsewhere" commands are for
     # audit settings (Audit page)
     "audit_folds": AUDIT.folds,
     "audit_seeds": AUDIT.seeds,
@@ -47,7 +49,12 @@ DEFAULTS = {
     "smoothing": 0.6,
     "projection_method": "PCA",
     "projection_what": "difference h_c − h_r",
+    "pairs_tab": "Near-identical",
 }
+# Not here: the Runs page's experiment picker ("runs_group") and run selection (`selected_runs_key`), and the
+# partner pickers, whose defaults are computed from the runs on disk (the newest experiment, its finished runs, the
+# chosen run's partner), so their pages create them; `follows_key` records which run a partner picker follows.
+
 # Results computed on one page and shown again when the user comes back (not widget values).
 RESULTS = {
     "last_launch": [],
@@ -66,3 +73,13 @@ def init_state() -> None:
             st.session_state[key] = value
         elif key in DEFAULTS:
             st.session_state[key] = st.session_state[key]
+
+
+def selected_runs_key(group_key: tuple) -> str:
+    """The Runs page's run selection for one experiment: each experiment keeps its own."""
+    return f"runs_selected_{group_key}"
+
+
+def follows_key(picker_key: str) -> str:
+    """Which run the partner picker `picker_key` last chose a default for (ui/pickers.py)."""
+    return f"{picker_key}_follows"
