@@ -48,6 +48,7 @@ def installed(tmp_path_factory) -> Path:
 def run_outside(venv: Path, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
+    env.pop("NORMBT_VIZ_RUNS", None)  # a user's shell has none: runs go to ./runs (other tests' fixtures set it)
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
 
 
