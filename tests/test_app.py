@@ -39,7 +39,7 @@ def test_whole_app_routes_to_every_page(trained_runs):
     at.run()
     assert not at.exception
     assert any(b.label == "Start BT vs NormBT on the demo data" for b in at.button)
-    for script in ("pages/3_Runs.py", "pages/4_Gradients.py", "pages/6_Pairs.py", "pages/7_Learn.py", "pages/8_Audit.py"):
+    for script in ("pages/3_Runs.py", "pages/4_Gradients.py", "pages/6_Pairs.py", "pages/8_Learn.py", "pages/7_Audit.py"):
         at.switch_page(script)
         at.run()
         assert not at.exception, (script, [e.value for e in at.exception])
@@ -47,7 +47,7 @@ def test_whole_app_routes_to_every_page(trained_runs):
 
 
 def test_train_page_lists_both_runs(trained_runs):
-    at = page("2_Train.py")
+    at = page("1_Train.py")
     text = markdown_text(at)
     for run in trained_runs.values():
         assert run.name in text
@@ -63,7 +63,7 @@ def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
         return [new_run_dir(runs_root, spec) for spec in specs]
 
     monkeypatch.setattr("normbt_viz.runs.launcher.launch", fake_launch)
-    at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
     at.button(key="quick_start").click().run()
@@ -77,7 +77,7 @@ def test_quick_start_launches_bt_and_normbt(tmp_path, monkeypatch):
 def test_custom_launch_uses_small_settings(tmp_path, monkeypatch):
     launched = []
     monkeypatch.setattr("normbt_viz.runs.launcher.launch", lambda specs, root, processes=1: launched.extend(specs) or [new_run_dir(root, s) for s in specs])
-    at = AppTest.from_file(str(ROOT / "pages" / "2_Train.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
     at.number_input(key="demo_size").set_value(200)
@@ -90,7 +90,7 @@ def test_custom_launch_uses_small_settings(tmp_path, monkeypatch):
 
 
 def test_data_page_shows_pairs_and_distances():
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Data.py"), default_timeout=TIMEOUT)
     at.session_state["demo_size"] = 200
     at.run()
     assert not at.exception and not at.error
@@ -105,7 +105,7 @@ def test_data_page_shows_pairs_and_distances():
 
 
 def test_data_page_reports_a_bad_path_in_one_line(tmp_path):
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Data.py"), default_timeout=TIMEOUT)
     at.session_state["source_kind"] = "Local path"
     at.session_state["local_path"] = str(tmp_path / "missing.jsonl")
     at.run()
@@ -200,7 +200,7 @@ def test_pairs_page_tabs(trained_runs):
 
 
 def test_learn_page_has_live_toy():
-    at = page("7_Learn.py")
+    at = page("8_Learn.py")
     assert len(at.slider) >= 7
     before = at.metric[2].value
     at.slider(key="toy_hr_x").set_value(0.95).run()
@@ -266,7 +266,7 @@ def test_data_page_lists_skipped_rows_and_strict_refuses(tmp_path):
     good = {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello there!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."}
     path.write_text("\n".join([json.dumps(good), '{"chosen": "broken', json.dumps({**good, "chosen": "\n\nHuman: Hi\n\nAssistant:"}),
                                json.dumps({**good, "rejected": "\n\nHuman: Hi\n\nAssistant: Bye."})]) + "\n")
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Data.py"), default_timeout=TIMEOUT)
     at.session_state["source_kind"] = "Local path"
     at.session_state["local_path"] = str(path)
     at.run()
@@ -295,7 +295,7 @@ def finished_audit(tmp_path_factory, feature_cache):
 def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr("normbt_viz.audit.run.launch_audit", lambda config, folder: started.append(config))
-    at = AppTest.from_file(str(ROOT / "pages" / "8_Audit.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "7_Audit.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(tmp_path)
     at.run()
     assert not at.exception and not at.error
@@ -306,7 +306,7 @@ def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
 
 
 def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):
-    at = AppTest.from_file(str(ROOT / "pages" / "8_Audit.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "pages" / "7_Audit.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(finished_audit)
     at.run()
     assert not at.exception and not at.error
@@ -331,13 +331,13 @@ def test_train_page_offers_resume_for_a_cancelled_run_with_a_checkpoint(tmp_path
     run.checkpoint_path(2).mkdir(parents=True)
     resumed = []
     monkeypatch.setattr("normbt_viz.runs.launcher.resume", lambda r: resumed.append(r.name))
-    at = page("2_Train.py")
+    at = page("1_Train.py")
     at.button(key=f"resume_{run.name}").click().run()
     assert not at.exception and resumed == [run.name]
 
 
 def test_train_page_shows_the_commands_for_a_cluster():
-    at = page("2_Train.py")
+    at = page("1_Train.py")
     codes = [c.value for c in at.code]
     assert any("accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml" in c for c in codes)
     assert any('"scope": "head"' in c for c in codes)
@@ -352,7 +352,7 @@ def test_train_page_shows_the_commands_for_a_cluster():
 
 def test_train_page_estimates_a_launch_from_runs_measured_here(trained_runs, monkeypatch):
     monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (0.0, 0.0, 0.0))  # whatever else runs
-    at = page("2_Train.py")
+    at = page("1_Train.py")
     estimates = [c.value for c in at.caption if c.value.startswith(":material/schedule:")]
     assert len(estimates) == 2  # the quick start and the custom launch
     assert all("Estimated time: **about" in e and "finished run(s) of minilm / head on this machine" in e for e in estimates)
@@ -368,7 +368,7 @@ def test_train_page_shows_a_queued_run_as_an_empty_bar(tmp_path, monkeypatch):
     monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path))
     queued = new_run_dir(tmp_path, RunSpec(demo_size=60))
     queued.write_status(pid=999_999_999, host="elsewhere")  # another machine's worker: it stays queued here
-    at = page("2_Train.py")
+    at = page("1_Train.py")
     (bar,) = at.get("progress")
     assert bar.proto.value == 0 and "waiting to start" in bar.proto.text and "nan" not in bar.proto.text
 

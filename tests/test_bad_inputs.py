@@ -92,7 +92,7 @@ def test_data_page_case(case, tmp_path, monkeypatch):
     monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path / "runs"))
     prepare(case, tmp_path)
     dataset = expand([a for a in case["args"] if "{" in a], tmp_path)[0]
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Data.py"), default_timeout=60)
     at.session_state["source_kind"] = "Local path"
     at.session_state["local_path"] = dataset
     at.session_state["strict"] = bool(case.get("strict"))

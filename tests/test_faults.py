@@ -59,7 +59,7 @@ def assert_files_parse(run: RunDir) -> None:
 
 
 def _train_page(root: Path) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / "2_Train.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "pages" / "1_Train.py"), default_timeout=60)
     at.session_state["runs_root"] = str(root)
     at.run()
     assert not at.exception, [e.value for e in at.exception]

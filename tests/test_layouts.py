@@ -388,7 +388,7 @@ def test_train_prints_the_load_report_and_keeps_it_in_the_run(tmp_path, capsys, 
     shown = "\n".join(t.value for t in at.text)
     assert "label 0 → response 1 wins (4)" in shown and "ties: 1 row(s) with no winner dropped" in shown
 
-    at = AppTest.from_file(str(root / "pages" / "1_Data.py"), default_timeout=60)
+    at = AppTest.from_file(str(root / "pages" / "2_Data.py"), default_timeout=60)
     at.session_state["source_kind"] = "Local path"
     at.session_state["local_path"] = str(path)
     at.run()
@@ -499,7 +499,7 @@ def test_data_page_offers_the_mapping_under_an_ambiguous_verdict(tmp_path, monke
     rows = [{"q": q, "left": g if v == 0 else b, "right": b if v == 0 else g, "label": v}
             for (q, g, b), v in zip(EXPECTED, [0, 1, 0, 1])]
     path = write_jsonl(tmp_path / "judged.jsonl", rows)
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "1_Data.py"), default_timeout=60)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "2_Data.py"), default_timeout=60)
     at.session_state["source_kind"] = "Local path"
     at.session_state["local_path"] = str(path)
     at.session_state["column_mapping"] = {"prompt": "q", "response_a": "left", "response_b": "right", "winner": "label"}
@@ -541,7 +541,7 @@ def test_data_page_counts_truncated_pairs_per_max_length_before_training(tmp_pat
     monkeypatch.setenv("NORMBT_VIZ_RUNS", str(tmp_path / "runs"))
     rows = [{"prompt": "word " * (20 * (i + 1)), "chosen": g, "rejected": b} for i, (_, g, b) in enumerate(EXPECTED * 5)]
     path = write_jsonl(tmp_path / "long.jsonl", rows)
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "1_Data.py"), default_timeout=60)
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "pages" / "2_Data.py"), default_timeout=60)
     at.session_state["source_kind"] = "Local path"
     at.session_state["local_path"] = str(path)
     at.run()

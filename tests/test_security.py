@@ -98,5 +98,5 @@ def test_server_binds_localhost_with_xsrf_and_an_upload_cap():
     assert config["address"] in ("localhost", "127.0.0.1")
     assert config.get("enableXsrfProtection", True) is True
     assert config.get("enableCORS", True) is True
-    page_cap = int(re.search(r"MAX_UPLOAD_MB = (\d+)", (ROOT / "pages" / "1_Data.py").read_text()).group(1))
+    page_cap = int(re.search(r"MAX_UPLOAD_MB = (\d+)", (ROOT / "pages" / "2_Data.py").read_text()).group(1))
     assert 0 < config["maxUploadSize"] <= 200 and config["maxUploadSize"] == page_cap

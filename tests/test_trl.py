@@ -196,7 +196,7 @@ def test_trl_resume_continues_mu_from_the_checkpoint(tmp_path):
     assert whole.loc[3, "normbt_mu"] != whole.loc[1, "normbt_mu"]
 
 
-@pytest.mark.parametrize("page_file, charts", [("2_Train.py", 0), ("3_Runs.py", 1), ("4_Gradients.py", 1), ("5_Embeddings.py", 1), ("6_Pairs.py", 0)])
+@pytest.mark.parametrize("page_file, charts", [("1_Train.py", 0), ("3_Runs.py", 1), ("4_Gradients.py", 1), ("5_Embeddings.py", 1), ("6_Pairs.py", 0)])
 def test_trl_run_opens_on_every_page(trl_run, page_file, charts, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
