@@ -52,7 +52,10 @@ class LengthSurvey:
                 f"{self.backbone_limit})")
 
 
-def survey_lengths(pairs: pd.DataFrame, backbone: str, trust_remote_code: bool = False) -> LengthSurvey:
+def _tokenizer_reader(backbone: str, trust_remote_code: bool) -> tuple[SimpleNamespace, object]:
+    """The backbone's tokenizer, wrapped as `encode_response` reads it, and its config; no weights are loaded.
+    The tokenizer's own limit is kept as `model_max_length` and lifted on the tokenizer itself: this measures,
+    it does not feed a model, so no "longer than the maximum" warnings."""
     from transformers import AutoConfig, AutoTokenizer
 
     path = resolve_backbone(backbone)
@@ -61,10 +64,15 @@ def survey_lengths(pairs: pd.DataFrame, backbone: str, trust_remote_code: bool =
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as exc:  # the hub client raises many types; the user needs one line
         raise BackboneError(f"cannot load the tokenizer of backbone {backbone!r}: {first_line(exc)}") from exc
-    reader = SimpleNamespace(tokenizer=tokenizer, is_decoder=is_decoder_config(config))
-    limit = int(getattr(config, "max_position_embeddings", None) or getattr(tokenizer, "model_max_length", 512))
+    model_max_length = getattr(tokenizer, "model_max_length", None)
+    tokenizer.model_max_length = 1 << 30
+    return SimpleNamespace(tokenizer=tokenizer, is_decoder=is_decoder_config(config), model_max_length=model_max_length), config
+
+
+def survey_lengths(pairs: pd.DataFrame, backbone: str, trust_remote_code: bool = False) -> LengthSurvey:
+    reader, config = _tokenizer_reader(backbone, trust_remote_code)
+    limit = int(getattr(config, "max_position_embeddings", None) or reader.model_max_length or 512)
     limit = min(limit, 1 << 16)
-    tokenizer.model_max_length = 1 << 30  # measuring, not feeding a model: no "longer than the maximum" warnings
     messages = pairs["prompt_messages"] if "prompt_messages" in pairs else [""] * len(pairs)
     lengths = [max(len(encode_response(reader, prompt, chosen, prompt_json).input_ids),
                    len(encode_response(reader, prompt, rejected, prompt_json).input_ids))
@@ -76,20 +84,11 @@ def every_input_identical(pairs: pd.DataFrame, backbone: str, max_length: int, t
     """Whether every pair's chosen and rejected inputs are the same tokens for this backbone's tokenizer (after
     truncation to max_length, as training reads them): then no model on it can rank a single pair. Stops at the
     first pair that differs, so the usual answer costs one tokenization."""
-    from transformers import AutoConfig, AutoTokenizer
-
     from normbt_viz.model.features import truncate_from_start
 
     texts_differ = (pairs["chosen"] != pairs["rejected"]).to_numpy()
-    path = resolve_backbone(backbone)
-    try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except Exception as exc:  # the hub client raises many types; the user needs one line
-        raise BackboneError(f"cannot load the tokenizer of backbone {backbone!r}: {first_line(exc)}") from exc
-    tokenizer.model_max_length = 1 << 30
-    reader = SimpleNamespace(tokenizer=tokenizer, is_decoder=is_decoder_config(config))
-    special = set(tokenizer.all_special_ids)
+    reader, _ = _tokenizer_reader(backbone, trust_remote_code)
+    special = set(reader.tokenizer.all_special_ids)
     messages = pairs["prompt_messages"] if "prompt_messages" in pairs else [""] * len(pairs)
     # Pairs whose texts differ come first: one of them almost always tokenizes differently.
     order = np.argsort(~texts_differ, kind="stable")
