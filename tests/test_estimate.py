@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from normbt_viz.runs.estimate import Estimate, estimate_launch, format_duration, rates_path, total_steps, update_rates
+from normbt_viz.runs.estimate import Estimate, estimate_launch, format_duration, total_steps, update_rates
 from normbt_viz.spec import RunSpec
 from normbt_viz.ui.launch_form import job_progress
 
@@ -24,7 +24,15 @@ def idle_machine(monkeypatch):
     monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (0.0, 0.0, 0.0))
 
 
-def test_finished_runs_are_measured_once_and_scale_to_a_new_launch(trained_runs):
+@pytest.fixture
+def own_rates_file(monkeypatch, tmp_path):
+    """A rates file of this test's own: the session's cache also holds rates of runs other tests finished."""
+    monkeypatch.setattr("normbt_viz.runs.estimate.rates_path", lambda: tmp_path / "run_rates.json")
+
+
+def test_finished_runs_are_measured_once_and_scale_to_a_new_launch(trained_runs, own_rates_file):
+    from normbt_viz.runs.estimate import rates_path
+
     runs = list(trained_runs.values())
     measured = update_rates(runs)
     assert len(measured) == 2 and rates_path().is_file()
