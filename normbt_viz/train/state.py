@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from normbt_viz.spec import RunSpec
+from normbt_viz.train.batching import length_grouped_order, pair_lengths
 from normbt_viz.train.diagnostics import evaluation_steps
 from normbt_viz.train.losses import PairLoss
 
@@ -73,6 +74,8 @@ class StepPlan:
         total_steps = total_steps_for(spec, len(trainable))
         per_step = spec.batch_size * spec.grad_accum
         order = trainable[batch_order(len(trainable), total_steps * per_step, spec.seed)]
+        if spec.group_by_length:
+            order = length_grouped_order(order, pair_lengths(data.token_lengths), spec.batch_size, spec.seed)
         if spec.diagnostics == "off":
             eval_steps = {0, total_steps}
         else:
@@ -93,6 +96,10 @@ class StepPlan:
             grad_sample_index=eval_index[: spec.full_grad_sample] if watch_all else [],
             initial_grad_sample_index=eval_index[:initial] if watch_all else [],
         )
+
+    def micro_batches(self, batch_size: int) -> list[np.ndarray]:
+        """Every micro-batch of the run, in order (global pair indices)."""
+        return [self.order[i : i + batch_size] for i in range(0, len(self.order), batch_size)]
 
     def step_indices(self, step: int, batch_size: int, grad_accum: int) -> list[list[int]]:
         """The micro-batches of optimizer step `step` (global pair indices)."""
