@@ -61,7 +61,7 @@ def test_short_last_micro_batch_stays_last():
 
 
 def test_padded_and_real_tokens_land_in_status(tmp_path):
-    run = new_run_dir(tmp_path, RunSpec(demo_size=60, scope="top-k", top_k=1, max_steps=4, batch_size=8, diagnostics="off"))
+    run = new_run_dir(tmp_path, RunSpec(demo_size=30, scope="top-k", top_k=1, max_steps=3, batch_size=8, max_length=48, diagnostics="off"))
     status = run_training(run.spec(), run)
     assert status["state"] == "done" and status["group_by_length"] is True
     tokens = status["training_tokens"]
@@ -93,8 +93,8 @@ def test_compile_falls_back_to_eager_with_a_note(minilm):
 
 def test_compiled_step_keeps_the_mu_trajectory_on_the_same_batches(tmp_path):
     """aot_eager traces and runs the graph through AOTAutograd as inductor does, without generating C++ code
-    (minutes on 2 cores); padding to a multiple of 8 is on as under --compile."""
-    spec = RunSpec(demo_size=40, scope="full", loss="normbt", max_steps=3, batch_size=4, diagnostics="off", device="cpu").resolve()
+    (minutes on 2 cores); padding to a multiple of 8 is on as under --compile. Short sequences, so one shape."""
+    spec = RunSpec(demo_size=24, scope="full", loss="normbt", max_steps=3, batch_size=4, max_length=24, diagnostics="off", device="cpu").resolve()
     trajectories = []
     for compiled in (False, True):
         trainer = Trainer.from_spec(spec, RunDir(tmp_path / f"c{compiled}").create(spec))
@@ -106,3 +106,13 @@ def test_compiled_step_keeps_the_mu_trajectory_on_the_same_batches(tmp_path):
         if compiled:
             assert trainer.compiled.in_use, trainer.compiled.note
     np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=0, atol=1e-4)
+
+
+def test_exact_norm_sample_is_sized_to_the_evaluation_budget():
+    data = ragged_data(n_train=160, n_eval=40)
+    short = StepPlan.for_run(RunSpec(scope="full", batch_size=16, max_steps=20).resolve(), data)
+    assert len(short.grad_sample_index) == len(short.initial_grad_sample_index) == 8  # 5% of 320 pairs is less than the floor
+    longer = StepPlan.for_run(RunSpec(scope="full", batch_size=16, max_steps=2000).resolve(), data)
+    assert len(longer.grad_sample_index) == 32
+    assert len(StepPlan.for_run(RunSpec(scope="full", batch_size=16, max_steps=20, full_grad_sample=12).resolve(), data).grad_sample_index) == 12
+    assert len(StepPlan.for_run(RunSpec(scope="head", batch_size=16, max_steps=20).resolve(), data).grad_sample_index) == 32

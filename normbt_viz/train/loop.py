@@ -286,8 +286,8 @@ class Trainer:
         else:
             self.begin()
             initial = self.evaluator.diagnose_eval(0)
-            self.evaluator.fix_bins(initial)
-            write(self.run.append_metrics, [{**self.evaluator.evaluate(0, [], initial), "elapsed_s": round(time.time() - started, 3)}])
+            train_sample = self.evaluator.fix_bins(initial)
+            write(self.run.append_metrics, [{**self.evaluator.evaluate(0, [], initial, train_sample), "elapsed_s": round(time.time() - started, 3)}])
         last_status = time.time()
         for step in range(state.step, plan.total_steps):
             if self.processes.any(self.run.cancel_requested):  # every process stops at the same step
