@@ -489,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per part (default 3; 1 with --quick)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed training steps per repeat (default 2; 1 with --quick)")
     parser.add_argument("--steps", type=int, default=None, help="timed training steps per repeat (default 8; 1 with --quick)")
+    parser.add_argument("--run-steps", type=int, default=None, help="optimizer steps per whole run in the runs part (default 25; 3 with --quick)")
+    parser.add_argument("--run-pairs", type=int, default=None, help="pairs loaded for each whole run (default 500; 40 with --quick)")
     parser.add_argument("--ragged-data", type=Path, default=HH_FILE, help=f"HH-RLHF pairs for the runs part (default {HH_FILE})")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -505,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     args.texts = 32 if quick else 1000
     args.head_pairs = 200 if quick else 10_000
     args.cli_pairs, args.cli_steps, args.cli_batch, args.cli_repeats = (20, 2, 4, 1) if quick else (200, 20, 16, 3)
-    args.run_pairs, args.run_steps = (40, 3) if quick else (500, 25)
+    args.run_pairs = args.run_pairs or (40 if quick else 500)
+    args.run_steps = args.run_steps or (3 if quick else 25)
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="normbt-bench-peers-"))

@@ -94,13 +94,12 @@ def test_compile_falls_back_to_eager_with_a_note(minilm):
 def test_compiled_step_keeps_the_mu_trajectory_on_the_same_batches(tmp_path):
     """aot_eager traces and runs the graph through AOTAutograd as inductor does, without generating C++ code
     (minutes on 2 cores); padding to a multiple of 8 is on as under --compile. Short sequences, so one shape."""
-    spec = RunSpec(demo_size=24, scope="full", loss="normbt", max_steps=3, batch_size=4, max_length=24, diagnostics="off", device="cpu").resolve()
     trajectories = []
     for compiled in (False, True):
-        trainer = Trainer.from_spec(spec, RunDir(tmp_path / f"c{compiled}").create(spec))
-        if compiled:
-            trainer.compiled = CompiledForward(trainer.backbone, "full", backend="aot_eager")
-            trainer.scope.pad_multiple = 8
+        spec = RunSpec(demo_size=24, scope="full", loss="normbt", max_steps=3, batch_size=4, max_length=24, diagnostics="off",
+                       device="cpu", compile=compiled).resolve()
+        trainer = Trainer.from_spec(spec, RunDir(tmp_path / f"c{compiled}").create(spec), compile_backend="aot_eager")
+        assert trainer.scope.pad_multiple == (8 if compiled else 1)
         trainer.begin()
         trajectories.append([trainer.train_step(step)["normbt_mu"] for step in range(3)] + [trainer.state.loss.scale])
         if compiled:

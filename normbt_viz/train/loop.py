@@ -80,9 +80,11 @@ class Trainer:
 
     @classmethod
     def from_spec(cls, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
-                  processes: Processes | None = None) -> "Trainer":
+                  processes: Processes | None = None, compile_backend: str = "inductor") -> "Trainer":
         """Load the spec's pairs and backbone, tokenize, build the scope that produces h (from the feature cache
-        where it can) and a freshly seeded score head. The spec is recorded with the dataset's fingerprint."""
+        where it can) and a freshly seeded score head. The spec is recorded with the dataset's fingerprint.
+        `compile_backend` is torch.compile's backend under --compile ("aot_eager" traces the same graphs without
+        generating code: minutes faster on a CPU, for tests)."""
         if spec.num_threads:
             torch.set_num_threads(spec.num_threads)
         processes = processes or Processes(spec)
@@ -115,7 +117,7 @@ class Trainer:
             torch.set_num_threads(1)
         if spec.gradient_checkpointing and scope.trainable_parameters():
             enable_gradient_checkpointing(backbone.model)
-        compiled = CompiledForward(backbone, spec.scope) if spec.compile else None
+        compiled = CompiledForward(backbone, spec.scope, compile_backend) if spec.compile else None
         if compiled is not None and compiled.in_use:
             scope.pad_multiple = PAD_MULTIPLE
         torch.manual_seed(spec.seed)
