@@ -3,7 +3,7 @@
     python benchmarks/bench_peers.py            # the issue's configuration (a few minutes on 2 CPU cores)
     python benchmarks/bench_peers.py --check    # the same, exit status 1 when a target is missed
     python benchmarks/bench_peers.py --quick    # a tiny smoke configuration (figures meaningless)
-    python benchmarks/bench_peers.py --only head,diagnostics   # parts: train, encode, head, diagnostics
+    python benchmarks/bench_peers.py --only head,diagnostics   # parts: train, encode, head, diagnostics, runs
 
 The peers (trl, sentence-transformers) are benchmark-only: pip install -r benchmarks/requirements-bench.txt
 torch==2.13.0. A part whose peer is missing is reported as SKIP, never as a miss.
@@ -31,6 +31,14 @@ Parts (each repeated, ours and the baseline alternating, median reported; thread
                in the feature cache in place of a MiniLM forward (the epoch's cost does not depend on them).
   diagnostics  the same short default full-scope CLI run, `python -m normbt_viz train ...` with and without
                `--diagnostics off`, total wall per process. Skipped while the CLI lacks that flag.
+  runs         whole runs, diagnostics on, against TRL `RewardTrainer` as people run it (its random order,
+               padding to each batch's longest, no evaluation), on (a) uniform demo pairs, max length 128, and
+               (b) HH-shaped ragged pairs, max length 256: HH-RLHF harmless from ../shared/data when present,
+               else generated with its length shape. Ours: `Trainer.fit()` of the default full-scope NormBT run
+               (its defaults: length-grouped batches, evaluations, exact-norm samples, per-pair records, the
+               model saved); TRL: `train()` on the token ids of our run's training pairs. Same steps, batch 16,
+               fp32, lr 1e-4, grad clip 1.0. Pairs/s = steps x batch / wall of the training call (model loading
+               excluded on both sides); a warm-up run of each side first, then alternating repeats, medians.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-PARTS = ("train", "encode", "head", "diagnostics")
+PARTS = ("train", "encode", "head", "diagnostics", "runs")
 
 
 @dataclass
@@ -321,7 +329,7 @@ def bench_diagnostics(args, work: Path) -> list[Row]:
     if not cli_has_diagnostics_flag():
         message = "`python -m normbt_viz train` has no --diagnostics flag yet (it is being added in main): row skipped"
         log(f"  diagnostics: {message}")
-        return [Row(what, "-", "same run, --diagnostics off", None, "wall <= 1.2x", None, message)]
+        return [Row(what, "-", "same run, --diagnostics off", None, "wall <= 1.15x", None, message)]
     base = [sys.executable, "-m", "normbt_viz", "train", "--scope", "full", "--device", "cpu", "--num-threads", str(args.threads),
             "--demo-size", str(args.cli_pairs), "--max-steps", str(args.cli_steps), "--batch-size", str(args.cli_batch)]
     env = {**os.environ, "NORMBT_VIZ_CACHE": str(work / "cache")}
@@ -341,8 +349,120 @@ def bench_diagnostics(args, work: Path) -> list[Row]:
             (on if tag == "on" else off).append(wall([] if tag == "on" else ["--diagnostics", "off"], tag))
         log(f"  diagnostics repeat {r + 1}: on {on[-1]:.1f} s, off {off[-1]:.1f} s")
     a, b = median(on), median(off)
-    return [Row(what, f"{a:.1f} s {spread(on)}", f"--diagnostics off {b:.1f} s {spread(off)}", a / b, "wall <= 1.2x", a / b <= 1.2,
+    return [Row(what, f"{a:.1f} s {spread(on)}", f"--diagnostics off {b:.1f} s {spread(off)}", a / b, "wall <= 1.15x", a / b <= 1.15,
                 f"{args.cli_pairs} demo pairs, {args.cli_steps} steps of {args.cli_batch}, wall per process")]
+
+
+# -- (e) whole runs with diagnostics on: ours vs TRL, uniform and ragged pairs ------------------------------
+HH_FILE = REPO.parent / "shared" / "data" / "hh_rlhf_harmless_base_test.jsonl"
+
+
+def ragged_pairs(path: Path, n: int, hh_file: Path, seed: int = 0) -> str:
+    """HH-RLHF harmless pairs when ../shared/data has them, else a generated file with the same shape of lengths
+    (HH's answers: mostly short, a long tail; a shared multi-turn prompt): what `--dataset` reads."""
+    if hh_file.is_file():
+        return str(hh_file)
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    words = lambda mean: " ".join(f"w{int(k)}" for k in rng.integers(0, 500, int(min(300, rng.lognormal(mean, 0.9)))))  # noqa: E731
+    pd.DataFrame({"prompt": [words(3.2) for _ in range(n)], "chosen": [words(3.0) for _ in range(n)],
+                  "rejected": [words(3.1) for _ in range(n)]}).to_json(path, orient="records", lines=True)
+    return str(path)
+
+
+def our_whole_run(args, work: Path, dataset: str, max_length: int, tag: str, **fields):
+    """A Trainer of the default full-scope NormBT run with diagnostics on, ready to `fit` (setup untimed)."""
+    from normbt_viz.runs.rundir import RunDir
+    from normbt_viz.spec import RunSpec
+    from normbt_viz.train.loop import Trainer
+
+    spec = RunSpec(dataset=dataset, demo_size=args.run_pairs, limit=args.run_pairs, scope="full", batch_size=args.batch,
+                   lr=1e-4, max_grad_norm=1.0, max_length=max_length, device="cpu", num_threads=args.threads,
+                   max_steps=args.run_steps, seed=0, loss="normbt", diagnostics="full", **fields).resolve()
+    folder = work / f"run-{tag}-{time.monotonic_ns()}"
+    return Trainer.from_spec(spec, RunDir(folder).create(spec)), folder
+
+
+def trl_whole_run(args, work: Path, trainer):
+    """A function () -> pairs/s: TRL's RewardTrainer, as people run it (its default random order and padding
+    to each batch's longest), on the token ids of our run's training pairs, the same steps and batch size."""
+    import datasets
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+    from trl import RewardConfig, RewardTrainer
+
+    transformers.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    folder = trainer.backbone.path
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, num_labels=1, dtype=torch.float32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    train = trainer.data.trainable_index
+    rows = datasets.Dataset.from_dict({"chosen_ids": [trainer.scope.chosen[i].input_ids for i in train],
+                                       "rejected_ids": [trainer.scope.rejected[i].input_ids for i in train]})
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, _args, _state, control, **_kwargs):
+            self.start = time.perf_counter()
+            return control
+
+        def on_train_end(self, _args, state, control, **_kwargs):
+            self.seconds, self.steps = time.perf_counter() - self.start, state.global_step
+            return control
+
+    def run() -> float:
+        config = RewardConfig(
+            output_dir=str(work / "trl-run"), per_device_train_batch_size=args.batch, learning_rate=1e-4, max_grad_norm=1.0,
+            weight_decay=0.0, max_steps=args.run_steps, lr_scheduler_type="linear", warmup_steps=int(0.1 * args.run_steps),
+            max_length=trainer.spec.max_length, bf16=False, fp16=False, activation_checkpointing=False, use_cpu=True,
+            dataloader_num_workers=0, logging_steps=10, save_strategy="no", eval_strategy="no", report_to="none",
+            disable_tqdm=True, seed=0, dataset_num_proc=None)
+        clock = Clock()
+        RewardTrainer(model=model, args=config, train_dataset=rows, processing_class=tokenizer, callbacks=[clock]).train()
+        assert clock.steps == args.run_steps, (clock.steps, args.run_steps)
+        return args.run_steps * args.batch / clock.seconds
+
+    return run
+
+
+def bench_runs(args, work: Path) -> list[Row]:
+    import json
+
+    kinds = {"uniform demo pairs": ("demo", 128, 1.0), "HH-shaped ragged pairs": (ragged_pairs(work / "ragged.jsonl", args.run_pairs, args.ragged_data), 256, 1.2)}
+    if not args.ragged_data.is_file():
+        log(f"  {args.ragged_data} absent: the ragged pairs are generated with HH's length shape")
+    rows = []
+    for what, (dataset, max_length, target) in kinds.items():
+        label = f"whole run, {what}, diagnostics on ({args.run_steps} steps of {args.batch}, max length {max_length})"
+        if not have("trl"):
+            rows.append(Row(label, "-", "TRL not installed", None, f">= {target}x", None, "pip install -r benchmarks/requirements-bench.txt torch==2.13.0"))
+            continue
+        tag = what.split()[0]
+        trl = trl_whole_run(args, work, our_whole_run(args, work, dataset, max_length, tag)[0])
+        ours, theirs, padding = [], [], None
+
+        def ours_once() -> float:
+            nonlocal padding
+            trainer, folder = our_whole_run(args, work, dataset, max_length, tag)
+            start = time.perf_counter()
+            trainer.fit()
+            seconds = time.perf_counter() - start
+            padding = json.loads((folder / "status.json").read_text()).get("training_tokens")
+            return args.run_steps * args.batch / seconds
+
+        ours_once(), trl()  # warm-up: first-call costs (allocator, kernels, dataset mapping) on both sides
+        for r in range(args.repeats):
+            for side in (("ours", "trl") if r % 2 == 0 else ("trl", "ours")):
+                (ours if side == "ours" else theirs).append(ours_once() if side == "ours" else trl())
+            log(f"  {tag} repeat {r + 1}: ours {ours[-1]:.1f} pairs/s, TRL {theirs[-1]:.1f} pairs/s")
+        o, t = median(ours), median(theirs)
+        note = f"padding share {padding['padding_share']:.0%} grouped vs {1 - padding['real_tokens'] / padding['padded_tokens_ungrouped']:.0%} ungrouped" if padding else ""
+        rows.append(Row(label, f"{o:.1f} pairs/s {spread(ours)}", f"TRL RewardTrainer {t:.1f} pairs/s {spread(theirs)}", o / t,
+                        f">= {target}x", o / t >= target, note))
+    return rows
 
 
 # -- the table ---------------------------------------------------------------------------------------------
@@ -369,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="alternating repeats per part (default 3; 1 with --quick)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed training steps per repeat (default 2; 1 with --quick)")
     parser.add_argument("--steps", type=int, default=None, help="timed training steps per repeat (default 8; 1 with --quick)")
+    parser.add_argument("--run-steps", type=int, default=None, help="optimizer steps per whole run in the runs part (default 25; 3 with --quick)")
+    parser.add_argument("--run-pairs", type=int, default=None, help="pairs loaded for each whole run (default 500; 40 with --quick)")
+    parser.add_argument("--ragged-data", type=Path, default=HH_FILE, help=f"HH-RLHF pairs for the runs part (default {HH_FILE})")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
@@ -384,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     args.texts = 32 if quick else 1000
     args.head_pairs = 200 if quick else 10_000
     args.cli_pairs, args.cli_steps, args.cli_batch, args.cli_repeats = (20, 2, 4, 1) if quick else (200, 20, 16, 3)
+    args.run_pairs = args.run_pairs or (40 if quick else 500)
+    args.run_steps = args.run_steps or (3 if quick else 25)
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="normbt-bench-peers-"))
@@ -394,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()  # weight-loading bars would drown the figures
     log(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {'quick' if quick else 'full'} configuration, parts: {', '.join(parts)}")
     log(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (others' processes make every figure noisier)")
-    benches = {"train": bench_train, "encode": bench_encode, "head": bench_head, "diagnostics": bench_diagnostics}
+    benches = {"train": bench_train, "encode": bench_encode, "head": bench_head, "diagnostics": bench_diagnostics, "runs": bench_runs}
     rows: list[Row] = []
     for part in parts:
         log(f"[{part}]")

@@ -107,11 +107,13 @@ class RunSpec(DataSource):
     max_grad_norm: float | None = param(None, "clip the global gradient norm at this value", low=0.0, low_open=True, group="optimisation")
     seed: int = param(0, "seed of the head's initialisation and the pair order", low=0, group="optimisation")
     save_every: int | None = param(None, "write a checkpoint (model, optimizer, mu, step) every N steps; resume with --resume RUN_DIR", low=1, group="optimisation")
+    group_by_length: bool | None = param(None, "sort pairs by length inside shuffled mega-batches so a micro-batch pads little; the order depends on the seed only, so every arm sees the same batches (default: on for top-k/full/lora, off for head, which pads nothing)", group="optimisation")
+    compile: bool = param(False, "torch.compile the training forward (CPU and CUDA), padding to a multiple of 8 so shapes repeat; falls back to eager with a note in status.json when the backbone does not compile (full/lora)", group="optimisation")
     save_total_limit: int = param(2, "checkpoints kept (the oldest are deleted)", low=1, group="optimisation")
     # diagnostics
     diagnostics: str = param("full", "what the run watches: full (eval slice, train sample, exact gradient norms, per-pair records of every step), eval (eval slice and records), off (eval slice at the start and the end only)", choices=DIAGNOSTICS, group="diagnostics")
     eval_every: int | None = param(None, "steps between evaluations (default: a schedule denser early, whose cost stays a small share of training)", low=1, group="diagnostics")
-    full_grad_sample: int = param(32, "eval pairs whose exact full gradient norm is computed at each evaluation", low=0, group="diagnostics")
+    full_grad_sample: int | None = param(None, "eval pairs whose exact full gradient norm is computed at each evaluation (default: sized so these forwards and backwards cost about 5% of training, between 8 and 32 pairs; 32 under the head scope, where they are nearly free)", low=0, group="diagnostics")
     initial_grad_sample: int | None = param(None, "eval pairs whose exact gradient norm is computed at step 0, where the update share per distance decile is read (default: --full-grad-sample)", low=0, group="diagnostics")
     n_distance_bins: int = param(5, "distance bins (quantiles of the initial eval distances)", low=2, high=20, group="diagnostics")
     diagnose_train_pairs: int | None = param(None, "train pairs re-scored at each evaluation (default 256 for head, 0 for backbone scopes, whose trained pairs are recorded from the training forward)", low=0, group="diagnostics")
@@ -148,6 +150,8 @@ class RunSpec(DataSource):
             # With a frozen backbone re-scoring is nearly free; otherwise it is a second forward over pairs the
             # loop already scored, and the per-pair record stream covers them.
             self.diagnose_train_pairs = 256 if self.scope == "head" else 0
+        if self.group_by_length is None:
+            self.group_by_length = self.scope != "head"
         if not self.name:
             self.name = f"{self.arm_name}-s{self.seed}"
         return self.validate()

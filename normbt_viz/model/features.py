@@ -98,9 +98,10 @@ def tokenize_pairs(backbone: Backbone, pairs: pd.DataFrame, max_length: int) -> 
     return TokenizedPairs(chosen, rejected, n_truncated)
 
 
-def collate(sequences: list[Sequence], pad_id: int, padding_side: str = "right") -> dict[str, torch.Tensor]:
-    """Pad to the longest sequence of the batch (dynamic padding keeps short demo texts cheap)."""
-    width = max(len(s.input_ids) for s in sequences)
+def collate(sequences: list[Sequence], pad_id: int, padding_side: str = "right", pad_multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Pad to the longest sequence of the batch (dynamic padding keeps short demo texts cheap), rounded up to
+    a multiple of `pad_multiple` (a compiled forward then sees few distinct shapes)."""
+    width = -(-max(len(s.input_ids) for s in sequences) // pad_multiple) * pad_multiple
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     types = torch.zeros((len(sequences), width), dtype=torch.long) if sequences[0].token_type_ids is not None else None

@@ -133,6 +133,8 @@ class TopKScope:
 class FullScope:
     """The whole backbone trains; h from a full forward of the tokens."""
 
+    pad_multiple = 1  # sequences are padded to a multiple of this (8 under a compiled forward)
+
     def __init__(self, backbone: Backbone, chosen: list[Sequence], rejected: list[Sequence]):
         self.backbone, self.chosen, self.rejected = backbone, chosen, rejected
         for p in backbone.model.parameters():
@@ -143,7 +145,7 @@ class FullScope:
 
     def represent(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         sequences = [self.chosen[i] for i in indices] + [self.rejected[i] for i in indices]
-        batch = to_device(collate(sequences, self.backbone.tokenizer.pad_token_id), self.backbone.device)
+        batch = to_device(collate(sequences, self.backbone.tokenizer.pad_token_id, pad_multiple=self.pad_multiple), self.backbone.device)
         both = self.backbone.represent(**batch)
         return both[: len(indices)], both[len(indices) :]
 

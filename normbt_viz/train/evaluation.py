@@ -20,7 +20,7 @@ from normbt_viz.train.losses import weighted_loss
 if TYPE_CHECKING:
     from normbt_viz.train.loop import Trainer
 
-DIAGNOSTIC_CHUNK = 64
+DIAGNOSTIC_CHUNK = 128  # pairs per scoring forward: no graph is kept, so a larger batch costs little memory
 MAP_SAMPLE = 1000  # eval pairs whose h is kept at each evaluation of a backbone scope (fp16)
 
 
@@ -40,13 +40,16 @@ class Evaluator:
         kept_c, kept_r = [], []
         for start in range(0, len(indices), DIAGNOSTIC_CHUNK):
             chunk = indices[start : start + DIAGNOSTIC_CHUNK]
-            with torch.no_grad():
+            # Under the run's autocast (bf16 where training is), with no autograd bookkeeping at all.
+            with torch.inference_mode():
                 in_c, in_r, r_c, r_r = trainer.score(chunk)
                 rep_distance = pair_distance(in_c, in_r)
             if start < keep_h:
                 kept_c.append(in_c[: keep_h - start].half().cpu())
                 kept_r.append(in_r[: keep_h - start].half().cpu())
-            margin = (r_c - r_r).detach().requires_grad_(True)
+            # ∂(w ℓ)/∂Δ needs autograd: ordinary copies of the few [chunk] / [chunk, hidden] tensors it reads.
+            in_c, in_r, r_c, r_r = in_c.clone(), in_r.clone(), r_c.clone(), r_r.clone()
+            margin = (r_c - r_r).requires_grad_(True)
             per_pair, weight = weighted_loss(loss, margin, in_c, in_r, data.target_margin[chunk])
             # Every loss depends on h only through Δ, so ‖∂(w ℓ)/∂w_head‖ = |∂(w ℓ)/∂Δ| · ‖h_c - h_r‖ exactly.
             (dloss_dmargin,) = torch.autograd.grad(per_pair.sum(), margin)
@@ -123,31 +126,37 @@ class Evaluator:
             trainer.processes.main_writes(trainer.run.write_representations, step, eval_rows["pair_id"].to_numpy()[:keep_h], *self.kept_h)
         return eval_rows
 
-    def fix_bins(self, initial_eval_rows: pd.DataFrame) -> None:
+    def fix_bins(self, initial_eval_rows: pd.DataFrame) -> pd.DataFrame | None:
         """Fix the distance bins and each pair's initial distance from the initial model (step 0's eval rows).
 
         Bins are a property of each pair, fixed from the initial model's distances on the eval slice. With a
         frozen backbone every train pair's initial distance is free; otherwise it would cost a forward over the
-        whole train set, so only the diagnosed sample gets one (batch rows may lack it)."""
+        whole train set, so only the diagnosed sample gets one (batch rows may lack it). Returns the diagnosed
+        train sample's step-0 rows, which the step-0 evaluation takes instead of scoring them again."""
         trainer = self.trainer
         data, state = trainer.data, trainer.state
         state.bin_edges = distance_bin_edges(initial_eval_rows["rep_distance"].to_numpy(), trainer.spec.n_distance_bins)
         known = list(range(data.n_train)) if trainer.spec.scope == "head" else trainer.plan.diag_train_index
         state.initial_distance = np.full(len(data.pairs), np.nan)
+        sample_rows = None
         if known:
-            state.initial_distance[known] = self.diagnose_all(known, "train", 0)["rep_distance"].to_numpy()
+            known_rows = self.diagnose_all(known, "train", 0)
+            state.initial_distance[known] = known_rows["rep_distance"].to_numpy()
+            sample_rows = known_rows.set_axis(known).loc[trainer.plan.diag_train_index].reset_index(drop=True)
         state.initial_distance[data.eval_index] = initial_eval_rows["rep_distance"].to_numpy()
         trainer.processes.main_writes(trainer.run.write_bins, state.bin_edges.tolist(), "eval slice, initial model")
+        return sample_rows
 
-    def evaluate(self, step: int, last_batch: list[int], eval_rows: pd.DataFrame | None = None) -> dict:
-        """Diagnose the eval slice (or take `eval_rows` already diagnosed at this step), the train sample and the
-        last batch; write the step's per-pair snapshot; return the step's eval metrics."""
+    def evaluate(self, step: int, last_batch: list[int], eval_rows: pd.DataFrame | None = None,
+                 train_rows: pd.DataFrame | None = None) -> dict:
+        """Diagnose the eval slice and the train sample (or take `eval_rows` / `train_rows` already diagnosed at
+        this step) and the last batch; write the step's per-pair snapshot; return the step's eval metrics."""
         trainer = self.trainer
         data, plan, state = trainer.data, trainer.plan, trainer.state
         eval_rows = self.diagnose_eval(step) if eval_rows is None else eval_rows
         parts = [eval_rows]
         if plan.diag_train_index:
-            parts.append(self.diagnose_all(plan.diag_train_index, "train", step))
+            parts.append(self.diagnose_all(plan.diag_train_index, "train", step) if train_rows is None else train_rows)
         if last_batch and trainer.record_batches:
             parts.append(self.diagnose_all(last_batch, "batch", step))
         frame = pd.concat(parts, ignore_index=True)

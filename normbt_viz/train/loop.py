@@ -12,6 +12,7 @@ representations, for tests and benchmarks). Evaluation (`train/evaluation.py`) a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import time
@@ -24,10 +25,12 @@ import torch
 from normbt_viz.data.run_data import load_run_data
 from normbt_viz.errors import DivergedError, SpecError, first_line
 from normbt_viz.model.backbones import Backbone, load_backbone
+from normbt_viz.model.compiled import PAD_MULTIPLE, CompiledForward
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.model.features import cached_block_inputs, cached_representations, tokenize_pairs
 from normbt_viz.model.reward_model import FullScope, HeadScope, LoraScope, PairScorer, ScoreHead, TopKScope
 from normbt_viz.spec import RunSpec, package_versions
+from normbt_viz.train.batching import token_counts
 from normbt_viz.train.checkpoint import Checkpointer
 from normbt_viz.train.evaluation import Evaluator
 from normbt_viz.train.losses import build_loss, weighted_loss
@@ -56,10 +59,12 @@ class Trainer:
     loss in one `TrainingState`, the `StepPlan`, the `Evaluator` and the `Checkpointer`."""
 
     def __init__(self, spec: RunSpec, run: RunDir, data: TrainingData, scope, head: ScoreHead, processes: Processes,
-                 backbone: Backbone | None = None, progress: ProgressFn | None = None, feature_cache_hit: bool = False):
+                 backbone: Backbone | None = None, progress: ProgressFn | None = None, feature_cache_hit: bool = False,
+                 compiled: CompiledForward | None = None):
         """The one constructor: every part already built (see `from_spec` and `from_features`)."""
         self.spec, self.run, self.data, self.scope, self.head = spec, run, data, scope, head
         self.processes, self.backbone, self.feature_cache_hit = processes, backbone, feature_cache_hit
+        self.compiled = compiled  # the training step's compiled forward (--compile), else None
         processes.check_batch_size(spec.batch_size)
         self.progress = progress or (lambda *_: None)
         self.record_batches = spec.diagnostics != "off"
@@ -76,9 +81,11 @@ class Trainer:
 
     @classmethod
     def from_spec(cls, spec: RunSpec, run: RunDir, progress: ProgressFn | None = None,
-                  processes: Processes | None = None) -> "Trainer":
+                  processes: Processes | None = None, compile_backend: str = "inductor") -> "Trainer":
         """Load the spec's pairs and backbone, tokenize, build the scope that produces h (from the feature cache
-        where it can) and a freshly seeded score head. The spec is recorded with the dataset's fingerprint."""
+        where it can) and a freshly seeded score head. The spec is recorded with the dataset's fingerprint.
+        `compile_backend` is torch.compile's backend under --compile ("aot_eager" traces the same graphs without
+        generating code: minutes faster on a CPU, for tests)."""
         if spec.num_threads:
             torch.set_num_threads(spec.num_threads)
         processes = processes or Processes(spec)
@@ -112,9 +119,12 @@ class Trainer:
             torch.set_num_threads(1)
         if spec.gradient_checkpointing and scope.trainable_parameters():
             enable_gradient_checkpointing(backbone.model)
+        compiled = CompiledForward(backbone, spec.scope, compile_backend) if spec.compile else None
+        if compiled is not None and compiled.in_use:
+            scope.pad_multiple = PAD_MULTIPLE
         torch.manual_seed(spec.seed)
         head = ScoreHead(backbone.hidden_size, spec.head_layernorm).to(backbone.device)
-        return cls(spec, run, data, scope, head, processes, backbone, progress, feature_cache_hit=cache_hit)
+        return cls(spec, run, data, scope, head, processes, backbone, progress, feature_cache_hit=cache_hit, compiled=compiled)
 
     @classmethod
     def from_features(cls, spec: RunSpec, run: RunDir, h_chosen: torch.Tensor, h_rejected: torch.Tensor) -> "Trainer":
@@ -184,7 +194,8 @@ class Trainer:
             local = processes.local(indices)
             last = k == len(micro_batches) - 1
             with nullcontext() if last else accelerator.no_sync(self.model):
-                in_c, in_r, r_c, r_r = self.model(local)
+                with self.compiled.active() if self.compiled else nullcontext():
+                    in_c, in_r, r_c, r_r = self.model(local)
                 margin = r_c - r_r
                 per_pair, weight = weighted_loss(loss, margin, in_c, in_r, self.data.target_margin[local])
                 if self.record_batches:
@@ -229,6 +240,18 @@ class Trainer:
             row["normbt_mu"] = mu_used
         return row
 
+    def padding_status(self) -> dict:
+        """Real and padded tokens of the run's training forwards (none for the head scope, which reads cached
+        h), and the padded count the same pairs would cost in ungrouped batches, for status.json."""
+        if self.spec.scope == "head":
+            return {"group_by_length": False}
+        spec, lengths = self.spec, self.data.token_lengths
+        multiple = getattr(self.scope, "pad_multiple", 1)
+        counts = token_counts(self.plan.micro_batches(spec.batch_size), lengths, multiple)
+        ungrouped = StepPlan.for_run(dataclasses.replace(spec, group_by_length=False), self.data)
+        counts["padded_tokens_ungrouped"] = token_counts(ungrouped.micro_batches(spec.batch_size), lengths, multiple)["padded_tokens"]
+        return {"group_by_length": bool(spec.group_by_length), "training_tokens": counts}
+
     def flush_records(self) -> None:
         """Write the buffered per-pair records as one chunk of the run's record stream."""
         if not self.records:
@@ -259,7 +282,7 @@ class Trainer:
               n_truncated=data.n_truncated, n_identical_input=int(data.identical_input.sum()),
               n_trained_pairs=len(data.trainable_index), feature_cache_hit=self.feature_cache_hit,
               eval_steps=sorted(plan.eval_steps), n_processes=self.processes.world,
-              n_skipped_rows=data.load_report.rows_skipped if data.load_report else 0)
+              n_skipped_rows=data.load_report.rows_skipped if data.load_report else 0, **self.padding_status())
         if data.load_report:
             write(self.run.write_load_report, data.load_report.to_dict())
         write(self.run.write_pair_texts,
@@ -269,8 +292,8 @@ class Trainer:
         else:
             self.begin()
             initial = self.evaluator.diagnose_eval(0)
-            self.evaluator.fix_bins(initial)
-            write(self.run.append_metrics, [{**self.evaluator.evaluate(0, [], initial), "elapsed_s": round(time.time() - started, 3)}])
+            train_sample = self.evaluator.fix_bins(initial)
+            write(self.run.append_metrics, [{**self.evaluator.evaluate(0, [], initial, train_sample), "elapsed_s": round(time.time() - started, 3)}])
         last_status = time.time()
         for step in range(state.step, plan.total_steps):
             if self.processes.any(self.run.cancel_requested):  # every process stops at the same step
@@ -294,6 +317,8 @@ class Trainer:
                 last_status = time.time()
             self.progress("train", done, plan.total_steps)
         self.flush_records()
+        if self.compiled:
+            write(self.run.write_status, **self.compiled.status())
         write(self.checkpointer.save_model)
         self.processes.accelerator.wait_for_everyone()
 

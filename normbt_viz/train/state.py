@@ -12,8 +12,13 @@ import torch
 
 from normbt_viz.data.load_report import LoadReport
 from normbt_viz.spec import RunSpec
+from normbt_viz.train.batching import length_grouped_order, pair_lengths
 from normbt_viz.train.diagnostics import evaluation_steps
 from normbt_viz.train.losses import PairLoss
+
+
+GRAD_SAMPLE_BUDGET = 0.05  # share of a backbone run's training compute that the exact-norm samples may take
+GRAD_SAMPLE_RANGE = (8, 32)  # fewer pairs make the proxy correlation meaningless; more cost without telling more
 
 
 @dataclass
@@ -74,26 +79,40 @@ class StepPlan:
         total_steps = total_steps_for(spec, len(trainable))
         per_step = spec.batch_size * spec.grad_accum
         order = trainable[batch_order(len(trainable), total_steps * per_step, spec.seed)]
+        if spec.group_by_length:
+            order = length_grouped_order(order, pair_lengths(data.token_lengths), spec.batch_size, spec.seed)
         if spec.diagnostics == "off":
             eval_steps = {0, total_steps}
         else:
             # Under the head scope an evaluation reads cached features: nearly free, so the schedule may be dense.
             budget = 1.0 if spec.scope == "head" else 0.1
-            n_grad = min(spec.full_grad_sample, len(eval_index)) if spec.diagnostics == "full" and spec.scope != "head" else 0
+            n_grad = min(spec.full_grad_sample or GRAD_SAMPLE_RANGE[1], len(eval_index)) if spec.diagnostics == "full" and spec.scope != "head" else 0
             eval_steps = set(evaluation_steps(total_steps, per_step, len(eval_index), spec.eval_every, budget, n_grad_pairs=n_grad))
         watch_all = spec.diagnostics == "full"
         rng = np.random.default_rng(spec.seed + 1)
         n_sample = spec.diagnose_train_pairs if watch_all else 0
-        initial = spec.full_grad_sample if spec.initial_grad_sample is None else spec.initial_grad_sample
+        n_grad = spec.full_grad_sample
+        if n_grad is None:
+            n_grad = GRAD_SAMPLE_RANGE[1]
+            if spec.scope != "head":
+                # Each exact-norm pair costs a forward and a backward, as a trained pair does: the sample gets its
+                # share of the training compute, spread over the evaluations, within the range.
+                affordable = GRAD_SAMPLE_BUDGET * total_steps * per_step / len(eval_steps)
+                n_grad = int(min(GRAD_SAMPLE_RANGE[1], max(GRAD_SAMPLE_RANGE[0], affordable)))
+        initial = n_grad if spec.initial_grad_sample is None else spec.initial_grad_sample
         return cls(
             total_steps=total_steps,
             warmup=int(spec.warmup_ratio * total_steps),
             order=order,
             eval_steps=eval_steps,
             diag_train_index=sorted(rng.permutation(data.n_train)[:n_sample].tolist()),
-            grad_sample_index=eval_index[: spec.full_grad_sample] if watch_all else [],
+            grad_sample_index=eval_index[:n_grad] if watch_all else [],
             initial_grad_sample_index=eval_index[:initial] if watch_all else [],
         )
+
+    def micro_batches(self, batch_size: int) -> list[np.ndarray]:
+        """Every micro-batch of the run, in order (global pair indices)."""
+        return [self.order[i : i + batch_size] for i in range(0, len(self.order), batch_size)]
 
     def step_indices(self, step: int, batch_size: int, grad_accum: int) -> list[list[int]]:
         """The micro-batches of optimizer step `step` (global pair indices)."""
