@@ -96,3 +96,13 @@ def test_real_hh_pairs_prefer_shorter_answers_and_chosen_answers_refuse_more():
     assert len(pairs) > 2000
     assert length_rule(features["log_words_ratio"].to_numpy())[1] == "shorter"  # the data README: 56% of pairs
     assert features["refusal_diff"].mean() > 0  # deflections are often chosen
+
+
+def test_the_verdict_says_when_the_audit_is_no_better_than_a_length_rule():
+    from normbt_viz.audit.summary import trust_lines
+
+    pairs, h_c, h_r = length_world(200, False, 0.1)
+    _, found = audit_pairs(pairs, h_c, h_r, AuditConfig(dataset="x", seeds=1, pair_features=False))  # h is noise
+    verdict = [line for line in trust_lines(found) if line.startswith("Verdict:")]
+    assert verdict and "no better than the length rule on this data" in verdict[0]
+    assert "this dataset prefers shorter answers" in "\n".join(trust_lines(found))

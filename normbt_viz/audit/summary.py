@@ -32,9 +32,10 @@ def trust_lines(meta: dict) -> list[str]:
         lines.append("| cleanlab | not installed | |")
     audit = methods["audit"]["auroc"]
     best_name, best = max(((name, f["auroc"]) for name, f in methods.items() if name != "audit"), key=lambda item: item[1])
-    verdict = (f"the audit is no better than the {best_name} on this data (AUROC {audit:.3f} vs {best:.3f}): read its "
-               f"flags as a {best_name} would" if audit < best + 0.01 else
-               f"the audit beats the {best_name}, the better baseline, by {audit - best:.3f} AUROC")
+    best_name = {"length rule": "the length rule"}.get(best_name, best_name)
+    verdict = (f"the audit is no better than {best_name} on this data (AUROC {audit:.3f} vs {best:.3f}): its flags "
+               f"carry no more evidence than {best_name}'s" if audit < best + 0.01 else
+               f"the audit beats {best_name}, the better baseline, by {audit - best:.3f} AUROC")
     lines += ["", f"Verdict: {verdict}. AUROC 0.5 is chance, 1.0 finds every flip first.",
               f"Ceiling: the scorer ranks {check['oof_accuracy']:.1%} of the copy's unflipped pairs as labelled out of "
               f"fold, so at a {check['rate']:.0%} flip rate about {check['flag_purity_ceiling']:.1%} of the pairs "
