@@ -106,3 +106,29 @@ def test_the_verdict_says_when_the_audit_is_no_better_than_a_length_rule():
     verdict = [line for line in trust_lines(found) if line.startswith("Verdict:")]
     assert verdict and "no better than the length rule on this data" in verdict[0]
     assert "this dataset prefers shorter answers" in "\n".join(trust_lines(found))
+
+
+def test_a_judge_exported_by_this_project_scores_both_answers_beside_h(tmp_path):
+    from normbt_viz.audit.judge import judge_margins
+    from normbt_viz.data.sources import load_pairs
+    from normbt_viz.runs.launcher import new_run_dir
+    from normbt_viz.spec import RunSpec
+    from normbt_viz.train.loop import run_training
+
+    run = new_run_dir(tmp_path, RunSpec(backbone="smollm2", demo_size=40, max_steps=2, eval_every=2, batch_size=16,
+                                        max_length=64))
+    assert run_training(run.spec(), run)["state"] == "done"
+    export = str(run.path / "model" / "sequence_classification")
+    pairs = load_pairs("demo", demo_size=30, demo_noise=0.0, demo_seed=4).pairs
+    margins = judge_margins(export, pairs, 64, batch_size=8)
+    swapped = judge_margins(export, pairs.rename(columns={"chosen": "rejected", "rejected": "chosen"}), 64, batch_size=8)
+    np.testing.assert_allclose(margins, -swapped, atol=1e-4)  # one reward per answer: the gap is antisymmetric
+    assert np.abs(margins).max() > 0
+    features = pair_feature_frame(pairs).assign(judge_margin=margins)
+    h_c, h_r = torch.randn(30, 8), torch.randn(30, 8)
+    frame, meta = audit_pairs(pairs, h_c, h_r, AuditConfig(dataset="demo", judge=export, seeds=1, folds=3,
+                                                           self_check_rate=0.2), pair_features=features)
+    assert "judge" in meta["scorer"] and "judge alone" in meta["self_check"]["methods"]
+    np.testing.assert_allclose(frame["judge_margin"], margins)
+    flagged = frame[frame["flag_label_issue"]]
+    assert flagged["reason"].str.contains("the judge alone").all()

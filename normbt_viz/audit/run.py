@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from normbt_viz.audit.auditdir import AuditDir
+from normbt_viz.audit.judge import judge_margins
 from normbt_viz.audit.pair_features import answer_token_counts, pair_feature_frame
 from normbt_viz.audit.scoring import ProgressFn, audit_pairs, cleaning_plan, detection_metrics
 from normbt_viz.audit.spec import FLAGS, AuditConfig
@@ -87,6 +88,11 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
         if config.pair_features:
             extra = pair_feature_frame(pairs, answer_token_counts(backbone.tokenizer, pairs["chosen"]),
                                        answer_token_counts(backbone.tokenizer, pairs["rejected"]))
+        if config.judge:
+            margins = judge_margins(config.judge, pairs, config.max_length, config.batch_size,
+                                    lambda done, total: report("judge", done, total))
+            extra = pd.concat([extra if extra is not None else pd.DataFrame(index=pairs.index),
+                               pd.DataFrame({"judge_margin": margins}, index=pairs.index)], axis=1)
         frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report, extra, config.backbone)
         audit_s = time.time() - audit_started
         folder.write_frame(frame)

@@ -253,6 +253,7 @@ def audit_pairs(pairs: pd.DataFrame, h_chosen: torch.Tensor, h_rejected: torch.T
     trainable = ~identical
     if trainable.sum() < config.folds:
         raise SpecError(f"the audit needs at least {config.folds} pairs with different answers, found {int(trainable.sum())}")
+    judge = pair_features["judge_margin"].to_numpy() if pair_features is not None and "judge_margin" in pair_features else None
     extra = None if pair_features is None else torch.tensor(pair_features.to_numpy(dtype=np.float64), dtype=torch.float32)
     _, margins, l2, n_pruned = margin_passes(d, trainable, config, progress, extra)
     score, misranked = label_issue_scores(margins)
@@ -312,7 +313,10 @@ def audit_pairs(pairs: pd.DataFrame, h_chosen: torch.Tensor, h_rejected: torch.T
     log_words_ratio = np.log1p(words_c) - np.log1p(words_r)
     _, prefers = length_rule(log_words_ratio[trainable])
     scorer = (f"the linear out-of-fold model on {backbone_name or 'the backbone'}'s h"
-              + (f" and {extra.shape[1]} pair features" if extra is not None and extra.shape[1] else ""))
+              + (f" and {extra.shape[1]} pair features" if extra is not None and extra.shape[1] else "")
+              + (f" (one is the judge {config.judge}'s score gap)" if judge is not None else ""))
+    if judge is not None:
+        frame["judge_margin"] = judge
     frame["log_words_ratio"] = log_words_ratio
     frame["reason"] = flag_reasons(frame, prefers, scorer)
     check = None
@@ -320,7 +324,7 @@ def audit_pairs(pairs: pd.DataFrame, h_chosen: torch.Tensor, h_rejected: torch.T
         if progress:
             progress("self-check", 0, 1)
         check = self_check(design_matrix(d, extra, trainable), trainable, log_words_ratio, config.folds,
-                           config.seeds, l2, config.self_check_rate, config.self_check_seed)
+                           config.seeds, l2, config.self_check_rate, config.self_check_seed, judge)
         if progress:
             progress("self-check", 1, 1)
     if "flipped" in pairs:

@@ -50,9 +50,13 @@ def p_chosen_wins(margins: np.ndarray) -> np.ndarray:
     return (1 / (1 + np.exp(-np.clip(margins, -50, 50)))).mean(axis=1)
 
 
-def method_scores(margins: np.ndarray, log_words_ratio: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """The audit's label-issue score and the two baselines', on the same out-of-fold margins."""
+def method_scores(margins: np.ndarray, log_words_ratio: np.ndarray, seed: int = 0,
+                  judge_margin: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The audit's label-issue score and the two baselines', on the same out-of-fold margins; with a judge, its
+    score gap alone too (the lower r(chosen) - r(rejected), the more suspect)."""
     scores = {"audit": label_issue_scores(margins)[0], "length rule": length_rule(log_words_ratio)[0]}
+    if judge_margin is not None:
+        scores["judge alone"] = -judge_margin
     cleanlab = cleanlab_scores(p_chosen_wins(margins), seed)
     if cleanlab is not None:
         scores["cleanlab"] = cleanlab
@@ -68,7 +72,7 @@ def detection_table(scores: dict[str, np.ndarray], truth: np.ndarray, rows: np.n
 
 
 def self_check(x: torch.Tensor, trainable: np.ndarray, log_words_ratio: np.ndarray, folds: int, seeds: int,
-               l2: float, rate: float, seed: int) -> dict | None:
+               l2: float, rate: float, seed: int, judge_margin: np.ndarray | None = None) -> dict | None:
     """Flip a seeded `rate` of a copy of the trainable pairs (rows of the design matrix `x`), score the copy
     with the same out-of-fold model, and report on those known flips: AUROC and precision at k for the audit,
     the length rule and cleanlab; the scorer's out-of-fold accuracy on the copy's unflipped pairs; and the flag
@@ -82,7 +86,7 @@ def self_check(x: torch.Tensor, trainable: np.ndarray, log_words_ratio: np.ndarr
     flipped[np.random.default_rng(seed).choice(candidates, n_flip, replace=False)] = True
     sign = np.where(flipped, -1.0, 1.0)
     margins = oof_margins(x * torch.from_numpy(sign).to(x.dtype)[:, None], folds, seeds, l2, trainable)
-    scores = method_scores(margins, log_words_ratio * sign, seed)
+    scores = method_scores(margins, log_words_ratio * sign, seed, None if judge_margin is None else judge_margin * sign)
     table = detection_table(scores, flipped, trainable)
     accuracy = float((margins.mean(axis=1)[trainable & ~flipped] > 0).mean())
     purity = rate * accuracy / (rate * accuracy + (1 - rate) * (1 - accuracy)) if accuracy < 1 else 1.0
@@ -112,6 +116,10 @@ def flag_reasons(frame: pd.DataFrame, prefers: str, scorer: str) -> list[str]:
             chosen_longer = row.words_chosen > row.words_rejected
             if (prefers == "longer" and chosen_shorter) or (prefers == "shorter" and chosen_longer):
                 text += f"; this dataset prefers {prefers} answers and this chosen is {'shorter' if chosen_shorter else 'longer'}"
+            judge = getattr(row, "judge_margin", None)
+            if judge is not None:
+                text += (f"; the judge alone also scores it against its label (reward gap {judge:+.2f})" if judge < 0
+                         else f"; the judge alone agrees with the label (reward gap {judge:+.2f})")
             parts.append(text)
         for name in ("identical", "near_identical", "duplicate", "conflict", "near_duplicate", "length_ratio",
                      "empty_looking"):

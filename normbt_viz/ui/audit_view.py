@@ -34,6 +34,7 @@ def audit_view(frame: pd.DataFrame, flags: list[str], categories: list[str] | No
 REASONS = {
     "scored against its label": "scored against its label out of fold",
     "chosen has the length this dataset disfavours": "this dataset prefers",
+    "the judge alone also scores it against its label": "the judge alone also scores it against",
     **{name.replace("_", " "): name.replace("_", " ") for name in
        ("identical", "near_identical", "duplicate", "conflict", "near_duplicate", "length_ratio", "empty_looking")},
 }
