@@ -1,26 +1,28 @@
-"""How well does the audit's label-issue score find flipped labels? Against cleanlab, on the same probabilities.
+"""How well does the audit find flipped labels on real data? Against a length rule and cleanlab, on the same data.
 
-    pip install -r benchmarks/requirements-bench.txt   # cleanlab: a benchmark-only peer, not a dependency
-    python benchmarks/bench_audit.py [--pairs 2000] [--seeds 5] [--check]
+    pip install -r benchmarks/requirements-bench.txt   # cleanlab, the named peer for label issues
+    python benchmarks/bench_audit.py [--hh ../shared/data/hh_rlhf_harmless_base_test.jsonl] [--seeds 3] [--check]
 
-Two datasets of 2,000 pairs, featurised once with MiniLM (max length 128): the demo data, and the demo's
-text rendered as HH-RLHF transcripts (implicit prompt, half of them multi-turn). Labels are clean, then for
-each seed a fresh 10% or 20% of pairs is flipped; a flip only negates the pair's feature difference, so no
-re-featurisation is needed. For each (dataset, rate, seed) the audit's margin passes run exactly as
-`python -m normbt_viz audit` runs them (5 folds x 3 fold seeds, L2 by out-of-fold log-loss; `--refit` adds
-the prune-and-refit pass, off by default as in the audit).
+Data, featurised once with MiniLM at max length 128 (the audit's defaults; features come from the shared cache
+when an audit already read them):
+- hh: the real HH-RLHF harmless test file (human labels, raters prefer the shorter answer in 56% of pairs);
+- hh-longer: the same pairs with the sides chosen by length (the longer answer is chosen), a data set where
+  the preference follows length the other way, which must not fool the audit;
+- demo: 2,000 demo pairs with the demo's own flips undone.
+For each (data, rate in 5/10/20%, flip seed) a fresh share of pairs is flipped (a flip negates the pair's row,
+so nothing is featurised again) and every method scores the same flipped copy:
+- audit: the default scorer (`python -m normbt_viz audit`): linear out-of-fold BT on h and the pair features,
+  5 folds x 3 fold seeds, L2 by out-of-fold log-loss;
+- audit, h only: the same without pair features (the audit before pair features);
+- length rule: flag the pairs whose chosen answer has the length the data's pairs disfavour;
+- cleanlab: find_label_issues on the audit's out-of-fold probabilities.
+Also the audit's self-check (5% more flips on the flipped copy, the figure the Audit page shows) beside the
+AUROC on the injected flips, which it must predict within 0.05.
 
-Compared, all scored against the injected flips:
-- ours: the label-issue score (mean over fold seeds of P(label wrong) = σ(-margin)), and the `label_issue`
-  flag for precision/recall of a set;
-- cleanlab find_label_issues (confident learning, default prune_by_noise_rate, ranked by self_confidence)
-  given the same out-of-fold probabilities (P(labelled chosen wins), the mean over fold seeds). A pair is a
-  two-class example with symmetric classes: for a seeded half of the pairs the answers are presented as
-  (A=rejected, B=chosen) with label "B"; the rest as (A=chosen, B=rejected) with label "A". Its AUROC and
-  precision@k use its ranked output (flagged pairs by rank, then the unflagged tied).
-
-Prints medians over seeds. `--check` exits 1 if ours has AUROC < 0.90 at 10% on the demo data, or if ours is
-below cleanlab on AUROC or precision@k in any (dataset, rate).
+Prints medians over flip seeds. `--check` exits 1 when the audit's AUROC is not at least 0.03 above the better
+of the length rule and cleanlab on hh and demo at any rate, falls below either by more than 0.01 on hh-longer
+(where the length rule is right by construction), or when its median self-check misses the injected-flip AUROC
+on the real file by more than 0.05.
 """
 
 from __future__ import annotations
@@ -28,126 +30,116 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from normbt_viz.audit.scoring import auroc, label_issue_scores, margin_passes, precision_at_k
+from normbt_viz.audit.pair_features import answer_token_counts, pair_feature_frame
+from normbt_viz.audit.scoring import design_matrix, label_issue_scores, margin_passes
+from normbt_viz.audit.selfcheck import detection_table, method_scores, self_check
 from normbt_viz.audit.spec import AuditConfig
-from normbt_viz.data.demo import generate_demo_pairs, hh_transcripts
 from normbt_viz.data.sources import load_pairs
 from normbt_viz.model.backbones import load_backbone
 from normbt_viz.model.features import chunked_representations
 
 try:
-    from cleanlab.filter import find_label_issues
+    import cleanlab  # noqa: F401
 except ImportError:
-    sys.exit("bench_audit needs cleanlab (a benchmark-only peer): pip install -r benchmarks/requirements-bench.txt")
+    sys.exit("bench_audit needs cleanlab (the peer): pip install -r benchmarks/requirements-bench.txt")
+
+HH_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh_rlhf_harmless_base_test.jsonl"
+RATES = (0.05, 0.1, 0.2)
 
 
-def clean_features(name: str, n: int, backbone) -> tuple[torch.Tensor, np.ndarray]:
-    """(h_c - h_r with every label correct, identical mask) for the named dataset."""
+def clean_data(name: str, args, backbone) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """(h_c - h_r, pair features, trainable mask) with every label as the data's clean reference."""
     if name == "demo":
-        table = load_pairs("demo", demo_size=n, demo_noise=0.1, demo_seed=0)  # cached by earlier audits
-        pairs = table.pairs
-        h_c, h_r, _ = chunked_representations(backbone, pairs, 128)
+        pairs = load_pairs("demo", demo_size=args.demo_pairs, demo_noise=0.1, demo_seed=0).pairs
         sign = np.where(pairs["flipped"].to_numpy(), -1.0, 1.0)  # undo the demo's own flips
     else:
-        pairs = load_pairs(hh_transcripts(generate_demo_pairs(n, 0.0, seed=1), seed=1)).pairs
-        h_c, h_r, _ = chunked_representations(backbone, pairs, 128)
+        pairs = load_pairs(str(args.hh)).pairs
         sign = np.ones(len(pairs))
-    d = (h_c - h_r) * torch.from_numpy(sign).float()[:, None]
-    identical = pairs["identical"].to_numpy() | (d.norm(dim=1).numpy() <= 1e-6)
-    return d, identical
+    h_c, h_r, _ = chunked_representations(backbone, pairs, 128)
+    features = pair_feature_frame(pairs, answer_token_counts(backbone.tokenizer, pairs["chosen"]),
+                                  answer_token_counts(backbone.tokenizer, pairs["rejected"]))
+    if name == "hh-longer":  # the longer answer (in words) is chosen; equal lengths keep the human label
+        sign = np.where(features["log_words_ratio"].to_numpy() < 0, -1.0, 1.0)
+    flip = torch.from_numpy(sign).float()[:, None]
+    d = (h_c - h_r) * flip
+    extra = torch.tensor(features.to_numpy(), dtype=torch.float32) * flip
+    trainable = ~(pairs["identical"].to_numpy() | (d.norm(dim=1).numpy() <= 1e-6))
+    return d, extra, trainable
 
 
-def cleanlab_scores(p_chosen: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(a score ranking find_label_issues' output, its boolean mask) for pairs whose labelled-chosen answer
-    wins with probability `p_chosen`, posed as symmetric two-class examples."""
-    n = len(p_chosen)
-    chosen_is_b = np.random.default_rng(1000 + seed).random(n) < 0.5
-    labels = chosen_is_b.astype(int)
-    p_b = np.where(chosen_is_b, p_chosen, 1 - p_chosen)
-    pred_probs = np.column_stack([1 - p_b, p_b])
-    ranked = find_label_issues(labels, pred_probs, return_indices_ranked_by="self_confidence")
-    score = np.zeros(n)
-    score[ranked] = len(ranked) - np.arange(len(ranked))
-    mask = np.zeros(n, dtype=bool)
-    mask[ranked] = True
-    return score, mask
-
-
-def one(d_clean: torch.Tensor, identical: np.ndarray, rate: float, seed: int, config: AuditConfig) -> list[dict]:
-    n = d_clean.shape[0]
-    rng = np.random.default_rng(seed)
-    flipped = np.zeros(n, dtype=bool)
-    flipped[rng.choice(n, round(rate * n), replace=False)] = True
-    d = d_clean * torch.from_numpy(np.where(flipped, -1.0, 1.0)).float()[:, None]
-    _, final, _, _ = margin_passes(d, ~identical, config)
-    score, misranked = label_issue_scores(final)
-    score[identical] = 0.5
-    flag = ~identical & (misranked >= 1) & (score > config.label_issue_threshold)
-    k = int(flipped.sum())
-    p_chosen = (1 / (1 + np.exp(-np.clip(final, -50, 50)))).mean(axis=1)
-    cl_score, cl_mask = cleanlab_scores(p_chosen, seed)
-    rows = [("ours: label-issue score / flag", score, flag), ("cleanlab find_label_issues", cl_score, cl_mask)]
-    return [{"method": method, "auroc": auroc(s, flipped), "precision_at_k": precision_at_k(s, flipped, k),
-             "flagged": int(mask.sum()), "flag_precision": float(flipped[mask].mean()) if mask.any() else np.nan,
-             "flag_recall": float(mask[flipped].mean())} for method, s, mask in rows]
+def one(d: torch.Tensor, extra: torch.Tensor, trainable: np.ndarray, rate: float, seed: int, config: AuditConfig) -> list[dict]:
+    candidates = np.flatnonzero(trainable)
+    flipped = np.zeros(len(trainable), dtype=bool)
+    flipped[np.random.default_rng(seed).choice(candidates, round(rate * len(candidates)), replace=False)] = True
+    sign = torch.from_numpy(np.where(flipped, -1.0, 1.0)).float()[:, None]
+    d, extra = d * sign, extra * sign
+    log_words_ratio = extra[:, 0].double().numpy()  # the first pair feature
+    _, margins, l2, _ = margin_passes(d, trainable, config, pair_features=extra)
+    table = detection_table(method_scores(margins, log_words_ratio, seed), flipped, trainable)
+    _, h_only, _, _ = margin_passes(d, trainable, config)
+    table["audit, h only"] = detection_table({"s": label_issue_scores(h_only)[0]}, flipped, trainable)["s"]
+    check = self_check(design_matrix(d, extra, trainable), trainable, log_words_ratio, config.folds, config.seeds,
+                       l2, config.self_check_rate, 100 + seed)
+    rows = [{"method": name, **figures} for name, figures in table.items()]
+    rows.append({"method": "audit self-check (5% more flips)", **check["methods"]["audit"]})
+    return rows
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---" if not pd.api.types.is_numeric_dtype(t) else "---:" for t in table.dtypes) + "|"]
+    lines = ["| " + " | ".join(table.columns) + " |",
+             "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(t) else "---" for t in table.dtypes) + "|"]
     for row in table.itertuples(index=False):
-        cells = [f"{v:.3f}" if isinstance(v, float) and c != "flagged" else (f"{v:.0f}" if c == "flagged" else str(v))
-                 for c, v in zip(table.columns, row)]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, default=5, help="flip-injection seeds (medians are reported)")
-    parser.add_argument("--refit", action="store_true", help="the audit's optional prune-and-refit pass")
+    parser.add_argument("--hh", type=Path, default=HH_DEFAULT, help="the HH-RLHF harmless test file (JSON lines)")
+    parser.add_argument("--demo-pairs", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, default=3, help="flip-injection seeds (medians are reported)")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    config = AuditConfig(prune_refit=args.refit)
+    if not args.hh.is_file():
+        sys.exit(f"bench_audit: {args.hh} not found; pass --hh PATH to the HH-RLHF harmless test file")
+    config = AuditConfig(dataset="benchmark")
     backbone = load_backbone("minilm")
     results = []
-    for name in ("demo", "hh-shaped"):
+    for name in ("hh", "hh-longer", "demo"):
         started = time.time()
-        d, identical = clean_features(name, args.pairs, backbone)
-        print(f"{name}: {len(d)} pairs featurised or read from the cache in {time.time() - started:.0f} s "
-              f"({int(identical.sum())} identical for MiniLM)", file=sys.stderr)
-        for rate in (0.1, 0.2):
-            for seed in range(args.seeds):
-                for row in one(d, identical, rate, seed, config):
-                    results.append({"dataset": name, "flips": f"{rate:.0%}", "seed": seed, **row})
+        d, extra, trainable = clean_data(name, args, backbone)
+        print(f"{name}: {len(d)} pairs featurised or read from the cache in {time.time() - started:.0f} s",
+              file=sys.stderr)
+        for seed in range(args.seeds):  # seeds outermost, so every rate's runs alternate with the others'
+            for rate in RATES:
+                for row in one(d, extra, trainable, rate, seed, config):
+                    results.append({"data": name, "flips": f"{rate:.0%}", "seed": seed, **row})
     frame = pd.DataFrame(results)
-    table = frame.groupby(["dataset", "flips", "method"], sort=False)[
-        ["auroc", "precision_at_k", "flagged", "flag_precision", "flag_recall"]].median().reset_index()
-    print(f"Medians over {args.seeds} flip seeds, {args.pairs} pairs each, MiniLM features, 5 folds x 3 fold seeds"
-          f"{', prune and refit' if args.refit else ''}.\n")
+    table = frame.groupby(["data", "flips", "method"], sort=False)[["auroc", "precision_at_k"]].median().reset_index()
+    print(f"Medians over {args.seeds} flip seeds; MiniLM features (max length 128), 5 folds x 3 fold seeds.\n")
     print(markdown_table(table))
 
     failures = []
-    ours = table[table["method"].str.startswith("ours")].set_index(["dataset", "flips"])
-    demo10 = ours.loc[("demo", "10%"), "auroc"]
-    if demo10 < 0.90:
-        failures.append(f"AUROC {demo10:.3f} < 0.90 at 10% flips on the demo data")
-    for row in table[~table["method"].str.startswith("ours")].itertuples(index=False):
-        mine = ours.loc[(row.dataset, row.flips)]
-        for metric in ("auroc", "precision_at_k"):
-            if mine[metric] < getattr(row, metric) - 1e-12:
-                failures.append(f"{row.dataset} {row.flips}: ours {metric} {mine[metric]:.3f} < {row.method} "
-                                f"{getattr(row, metric):.3f}")
-    if args.check:
-        for failure in failures:
-            print(f"CHECK FAILED: {failure}", file=sys.stderr)
-        return 1 if failures else 0
-    return 0
+    wide = table.pivot_table(index=["data", "flips"], columns="method", values="auroc")
+    for (name, flips), row in wide.iterrows():
+        best = max(row["length rule"], row["cleanlab"])
+        margin = 0.03 if name in ("hh", "demo") else -0.01
+        if row["audit"] < best + margin:
+            failures.append(f"{name} {flips}: audit AUROC {row['audit']:.3f} < best baseline {best:.3f} {margin:+.2f}")
+        # Only on the real file: on hh-longer and the demo the injected flips are the only wrong labels, and a
+        # self-check flip that lands on one restores it, so the self-check reads about A(1 - 2·rate) + rate there.
+        if name == "hh" and abs(row["audit self-check (5% more flips)"] - row["audit"]) > 0.05:
+            failures.append(f"{name} {flips}: self-check {row['audit self-check (5% more flips)']:.3f} is more than "
+                            f"0.05 from the injected-flip AUROC {row['audit']:.3f}")
+    for failure in failures:
+        print(f"{'CHECK FAILED' if args.check else 'target missed'}: {failure}", file=sys.stderr)
+    return 1 if args.check and failures else 0
 
 
 if __name__ == "__main__":

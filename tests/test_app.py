@@ -306,20 +306,28 @@ def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
 
 
 def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):
+    from normbt_viz.audit.auditdir import audits_root, list_audits
+
+    audit = list_audits(audits_root(finished_audit))[0].frame()
     at = AppTest.from_file(str(ROOT / "pages" / "7_Audit.py"), default_timeout=TIMEOUT)
     at.session_state["runs_root"] = str(finished_audit)
     at.run()
     assert not at.exception and not at.error
     assert at.metric[0].value == "40"
+    trust = [m.value for m in at.markdown if m.value.startswith("Self-check:")]
+    assert trust and "| length rule |" in trust[0] and "Verdict:" in trust[0]
     at.multiselect(key="audit_flags").set_value([]).run()  # no flag filter: every pair
-    table = frame_with(at, "pair_id")
-    assert len(table) == 40 and table["label_issue_score"].is_monotonic_decreasing
-    assert at.selectbox(key="audit_pair").value == table["pair_id"].iloc[0]
-    assert [m.value for m in at.markdown if m.value.startswith("**Chosen**")]
-    assert len(at.get("text")) >= 2
+    table = frame_with(at, "chosen (as labelled)")
+    assert len(table) == 40 and table["score"].is_monotonic_decreasing
+    assert table["rejected (as labelled)"].str.len().gt(0).all() and table["prompt (end)"].str.len().gt(0).all()
+    flagged = table[audit.set_index("pair_id").loc[table["pair_id"], "flag_label_issue"].to_numpy()]
+    assert flagged["reason"].str.startswith("scored against its label out of fold").all()
     assert at.get("download_button")
     at.selectbox(key="audit_sort").set_value("representation distance (smallest first)").run()
-    assert not at.exception and frame_with(at, "pair_id")["rep_distance"].is_monotonic_increasing
+    order = frame_with(at, "chosen (as labelled)")["pair_id"]
+    assert not at.exception and audit.set_index("pair_id").loc[order, "rep_distance"].is_monotonic_increasing
+    at.multiselect(key="audit_reasons").set_value(["scored against its label"]).run()
+    assert len(frame_with(at, "chosen (as labelled)")) == int(audit["flag_label_issue"].sum())
 
 
 def test_train_page_offers_resume_for_a_cancelled_run_with_a_checkpoint(tmp_path, monkeypatch):

@@ -153,16 +153,16 @@ def test_featurisation_resumes_after_an_interruption():
     seen = []
 
     def stop_after_first_chunk(done, total, hit):
-        seen.append((done, hit))
-        if len(seen) == 1:
+        if hit is not None:  # a chunk is done (None: a batch inside one)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         chunked_representations(backbone, pairs, 64, chunk_size=10, progress=stop_after_first_chunk)
     seen.clear()
-    h_chosen, h_rejected, hits = chunked_representations(backbone, pairs, 64, chunk_size=10,
+    h_chosen, h_rejected, hits = chunked_representations(backbone, pairs, 64, chunk_size=10, batch_size=8,
                                                          progress=lambda done, total, hit: seen.append((done, hit)))
-    assert seen == [(10, True), (20, False), (24, False)] and hits == 1
+    assert [(done, hit) for done, hit in seen if hit is not None] == [(10, True), (20, False), (24, False)] and hits == 1
+    assert (14, None) in seen  # progress moves inside a chunk being computed (8 sequences a batch: 4 pairs)
     whole_c, whole_r, _ = cached_representations(backbone, pairs, tokenize_pairs(backbone, pairs, 64), 64)
     torch.testing.assert_close(h_chosen, whole_c, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(h_rejected, whole_r, atol=1e-5, rtol=1e-4)

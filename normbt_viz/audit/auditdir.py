@@ -111,11 +111,21 @@ class AuditDir:
         frame = pd.read_parquet(self.frame_path, columns=["pair_id", *TEXT_COLUMNS], filters=[("pair_id", "==", pair_id)])
         return frame.iloc[0].to_dict() if len(frame) else {}
 
+    def texts_of(self, pair_ids: list[str]) -> pd.DataFrame:
+        """pair_id and the text columns of the given pairs only (the page shows a few thousand at most)."""
+        if not len(pair_ids):
+            return pd.DataFrame(columns=["pair_id", *TEXT_COLUMNS])
+        return pd.read_parquet(self.frame_path, columns=["pair_id", *TEXT_COLUMNS],
+                               filters=[("pair_id", "in", list(pair_ids))])
+
     def summary(self) -> str:
         return self.summary_path.read_text() if self.summary_path.is_file() else ""
 
     def meta(self) -> dict:
         return json.loads(self.meta_path.read_text())
+
+    def has_meta(self) -> bool:
+        return self.meta_path.is_file()
 
     def has_skipped_rows(self) -> bool:
         return self.skipped_path.is_file()

@@ -14,10 +14,33 @@ from pathlib import Path
 import pandas as pd
 
 from normbt_viz.audit.auditdir import AuditDir
+from normbt_viz.audit.judge import judge_margins
+from normbt_viz.audit.pair_features import answer_token_counts, pair_feature_frame
 from normbt_viz.audit.scoring import ProgressFn, audit_pairs, cleaning_plan, detection_metrics
 from normbt_viz.audit.spec import FLAGS, AuditConfig
 from normbt_viz.audit.summary import audit_markdown
 from normbt_viz.params import flags_for
+
+
+# Featurisation rates measured cold on this project's 2-core CPU shared with other jobs (load 7-9), pairs per
+# second at max length 128: MiniLM on the 2,308 HH-RLHF harmless test pairs took 510 s; SmolLM2 at 256 tokens read
+# 1,018 real pairs in about 9.5 minutes (1.8 pairs/s, so 3.6 at 128). Time grows about linearly in max length.
+FEATURE_PAIRS_PER_S_AT_128 = {"minilm": 4.5, "smollm2": 3.6}
+SCORING_PAIRS_PER_S = 250.0  # L2 choice, folds x seeds, the self-check and the flags: ~9 s for the HH file
+
+
+def estimate_seconds(n_pairs: int, backbone: str, max_length: int, measured: list[dict] = ()) -> tuple[float, str]:
+    """(seconds a cold audit of `n_pairs` should take, where the rate comes from): the latest audit in `measured`
+    (audit.json metas) that featurised the same backbone without its cache, else the rates measured here.
+    A local folder or a hub backbone without either is assumed as slow as SmolLM2."""
+    for meta in measured:
+        config = meta.get("config", {})
+        if (config.get("backbone") == backbone and not meta.get("feature_chunks_cached")
+                and meta.get("timings", {}).get("features_s", 0) > 1):
+            per_pair_token = meta["timings"]["features_s"] / (meta["n_pairs"] * config.get("max_length", 128))
+            return n_pairs * (max_length * per_pair_token + 1 / SCORING_PAIRS_PER_S), f"measured by the audit of {meta.get('source', '?')}"
+    rate = FEATURE_PAIRS_PER_S_AT_128.get(backbone, FEATURE_PAIRS_PER_S_AT_128["smollm2"]) * 128 / max_length
+    return n_pairs * (1 / rate + 1 / SCORING_PAIRS_PER_S), "measured on a shared 2-core CPU"
 
 
 def _peak_rss_mb() -> float:
@@ -51,7 +74,9 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
         pairs = sample_table(table, config.limit, seed=0)
         if table.n_skipped:
             folder.write_skipped(table.skipped)
+        report("loading the backbone", 0, len(pairs))
         backbone = load_backbone(config.backbone, pooling=config.pooling, device=config.device)
+        report("features", 0, len(pairs))
         feature_started = time.time()
         n_chunks = math.ceil(len(pairs) / config.chunk_size)
         h_chosen, h_rejected, hits = chunked_representations(
@@ -59,7 +84,16 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
             lambda done, total, _hit: report("features", done, total))
         features_s = time.time() - feature_started
         audit_started = time.time()
-        frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report)
+        extra = None
+        if config.pair_features:
+            extra = pair_feature_frame(pairs, answer_token_counts(backbone.tokenizer, pairs["chosen"]),
+                                       answer_token_counts(backbone.tokenizer, pairs["rejected"]))
+        if config.judge:
+            margins = judge_margins(config.judge, pairs, config.max_length, config.batch_size,
+                                    lambda done, total: report("judge", done, total))
+            extra = pd.concat([extra if extra is not None else pd.DataFrame(index=pairs.index),
+                               pd.DataFrame({"judge_margin": margins}, index=pairs.index)], axis=1)
+        frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report, extra, config.backbone)
         audit_s = time.time() - audit_started
         folder.write_frame(frame)
         meta = {

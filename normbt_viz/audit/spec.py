@@ -42,6 +42,11 @@ class AuditConfig(DataSource):
     seeds: int = param(3, "fold assignments (seeds); the margin's spread over them says how stable a verdict is", low=1, high=20, group="scoring")
     l2: float | None = param(None, "L2 penalty of the linear BT fit (default: chosen per dataset by out-of-fold log-loss)", low=0.0, low_open=True, group="scoring")
     # Measured: +0.005 AUROC on the demo at 20% flips, -0.008 on HH-shaped data, so it is off by default.
+    # Measured on HH-RLHF harmless at 10% flips: AUROC 0.59-0.62 without them, 0.61-0.65 with them (MiniLM).
+    pair_features: bool = param(True, "fit the answers' log length ratios, lexical overlap and refusal/empty markers (and the data's score gap) beside h, so a preference that follows length is learnt", group="scoring")
+    judge: str = param("", "a sequence-classification reward model (local folder, e.g. a run's model/sequence_classification, or a hub id): its score gap sits beside h as one more pair feature and is scored alone in the self-check ('' for none)", group="scoring")
+    self_check_rate: float = param(0.05, "self-check: flip this share of a copy of the pairs and report how well the scorer, a length rule and cleanlab find those flips (0: no self-check)", low=0.0, high=0.5, group="scoring")
+    self_check_seed: int = param(0, "seed of the self-check's flips", low=0, group="scoring")
     prune_refit: bool = param(False, "refit once without the pairs the first pass misranks (in training folds only)", flag="refit", group="scoring")
     label_issue_threshold: float = param(0.65, "flag label_issue above this P(label wrong) when every seed misranks the pair", low=0.0, high=1.0, low_open=True, high_open=True, group="flags")
     near_identical_ratio: float = param(0.05, "flag near_identical under this share of the median representation distance", low=0.0, high=1.0, high_open=True, group="flags")

@@ -14,6 +14,37 @@ def _snippet(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def trust_lines(meta: dict) -> list[str]:
+    """The summary's opening section, "how far to trust these flags on this dataset": the self-check on injected
+    flips (the audit against the length rule and cleanlab), the ceiling the out-of-fold accuracy implies, and the
+    share of the score that answer length explains."""
+    check = meta.get("self_check")
+    lines = ["", "## How far to trust these flags on this dataset", ""]
+    if not check:
+        return lines + ["No self-check ran (self_check_rate 0, or too few pairs)."]
+    methods = check["methods"]
+    lines += [f"Self-check: {check['n_flipped']} pairs ({check['rate']:.0%}) of a copy were flipped at random (seed "
+              f"{check['seed']}) and scored by the same out-of-fold model; how well each method finds those flips:", "",
+              "| method | AUROC | precision at k |", "|---|---:|---:|"]
+    for name, figures in methods.items():
+        lines.append(f"| {name} | {figures['auroc']:.3f} | {figures['precision_at_k']:.3f} |")
+    if not check["cleanlab_available"]:
+        lines.append("| cleanlab | not installed | |")
+    audit = methods["audit"]["auroc"]
+    best_name, best = max(((name, f["auroc"]) for name, f in methods.items() if name != "audit"), key=lambda item: item[1])
+    best_name = {"length rule": "the length rule"}.get(best_name, best_name)
+    verdict = (f"the audit is no better than {best_name} on this data (AUROC {audit:.3f} vs {best:.3f}): its flags "
+               f"carry no more evidence than {best_name}'s" if audit < best + 0.01 else
+               f"the audit beats {best_name}, the better baseline, by {audit - best:.3f} AUROC")
+    lines += ["", f"Verdict: {verdict}. AUROC 0.5 is chance, 1.0 finds every flip first.",
+              f"Ceiling: the scorer ranks {check['oof_accuracy']:.1%} of the copy's unflipped pairs as labelled out of "
+              f"fold, so at a {check['rate']:.0%} flip rate about {check['flag_purity_ceiling']:.1%} of the pairs "
+              f"it scores against their label are flips.",
+              f"Length: this dataset prefers {meta['length_prefers']} answers; a line in the log word ratio explains "
+              f"{meta['length_share']:.0%} of the out-of-fold margin's variance. Scorer: {meta['scorer']}."]
+    return lines
+
+
 def audit_markdown(frame: pd.DataFrame, meta: dict, top: int = 20) -> str:
     lines = [f"# Audit of {meta['source']}", ""]
     lines.append(f"{len(frame)} pairs audited (format {meta['format']}; {meta['n_skipped_rows']} source row(s) "
@@ -22,6 +53,7 @@ def audit_markdown(frame: pd.DataFrame, meta: dict, top: int = 20) -> str:
                  f"{meta['config']['seeds']} seed(s), L2 {meta['l2']:g}.")
     for note in meta.get("notes", []):
         lines.append(f"- note: {note}")
+    lines += trust_lines(meta)
     lines += ["", "## Flags", "", "| flag | pairs | share | meaning |", "|---|---:|---:|---|"]
     for row in flag_counts(frame).itertuples(index=False):
         lines.append(f"| {row.flag} | {row.pairs} | {row.pairs / max(len(frame), 1):.1%} | {row.meaning} |")

@@ -288,7 +288,7 @@ def cached_block_inputs(
     return pieces[:n], pieces[n:], False
 
 
-ChunkProgressFn = Callable[[int, int, bool], None]
+ChunkProgressFn = Callable[[int, int, bool | None], None]  # hit None: a batch inside a chunk being computed
 
 
 def chunked_representations(
@@ -305,7 +305,8 @@ def chunked_representations(
     Each chunk is keyed by its own content, so an interrupted run (Ctrl-C, a killed worker) loses at most
     the chunk in progress and the next run continues where it stopped; tokenization, too, happens per
     chunk and only for chunks not yet cached, so memory stays bounded by one chunk's token ids plus the
-    pooled features. `progress(pairs_done, total_pairs, from_cache)` is called after every chunk."""
+    pooled features. `progress(pairs_done, total_pairs, from_cache)` is called after every chunk, and with
+    from_cache None after every batch of a chunk being computed."""
     n = len(pairs)
     h_chosen = torch.empty((n, backbone.hidden_size), dtype=torch.float32)
     h_rejected = torch.empty((n, backbone.hidden_size), dtype=torch.float32)
@@ -317,8 +318,11 @@ def chunked_representations(
             stored = load_file(str(path))
             chunk_c, chunk_r, hit = (*_swap_rows(stored["chosen"], stored["rejected"], answer_order_swapped(chunk)), True)
         else:
+            # Progress per batch inside the chunk too: a cold chunk of 2,048 pairs takes minutes on a CPU.
+            within = (lambda done, total, start=start, size=len(chunk): progress(start + done * size // total, n, None)
+                      ) if progress else None
             chunk_c, chunk_r, hit = cached_representations(backbone, chunk, tokenize_pairs(backbone, chunk, max_length),
-                                                           max_length, batch_size)
+                                                           max_length, batch_size, within)
         h_chosen[start : start + len(chunk)] = chunk_c
         h_rejected[start : start + len(chunk)] = chunk_r
         hits += int(hit)

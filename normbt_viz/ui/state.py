@@ -45,6 +45,8 @@ DEFAULTS = {
     "audit_folds": AUDIT.folds,
     "audit_seeds": AUDIT.seeds,
     "audit_clean": AUDIT.clean,
+    "audit_backbone": AUDIT.backbone,
+    "audit_limit": 0,  # 0 = every pair (the config's None)
     # views
     "smoothing": 0.6,
     "projection_method": "PCA",
