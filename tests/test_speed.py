@@ -115,3 +115,21 @@ def test_exact_norm_sample_is_sized_to_the_evaluation_budget():
     assert len(longer.grad_sample_index) == 32
     assert len(StepPlan.for_run(RunSpec(scope="full", batch_size=16, max_steps=20, full_grad_sample=12).resolve(), data).grad_sample_index) == 12
     assert len(StepPlan.for_run(RunSpec(scope="head", batch_size=16, max_steps=20).resolve(), data).grad_sample_index) == 32
+
+
+def test_a_run_written_before_length_grouping_resumes_in_its_own_order(tmp_path):
+    """A spec.json from before `group_by_length` existed reads as ungrouped, whatever the scope's new default."""
+    import json
+
+    from normbt_viz.runs.rundir import RunDir
+    from normbt_viz.spec import RunSpec
+
+    run = RunDir(tmp_path / "old-run")
+    run.path.mkdir()
+    saved = RunSpec(scope="full").to_dict()
+    saved.pop("group_by_length")
+    run.spec_path.write_text(json.dumps(saved))
+    assert run.spec().resolve().group_by_length is False
+    saved["group_by_length"] = None  # written by this version: the scope's default applies
+    run.spec_path.write_text(json.dumps(saved))
+    assert run.spec().resolve().group_by_length is True

@@ -369,7 +369,12 @@ class RunDir:
 
     # reading ---------------------------------------------------------------------------------------
     def spec(self) -> RunSpec:
-        return RunSpec.load(self.spec_path)
+        spec = RunSpec.load(self.spec_path)
+        if "group_by_length" not in json.loads(self.spec_path.read_text()):
+            # Written before length-grouped batches existed: the run keeps the order it was trained in, so a resume
+            # continues the same batches rather than taking the new default for its scope.
+            spec.group_by_length = False
+        return spec
 
     def read_raw_status(self) -> dict:
         path = self.status_path
