@@ -8,10 +8,8 @@ from normbt_viz.data.demo import DEMO_MAX_DISTINCT
 from normbt_viz.errors import NormBTError
 from normbt_viz.model.distance import survey_distances
 from normbt_viz.ui.figures import answer_lengths, category_counts, distance_histogram
-from normbt_viz.ui.common import (
-    JUDGMENT_ROLES, LIST_ROLES, ROLES, cached_backbone, mapping_from_texts, mapping_texts, md_text, read_source, runs_root,
-    session_source,
-)
+from normbt_viz.ui.common import cached_backbone, md_text, read_source, runs_root, session_source
+from normbt_viz.ui.data_panels import mapping_panel, token_length_panel
 from normbt_viz.runs.rundir import store_upload
 from normbt_viz.ui.state import init_state
 
@@ -44,36 +42,6 @@ else:
 
 
 st.checkbox("Strict: refuse the data at its first invalid row (default: skip invalid rows and list them)", key="strict")
-
-
-def mapping_panel(mapping: dict, expanded: bool) -> None:
-    """The column-mapping editor: shown under a loaded dataset, and under a load error so the user can fix it."""
-    with st.expander("Column mapping", expanded=expanded):
-        st.caption("Which column plays which role. Empty = detect automatically; `-` = this dataset has no such column; "
-                   "`chosen.answer` or `metadata.score_chosen` reads a nested field.")
-        shown = mapping_texts(mapping)
-        cols = st.columns(len(ROLES))
-        edited = {role: cols[i].text_input(role, value=shown[role], key=f"map_{role}") for i, role in enumerate(ROLES)}
-        st.caption("Judgment files: two responses and a winner column; a_wins/b_wins are the winner values meaning "
-                   "each side won, comma-separated (e.g. `model_a` / `model_b`, or `<0` / `>0` for a signed strength).")
-        cols = st.columns(len(JUDGMENT_ROLES))
-        for i, role in enumerate(JUDGMENT_ROLES):
-            edited[role] = cols[i].text_input(role, value=shown[role], key=f"map_{role}")
-        st.caption("Scores beside chosen/rejected (equal scores are ties), a ranked list of answers (best first), and "
-                   "which pairs a ranking (best, adjacent, all) or lists of answer variants (matched, all) give.")
-        cols = st.columns(len(LIST_ROLES))
-        for i, role in enumerate(LIST_ROLES):
-            edited[role] = cols[i].text_input(role, value=shown[role], key=f"map_{role}")
-        a, b = st.columns(2)
-        if a.button("Apply mapping"):
-            try:
-                state["column_mapping"] = mapping_from_texts(edited)
-                st.rerun()
-            except NormBTError as exc:
-                st.error(md_text(exc))
-        if b.button("Reset to auto-detect"):
-            state["column_mapping"] = None
-            st.rerun()
 
 
 source = session_source()
@@ -116,24 +84,7 @@ with right:
 st.subheader("Token lengths")
 st.caption(f"How many pairs each max length would truncate with the **{state['backbone']}** tokenizer (no weights are "
            "loaded); the suggestion covers 95% of the pairs. Set the max length on the Train and Audit pages.")
-if st.button("Count tokens", key="survey_lengths"):
-    from normbt_viz.model.lengths import survey_lengths
-
-    try:
-        with st.spinner("Tokenizing…"):
-            survey = survey_lengths(pairs, state["backbone"])
-        state["length_survey"] = {"key": (source.dataset, repr(source.load_options()), state["backbone"]), "table": survey.table(), "line": survey.line(),
-                                  "suggested": survey.suggested}
-    except NormBTError as exc:
-        st.error(md_text(exc))
-lengths = state["length_survey"]
-if lengths and lengths["key"] == (source.dataset, repr(source.load_options()), state["backbone"]):
-    st.dataframe(lengths["table"], hide_index=True)
-    st.caption(md_text(lengths["line"]))
-    suggested = lengths["suggested"]
-    if st.button(f"Train with max length {suggested}", key="use_suggested_length"):
-        state["max_length"] = suggested
-        st.rerun()
+token_length_panel(pairs, source, state["backbone"])
 
 st.subheader("Representation distances")
 st.caption(f"Runs the **{state['backbone']}** backbone over both answers of every pair (cached on disk for later runs).")
