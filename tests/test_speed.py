@@ -12,7 +12,7 @@ from normbt_viz.model.compiled import CompiledForward
 from normbt_viz.runs.launcher import new_run_dir
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.spec import RunSpec
-from normbt_viz.train.batching import length_grouped_order, pair_lengths, token_counts
+from normbt_viz.train.batching import length_chunks, length_grouped_order, pair_lengths, token_counts
 from normbt_viz.train.loop import Trainer, run_training
 from normbt_viz.train.state import StepPlan, TrainingData
 
@@ -58,6 +58,18 @@ def test_short_last_micro_batch_stays_last():
     grouped = length_grouped_order(order, pair_lengths((np.arange(21), np.arange(21))), batch_size=4, seed=0, mega_batch=50)
     assert sorted(grouped.tolist()) == list(range(21))
     assert len(grouped[-1:]) == 1 and grouped[-1] == 0  # the shortest pair, alone in the short last batch
+
+
+def test_scoring_chunks_cover_every_pair_once_within_the_token_budget():
+    lengths = pair_lengths(ragged_data(n_train=300, n_eval=0).token_lengths)
+    chunks = length_chunks(lengths, most_pairs=128, most_tokens=128 * 64)
+    assert sorted(np.concatenate(chunks).tolist()) == list(range(300))
+    for chunk in chunks:
+        assert len(chunk) <= 128 and (len(chunk) == 1 or len(chunk) * lengths[chunk].max() <= 128 * 64)
+    # Against fixed chunks of 128 pairs in the given order, most of the padding is gone.
+    fixed = sum(len(c) * lengths[c].max() for c in np.array_split(np.arange(300), 3))
+    assert sum(len(c) * lengths[c].max() for c in chunks) < 0.5 * fixed
+    assert [len(c) for c in length_chunks(np.zeros(300, int), 128, 128 * 64)] == [128, 128, 44]  # the head scope: no lengths
 
 
 def test_padded_and_real_tokens_land_in_status(tmp_path):

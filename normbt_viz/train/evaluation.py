@@ -14,13 +14,15 @@ import torch
 
 from normbt_viz.model.distance import pair_distance
 from normbt_viz.numeric import pearson_r
+from normbt_viz.train.batching import length_chunks, pair_lengths
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, per_pair_full_grad_norms
 from normbt_viz.train.losses import weighted_loss
 
 if TYPE_CHECKING:
     from normbt_viz.train.loop import Trainer
 
-DIAGNOSTIC_CHUNK = 128  # pairs per scoring forward: no graph is kept, so a larger batch costs little memory
+DIAGNOSTIC_CHUNK = 128  # pairs per scoring forward at most: no graph is kept, so a larger batch costs little memory
+DIAGNOSTIC_TOKENS = 128 * 64  # padded tokens per side of a scoring forward at most (pairs × the chunk's longest)
 MAP_SAMPLE = 1000  # eval pairs whose h is kept at each evaluation of a backbone scope (fp16)
 
 
@@ -37,16 +39,21 @@ class Evaluator:
         trainer = self.trainer
         data, loss = trainer.data, trainer.state.loss
         columns: dict[str, list] = {k: [] for k in ("reward_chosen", "reward_rejected", "rep_distance", "weight", "update_norm")}
-        kept_c, kept_r = [], []
-        for start in range(0, len(indices), DIAGNOSTIC_CHUNK):
-            chunk = indices[start : start + DIAGNOSTIC_CHUNK]
+        kept: list[tuple[np.ndarray, torch.Tensor, torch.Tensor]] = []
+        # Chunks of similar lengths, sized by padded tokens: a forward pads every sequence to its chunk's longest,
+        # and real data is ragged (HH-RLHF: most answers short, a long tail), so chunks of a fixed pair count in the
+        # given order pad most pairs to the longest one. `positions` index `indices`; rows come back in its order.
+        chunks = length_chunks(pair_lengths(data.token_lengths)[indices], DIAGNOSTIC_CHUNK, DIAGNOSTIC_TOKENS)
+        for positions in chunks:
+            chunk = [indices[i] for i in positions]
             # Under the run's autocast (bf16 where training is), with no autograd bookkeeping at all.
             with torch.inference_mode():
                 in_c, in_r, r_c, r_r = trainer.score(chunk)
                 rep_distance = pair_distance(in_c, in_r)
-            if start < keep_h:
-                kept_c.append(in_c[: keep_h - start].half().cpu())
-                kept_r.append(in_r[: keep_h - start].half().cpu())
+            keep = positions < keep_h
+            if keep.any():
+                mask = torch.from_numpy(keep).to(in_c.device)
+                kept.append((positions[keep], in_c[mask].half().cpu(), in_r[mask].half().cpu()))
             # ∂(w ℓ)/∂Δ needs autograd: ordinary copies of the few [chunk] / [chunk, hidden] tensors it reads.
             in_c, in_r, r_c, r_r = in_c.clone(), in_r.clone(), r_c.clone(), r_r.clone()
             margin = (r_c - r_r).requires_grad_(True)
@@ -59,8 +66,10 @@ class Evaluator:
             columns["weight"].append(weight.cpu())
             columns["update_norm"].append((dloss_dmargin.abs() * rep_distance).detach().cpu())
         if keep_h:
-            self.kept_h = (torch.cat(kept_c).numpy(), torch.cat(kept_r).numpy())
-        values = {k: torch.cat(v).double().numpy() for k, v in columns.items()}
+            kept_order = np.argsort(np.concatenate([p for p, _, _ in kept]))
+            self.kept_h = tuple(torch.cat([piece[side] for piece in kept]).numpy()[kept_order] for side in (1, 2))
+        unsort = np.argsort(np.concatenate(chunks))
+        values = {k: torch.cat(v).double().numpy()[unsort] for k, v in columns.items()}
         margin = values["reward_chosen"] - values["reward_rejected"]
         pred_error = 1.0 / (1.0 + np.exp(margin))
         meta = data.pairs.iloc[indices]
