@@ -117,6 +117,18 @@ class ReportConfig:
 CONFIGS = ("cpu", "decoder", "quick")
 
 
+def _overrides_line(config: ReportConfig) -> str:
+    """A paragraph naming the run-spec fields this report changed from its named configuration, since the
+    configuration's reasons (its data, its sizes) were written for its own defaults; "" when none changed."""
+    own = ReportConfig.named(config.name).base
+    changed = [f"`{f.name}` {getattr(own, f.name)!r} → {getattr(config.base, f.name)!r}" for f in dataclasses.fields(own)
+               if f.name not in BOOKKEEPING_FIELDS and getattr(own, f.name) != getattr(config.base, f.name)]
+    if not changed:
+        return ""
+    return (f"This report changes the `{config.name}` configuration: {', '.join(changed)}. The reasons above were "
+            "written for the configuration's own data and sizes.\n")
+
+
 def _experiment_key(spec: RunSpec) -> str:
     values = dataclasses.replace(spec).resolve().to_dict()
     for name in BOOKKEEPING_FIELDS:  # two specs equal but for these are the same run
@@ -425,6 +437,7 @@ def write_report(config: ReportConfig, out: Path, runs_root: Path) -> Path:
         "",
         f"Why this configuration: {config.why}" if config.why else "",
         "",
+        _overrides_line(config),
         comparison_markdown(comparison),
     ]
     if not comparison.paired_per_bin.empty:
