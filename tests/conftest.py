@@ -25,6 +25,22 @@ def own_cache(feature_cache):
 
 
 @pytest.fixture(scope="session")
+def small_decoder(tmp_path_factory) -> Path:
+    """SmolLM2's embeddings and first two blocks (real pretrained weights) as a local model folder: a decoder small
+    enough to fine-tune fully, three steps on both sides, in seconds."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from normbt_viz.model.backbones import resolve_backbone
+
+    folder = tmp_path_factory.mktemp("smollm2_2_blocks")
+    source = resolve_backbone("smollm2")
+    AutoModel.from_pretrained(source, dtype=torch.float32, num_hidden_layers=2).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory, feature_cache) -> dict[str, RunDir]:
     """{"bt": RunDir, "normbt": RunDir} trained for 20 steps on 200 demo pairs with 10% label flips, with
     NORMBT_VIZ_RUNS and NORMBT_VIZ_CACHE pointing at temporary folders for the rest of the session."""

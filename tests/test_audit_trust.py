@@ -108,14 +108,15 @@ def test_the_verdict_says_when_the_audit_is_no_better_than_a_length_rule():
     assert "this dataset prefers shorter answers" in "\n".join(trust_lines(found))
 
 
-def test_a_judge_exported_by_this_project_scores_both_answers_beside_h(tmp_path):
+def test_a_judge_exported_by_this_project_scores_both_answers_beside_h(tmp_path, small_decoder):
     from normbt_viz.audit.judge import judge_margins
     from normbt_viz.data.sources import load_pairs
     from normbt_viz.runs.launcher import new_run_dir
     from normbt_viz.spec import RunSpec
     from normbt_viz.train.loop import run_training
 
-    run = new_run_dir(tmp_path, RunSpec(backbone="smollm2", demo_size=40, max_steps=2, eval_every=2, batch_size=16,
+    # SmolLM2's first two blocks (real weights) as the backbone: the same export path as the whole model, in seconds.
+    run = new_run_dir(tmp_path, RunSpec(backbone=str(small_decoder), demo_size=40, max_steps=2, eval_every=2, batch_size=16,
                                         max_length=64))
     assert run_training(run.spec(), run)["state"] == "done"
     export = str(run.path / "model" / "sequence_classification")

@@ -5,6 +5,7 @@ both axis titles, with no error box and no refusal to compare. Screenshots go to
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -179,3 +180,31 @@ def walk_through_the_app(page, url: str, runs_root: Path) -> None:
     wait_for_charts(page, 3, timeout_s=150)
     settle_and_shoot(page, "data")
     assert_readable_default_view(page, "data")
+
+    # An audit of those 120 pairs (their features are cached), started from its page in the same session: the
+    # progress line redraws itself and the finished audit replaces it, with no click after Start.
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_role("button", name="Audit every pair").click()
+    page.get_by_text("Audit started in the background").wait_for(timeout=30_000)
+    progress_seen = watch_progress_until(page, "Pairs audited", timeout_s=300)
+    assert progress_seen, "no progress line was drawn while the audit ran"
+    for phase in {phase for phase, _ in progress_seen}:  # within a phase the count never moves backwards
+        counts = [done for seen_phase, done in progress_seen if seen_phase == phase]
+        assert counts == sorted(counts), progress_seen
+    settle_and_shoot(page, "audit_done")
+    assert_readable_default_view(page, "audit")
+
+
+def watch_progress_until(page, finished_text: str, timeout_s: float) -> list[tuple[str, int]]:
+    """Read the page's progress bar ("phase: done/total") once a second, without touching the page, until
+    `finished_text` shows; returns the (phase, done) pairs it read."""
+    seen = []
+    deadline = time.time() + timeout_s
+    while finished_text not in page.inner_text("body"):
+        assert time.time() < deadline, f"{finished_text!r} did not appear in {timeout_s:.0f} s; progress read: {seen}"
+        for text in page.locator('[data-testid="stProgress"]').all_inner_texts():
+            match = re.search(r"(.+): ([\d,]+)/[\d,]+", text)
+            if match:
+                seen.append((match[1].strip(), int(match[2].replace(",", ""))))
+        page.wait_for_timeout(1000)
+    return seen

@@ -57,19 +57,6 @@ def reward_config(tmp_path, **overrides):
     return RewardConfig(**settings)
 
 
-@pytest.fixture(scope="module")
-def small_decoder(tmp_path_factory) -> Path:
-    """SmolLM2's embeddings and first two blocks (real pretrained weights) as a local model folder: a decoder small
-    enough to fine-tune fully, three steps on both sides, in seconds."""
-    from transformers import AutoModel, AutoTokenizer
-
-    folder = tmp_path_factory.mktemp("smollm2_2_blocks")
-    source = resolve_backbone("smollm2")
-    AutoModel.from_pretrained(source, dtype=torch.float32, num_hidden_layers=2).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
-    return folder
-
-
 def test_trl_normbt_gives_the_engines_loss_and_mu(tmp_path, small_decoder):
     """fp32, CPU, a two-block SmolLM2 fully fine-tuned for 3 steps of 2 pairs: the per-step loss and μ of TRL's
     trainer with this project's NormBT equal the project's trainer's to 1e-5, given the same model, head, pairs
