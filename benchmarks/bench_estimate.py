@@ -4,7 +4,8 @@
 
 In a fresh runs folder and a fresh cache (so every first featurisation is cold): one calibration launch (BT and
 NormBT on --calibrate demo pairs, no estimate possible yet), then launches estimated from the runs finished so
-far exactly as the app does (`runs/estimate.py`: rates of this machine, scaled by the load at that moment), each
+far exactly as the app does (`runs/estimate.py`: rates of this machine, scaled by the texts' tokens per pair and
+by the load at that moment), each
 timed from the launch() call, preflight included, until its last run is done: BT and NormBT on --pairs new demo
 pairs (cold), the same again (warm feature cache) and, with --hh, on that many pairs of a real JSONL file (longer
 texts than the demo's). Prints estimate, actual and their ratio per launch with the load average; --check exits 1
@@ -29,7 +30,8 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="normbt-bench-estimate-"))
     os.environ["NORMBT_VIZ_CACHE"] = str(work / "cache")
-    from normbt_viz.runs.estimate import estimate_launch, update_rates
+    from normbt_viz.data.sources import load_pairs
+    from normbt_viz.runs.estimate import estimate_launch, tokens_per_pair, update_rates
     from normbt_viz.runs.launcher import launch
     from normbt_viz.runs.rundir import LIVE_STATES, list_runs
     from normbt_viz.spec import RunSpec
@@ -40,7 +42,9 @@ def main() -> int:
     def timed(label: str, base: RunSpec, n_pairs: int) -> None:
         specs = [base.with_arm("bt"), base.with_arm("normbt")]
         time.sleep(6)  # the worker writes a run's CPU time just after it is done
-        estimate = estimate_launch([s.resolve() for s in specs], n_pairs, update_rates(list_runs(root)))
+        resolved = [s.resolve() for s in specs]
+        texts = load_pairs(resolved[0].dataset, **resolved[0].source.load_options()).pairs  # as the Train page reads them
+        estimate = estimate_launch(resolved, n_pairs, update_rates(list_runs(root)), tokens_per_pair(texts, resolved[0].max_length))
         load = os.getloadavg()[0]
         started = time.time()
         launch(specs, root)

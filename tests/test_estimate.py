@@ -93,3 +93,27 @@ def test_a_busy_machine_is_allowed_for_when_measured_and_when_estimating(trained
     busy = estimate_launch([spec], 200, [shared])
     monkeypatch.setattr("normbt_viz.runs.estimate.os.getloadavg", lambda: (0.0, 0.0, 0.0))
     assert busy.seconds == pytest.approx(4 * estimate_launch([spec], 200, [shared]).seconds)
+
+
+def test_longer_texts_scale_the_estimate_by_their_tokens_per_pair(trained_runs, own_rates_file):
+    """HH-RLHF's answers are several times the demo's: the per-pair rates measured on the demo scale with the
+    texts' approximate tokens a pair (characters / 4, capped at the max length), and the note says so."""
+    import pandas as pd
+
+    from normbt_viz.runs.estimate import tokens_per_pair
+
+    measured = update_rates(list(trained_runs.values()))
+    demo_tokens = measured[0]["tokens_per_pair"]
+    assert demo_tokens and all(m["tokens_per_pair"] == demo_tokens for m in measured)
+    spec = RunSpec(dataset="x.jsonl", max_steps=20).resolve()
+    same = estimate_launch([spec], 200, measured, demo_tokens)
+    four_times = estimate_launch([spec], 200, measured, 4 * demo_tokens)
+    eight_times = estimate_launch([spec], 200, measured, 8 * demo_tokens)
+    # setup and steps scale with the tokens; starting the worker and saving the model do not
+    assert (eight_times.seconds - four_times.seconds) / (four_times.seconds - same.seconds) == pytest.approx(4 / 3)
+    assert four_times.seconds > same.seconds
+    assert "scaled 4.0× for texts of" in four_times.note and "scaled" not in same.note
+    assert estimate_launch([spec], 200, measured).seconds == pytest.approx(same.seconds)  # unknown texts: unscaled
+    long_pairs = pd.DataFrame({"prompt": ["p" * 400], "chosen": ["c" * 4000], "rejected": ["r" * 40]})
+    assert tokens_per_pair(long_pairs, 128) == pytest.approx(128 + 110)  # the long side is capped, the short is not
+    assert tokens_per_pair(long_pairs.iloc[:0], 128) is None

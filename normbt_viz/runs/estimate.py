@@ -11,6 +11,11 @@ modelled as three parts, each scaled from the measured runs:
     steps   training steps with their evaluations: seconds per trained pair (steps × batch);
     finish  saving the model: seconds, as measured.
 
+Texts of another length cost another time per pair: a run on HH-RLHF's answers featurises and trains several
+times the tokens of one on the demo's short ones. Each measurement keeps its data's tokens per pair (approximate:
+characters / 4 per side, capped at the run's max length, so no tokenizer is loaded for a form's estimate), and the
+per-pair rates are scaled by the new data's tokens per pair over the measured runs'.
+
 The machine may be shared: a run measured while other work kept the CPUs busy took longer than the same run
 alone. The worker records each run's CPU time (`cpu_s`), so its rates are scaled to the machine to itself
 (its share of the machine: cpu_s / (cores × wall_s)), and an estimate is scaled back by how busy the machine is
@@ -38,6 +43,20 @@ RATES_FILE = "run_rates.json"
 KEEP_PER_KIND = 20  # the newest measurements per backbone and scope; older ones describe an older machine state
 LONG_RUN_S = 600  # a launch longer than this gets a warning before it starts
 SETTLE_S = 5.0
+CHARS_PER_TOKEN = 4.0  # English prose through a subword tokenizer: close enough to scale a time estimate
+
+
+def tokens_per_pair(pairs, max_length: int) -> float | None:
+    """Approximate tokens the backbone reads per pair (both sides, each prompt + answer, truncated at
+    `max_length`), from the texts' lengths in characters; None without texts."""
+    import numpy as np
+
+    if pairs is None or len(pairs) == 0 or not {"chosen", "rejected"} <= set(pairs.columns):
+        return None
+    prompt = pairs["prompt"].fillna("").astype(str).str.len().to_numpy() if "prompt" in pairs else 0
+    sides = [np.minimum((prompt + pairs[side].fillna("").astype(str).str.len().to_numpy()) / CHARS_PER_TOKEN, max_length)
+             for side in ("chosen", "rejected")]
+    return float(np.mean(sides[0] + sides[1]))
 
 
 def rates_path():
@@ -74,6 +93,7 @@ def measure(run: RunDir, first: bool) -> dict | None:
     # The share of the machine the run had (1 when its CPU time was not recorded: a run outside the worker).
     share = min(1.0, float(status["cpu_s"]) / ((os.cpu_count() or 1) * float(status["wall_s"]))) if status.get("cpu_s") else 1.0
     start_s = max(float(status.get("started_at") or 0) - float(status.get("created_at") or 0), 0.0) if first else None
+    texts = run.pair_texts()
     return {
         "run": str(run.path), "host": status["host"], "finished_at": status.get("finished_at"), "kind": kind_of(spec),
         "data": data_key(spec),
@@ -81,6 +101,7 @@ def measure(run: RunDir, first: bool) -> dict | None:
         "share": share, "setup_s_per_pair": share * setup_s / n_pairs, "start_s": start_s,
         "step_s_per_pair": share * max(last_s - setup_s, 0.0) / trained,
         "finish_s": share * max(float(status["wall_s"]) - last_s, 0.0), "wall_s": float(status["wall_s"]),
+        "tokens_per_pair": tokens_per_pair(texts, spec.max_length),
     }
 
 
@@ -153,10 +174,11 @@ def _median_of(measured: list[dict], field: str, prefer: list[dict]) -> float:
     return 0.0
 
 
-def estimate_launch(specs: list[RunSpec], n_pairs: int, measured: list[dict]) -> Estimate:
+def estimate_launch(specs: list[RunSpec], n_pairs: int, measured: list[dict], pair_tokens: float | None = None) -> Estimate:
     """Seconds for `specs` run one after another by one worker (as the app launches them) on `n_pairs` pairs
-    each. The first run loads the backbone; a run on data not featurised before pays the cold setup."""
-    seconds = 0.0
+    each, of `pair_tokens` approximate tokens a pair (`tokens_per_pair`; None: as long as the measured runs'). The
+    first run loads the backbone; a run on data not featurised before pays the cold setup."""
+    seconds, scales = 0.0, []
     measured = [m for m in measured if m.get("host") == socket.gethostname()]  # a cache folder may be shared
     warm_data = {m["data"] for m in measured}
     for position, spec in enumerate(specs):
@@ -164,15 +186,20 @@ def estimate_launch(specs: list[RunSpec], n_pairs: int, measured: list[dict]) ->
         if not of_kind:
             return Estimate(None, f"no estimate yet: the first run of {spec.backbone} / {spec.scope} on this machine measures it")
         first, hit = position == 0, data_key(spec) in warm_data
+        measured_tokens = [m["tokens_per_pair"] for m in of_kind if m.get("tokens_per_pair")]
+        scale = pair_tokens / statistics.median(measured_tokens) if pair_tokens and measured_tokens else 1.0
+        scales.append(scale)
         if first:
             seconds += _median_of(of_kind, "start_s", [{"first": True}])
-        seconds += _median_of(of_kind, "setup_s_per_pair", [{"first": first, "cache_hit": hit}, {"cache_hit": hit}]) * n_pairs
-        seconds += statistics.median(m["step_s_per_pair"] for m in of_kind) * total_steps(spec, n_pairs) * spec.batch_size * spec.grad_accum
+        seconds += _median_of(of_kind, "setup_s_per_pair", [{"first": first, "cache_hit": hit}, {"cache_hit": hit}]) * n_pairs * scale
+        seconds += statistics.median(m["step_s_per_pair"] for m in of_kind) * total_steps(spec, n_pairs) * spec.batch_size * spec.grad_accum * scale
         seconds += statistics.median(m["finish_s"] for m in of_kind)
         warm_data.add(data_key(spec))
     kinds = sorted({kind_of(s) for s in specs})
     n_runs = sum(1 for m in measured if m["kind"] in kinds)
     note = f"an estimate from {n_runs} finished run(s) of {', '.join(k.replace('|', ' / ') for k in kinds)} on this machine"
+    if scales and not 0.8 <= max(scales) <= 1.25:
+        note += f", scaled {max(scales):.1f}× for texts of {pair_tokens:,.0f} tokens a pair (approximately)"
     slowdown, busy = machine_slowdown()
     return Estimate(seconds * slowdown, note + busy)
 

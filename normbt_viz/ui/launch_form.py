@@ -11,7 +11,7 @@ import streamlit as st
 
 from normbt_viz.errors import NormBTError
 from normbt_viz.runs.choices import backbone_choices
-from normbt_viz.runs.estimate import Estimate, estimate_launch, format_duration, update_rates
+from normbt_viz.runs.estimate import Estimate, estimate_launch, format_duration, tokens_per_pair, update_rates
 from normbt_viz.runs.rundir import list_runs
 from normbt_viz.spec import RunSpec
 from normbt_viz.ui.common import read_source, runs_root
@@ -51,7 +51,19 @@ def launch_estimate(specs: list[RunSpec]) -> Estimate:
     if n_pairs is None:
         return Estimate(None, "no estimate: the number of pairs is known once the data is a local file that loads")
     measured = update_rates(list_runs(runs_root()))
-    return estimate_launch([dataclasses.replace(s).resolve() for s in specs], n_pairs, measured)
+    resolved = [dataclasses.replace(s).resolve() for s in specs]
+    return estimate_launch(resolved, n_pairs, measured, pair_tokens_of(resolved[0]))
+
+
+def pair_tokens_of(spec: RunSpec) -> float | None:
+    """Approximate tokens a pair of `spec`'s data, from the Data page's cached read of a local file or the demo's
+    own texts; None when the texts are not at hand (a hub id)."""
+    if spec.dataset != "demo" and not Path(spec.dataset).expanduser().exists():
+        return None
+    try:
+        return tokens_per_pair(read_source(spec.source)[0], spec.max_length)
+    except NormBTError:
+        return None
 
 
 def show_estimate(estimate: Estimate) -> None:
