@@ -19,6 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere, like the other benchmarks
+    sys.path.insert(0, str(REPO))
+
 
 def main() -> int:
     parser = argparse.ArgumentParser()

@@ -95,19 +95,20 @@ def test_saved_lora_model_reloads_and_scores_as_the_run(minilm_lora):
     assert not np.allclose(recorded["reward_chosen"], run.pairs(0).query("split == 'eval'")["reward_chosen"], atol=1e-4)
 
 
-def test_smollm2_lora_export_merges_the_adapters(tmp_path_factory):
+def test_smollm2_lora_export_merges_the_adapters(tmp_path_factory, small_decoder):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from normbt_viz.model.backbones import load_backbone
     from normbt_viz.model.features import collate, tokenize_pairs
 
     # Evaluations at the start and the end only (diagnostics off): the export check needs the final rewards alone.
-    run, _ = train_keeping_trainer(tmp_path_factory, backbone="smollm2", demo_size=30, max_steps=2, eval_every=None,
+    # SmolLM2's first two blocks (real weights): the same Llama modules and export path as the whole model.
+    run, _ = train_keeping_trainer(tmp_path_factory, backbone=str(small_decoder), demo_size=30, max_steps=2, eval_every=None,
                                    diagnostics="off", lora_target_modules="q_proj,v_proj")
     export = run.path / "model" / "sequence_classification"
     model = AutoModelForSequenceClassification.from_pretrained(export).eval()
     assert not [n for n in model.state_dict() if "lora_" in n or "base_layer" in n]
-    pretrained = load_backbone("smollm2", device="cpu")
+    pretrained = load_backbone(str(small_decoder), device="cpu")
     merged_q = model.base_model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(merged_q, pretrained.model.layers[0].self_attn.q_proj.weight)  # the adapter is in the weight
     assert torch.equal(model.base_model.layers[0].self_attn.k_proj.weight, pretrained.model.layers[0].self_attn.k_proj.weight)
