@@ -36,6 +36,8 @@ with st.expander("Start an audit", expanded=not list_audits(root)):
     a.number_input("Folds", step=1, key="audit_folds", **param_widget("folds", of=AuditConfig))
     b.number_input("Seeds", step=1, key="audit_seeds", **param_widget("seeds", of=AuditConfig))
     c.selectbox("Cleaned copy", CLEAN_MODES, key="audit_clean", help=param_widget("clean", of=AuditConfig)["help"])
+    st.text_input("Judge (optional)", key="audit_judge", placeholder="a reward model folder or hub id",
+                  help=param_widget("judge", of=AuditConfig)["help"])
     if source.dataset:
         try:
             n_source = len(read_source(source)[0])
@@ -53,8 +55,9 @@ with st.expander("Start an audit", expanded=not list_audits(root)):
             try:
                 config = AuditConfig(**{**source_fields(source), "limit": int(state["audit_limit"]) or None},
                                      backbone=state["audit_backbone"], folds=int(state["audit_folds"]),
-                                     seeds=int(state["audit_seeds"]), clean=state["audit_clean"])
-                folder = new_audit_dir(root)
+                                     seeds=int(state["audit_seeds"]), clean=state["audit_clean"],
+                                     judge=state["audit_judge"].strip()).validate()
+                folder = new_audit_dir(root)  # only once the options are checked: a refused audit leaves no folder
                 launch_audit(config, folder.path)
                 state["audit_dir"] = folder.name
                 st.success(f"Audit started in the background: `{folder.path}`")

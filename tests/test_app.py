@@ -303,6 +303,18 @@ def test_audit_page_without_audits_explains_how_to_start(tmp_path, monkeypatch):
     at.button(key="start_audit").click().run()
     assert not at.exception
     assert started and started[0].dataset == "demo" and started[0].folds == 5 and started[0].demo_size == 1000
+    assert started[0].judge == ""  # no judge unless one is named
+    # A judge path that holds no model is refused on the form, before any audit folder exists.
+    at.text_input(key="audit_judge").set_value("  runs/my-run/model/sequence_classification ").run()
+    at.button(key="start_audit").click().run()
+    assert not at.exception and len(started) == 1
+    assert "is not a model folder" in at.error[0].value and not (tmp_path / "_audits").exists()
+    judge = tmp_path / "judge"
+    judge.mkdir()
+    (judge / "config.json").write_text("{}")
+    at.text_input(key="audit_judge").set_value(str(judge)).run()
+    at.button(key="start_audit").click().run()
+    assert not at.exception and started[-1].judge == str(judge)
 
 
 def test_audit_page_shows_flagged_pairs_side_by_side(finished_audit):

@@ -4,6 +4,7 @@ so the `audit` command's flags and help, the Audit page's widgets and validation
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from normbt_viz.data.source import DataSource
 from normbt_viz.errors import SpecError
@@ -61,4 +62,11 @@ class AuditConfig(DataSource):
         check_fields(self, prefix="audit ")
         if not self.dataset:
             raise SpecError("audit dataset='' is invalid: expected a local file or folder, a hub id, or 'demo'")
+        judge = Path(self.judge).expanduser()
+        # A hub id is "name" or "owner/name"; anything else is a path, and a path must hold a model already (the
+        # audit would otherwise featurise every pair first and fail only when it reaches the judge).
+        looks_local = self.judge.startswith(("/", ".", "~")) or self.judge.count("/") > 1 or judge.exists()
+        if self.judge and looks_local and not (judge / "config.json").is_file():
+            raise SpecError(f"audit judge={self.judge!r} is not a model folder (no config.json in it): give a run's "
+                            "model/sequence_classification folder or a hub id such as owner/name")
         return self

@@ -47,6 +47,7 @@ DEFAULTS = {
     "audit_clean": AUDIT.clean,
     "audit_backbone": AUDIT.backbone,
     "audit_limit": 0,  # 0 = every pair (the config's None)
+    "audit_judge": AUDIT.judge,
     # views
     "smoothing": 0.6,
     "projection_method": "PCA",
