@@ -27,43 +27,29 @@ def backbone_picker(help_text: str = "") -> str:
                                           "Hugging Face id / local folder")
 
 
-def pairs_of(spec: RunSpec) -> int | None:
-    """The number of pairs `spec` trains on, when it is known without the network: the demo's size or a local
-    file's count, read through the Data page's cached reader of the spec's data source (so a file is read once for
-    both). A hub id would need the network, so None; so does a file that does not load (the launch says why)."""
-    if spec.dataset == "demo":
-        count = spec.demo_size
-    else:
-        if not Path(spec.dataset).expanduser().exists():
-            return None
-        try:
-            count = len(read_source(spec.source)[0])
-        except NormBTError:
-            return None
-    return min(count, spec.limit or count)
+def data_of(spec: RunSpec) -> tuple[int, float | None] | None:
+    """(the number of pairs `spec` trains on, their approximate tokens a pair) when the texts are at hand without
+    the network: the demo's or a local file's, read once through the Data page's cached reader of the spec's data
+    source. A hub id would need the network, so None; so does a file that does not load (the launch says why)."""
+    if spec.dataset != "demo" and not Path(spec.dataset).expanduser().exists():
+        return None
+    try:
+        pairs = read_source(spec.source)[0]
+    except NormBTError:
+        return None
+    return min(len(pairs), spec.limit or len(pairs)), tokens_per_pair(pairs, spec.max_length)
 
 
 def launch_estimate(specs: list[RunSpec]) -> Estimate:
     """The estimate for training `specs` one after another, from the runs finished on this machine so far."""
     if not specs:
         return Estimate(None, "no run selected")
-    n_pairs = pairs_of(specs[0])
-    if n_pairs is None:
-        return Estimate(None, "no estimate: the number of pairs is known once the data is a local file that loads")
-    measured = update_rates(list_runs(runs_root()))
     resolved = [dataclasses.replace(s).resolve() for s in specs]
-    return estimate_launch(resolved, n_pairs, measured, pair_tokens_of(resolved[0]))
-
-
-def pair_tokens_of(spec: RunSpec) -> float | None:
-    """Approximate tokens a pair of `spec`'s data, from the Data page's cached read of a local file or the demo's
-    own texts; None when the texts are not at hand (a hub id)."""
-    if spec.dataset != "demo" and not Path(spec.dataset).expanduser().exists():
-        return None
-    try:
-        return tokens_per_pair(read_source(spec.source)[0], spec.max_length)
-    except NormBTError:
-        return None
+    data = data_of(resolved[0])
+    if data is None:
+        return Estimate(None, "no estimate: the number of pairs is known once the data is a local file that loads")
+    n_pairs, pair_tokens = data
+    return estimate_launch(resolved, n_pairs, update_rates(list_runs(runs_root())), pair_tokens)
 
 
 def show_estimate(estimate: Estimate) -> None:
