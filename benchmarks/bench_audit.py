@@ -2,18 +2,21 @@
 
     pip install -r benchmarks/requirements-bench.txt   # cleanlab, the named peer for label issues
     python benchmarks/bench_audit.py [--hh ../shared/data/hh_rlhf_harmless_base_test.jsonl] [--seeds 3] [--check]
+                                     [--backbone smollm2] [--max-length 256]
 
-Data, featurised once with MiniLM at max length 128 (the audit's defaults; features come from the shared cache
-when an audit already read them):
+Data, featurised once as the default audit reads it (`python -m normbt_viz audit`: SmolLM2 at max length 256, both
+answers of a pair in one row after their shared prompt, h and each answer's mean state at two-thirds depth, bf16
+where the CPU has native bf16; features come from the shared cache when an audit already read them; `--backbone
+minilm --max-length 128` measures the audit as it was before):
 - hh: the real HH-RLHF harmless test file (human labels, raters prefer the shorter answer in 56% of pairs);
 - hh-longer: the same pairs with the sides chosen by length (the longer answer is chosen), a data set where
   the preference follows length the other way, which must not fool the audit;
 - demo: 2,000 demo pairs with the demo's own flips undone.
 For each (data, rate in 5/10/20%, flip seed) a fresh share of pairs is flipped (a flip negates the pair's row,
 so nothing is featurised again) and every method scores the same flipped copy:
-- audit: the default scorer (`python -m normbt_viz audit`): linear out-of-fold BT on h and the pair features,
+- audit: the default scorer: linear out-of-fold BT on the backbone's features and the pair features,
   5 folds x 3 fold seeds, L2 by out-of-fold log-loss;
-- audit, h only: the same without pair features (the audit before pair features);
+- audit, backbone only: the same without pair features;
 - length rule: flag the pairs whose chosen answer has the length the data's pairs disfavour;
 - cleanlab: find_label_issues on the audit's out-of-fold probabilities.
 Also the audit's self-check (5% more flips on the flipped copy, the figure the Audit page shows) beside the
@@ -41,8 +44,8 @@ from normbt_viz.audit.scoring import design_matrix, label_issue_scores, margin_p
 from normbt_viz.audit.selfcheck import detection_table, method_scores, self_check
 from normbt_viz.audit.spec import AuditConfig
 from normbt_viz.data.sources import load_pairs
-from normbt_viz.model.backbones import load_backbone
-from normbt_viz.model.features import chunked_representations
+from normbt_viz.model.backbones import inference_dtype, load_backbone, select_device
+from normbt_viz.model.features import chunked_packed_features, chunked_representations, packs_prompt
 
 try:
     import cleanlab  # noqa: F401
@@ -53,39 +56,49 @@ HH_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh_rlhf_
 RATES = (0.05, 0.1, 0.2)
 
 
-def clean_data(name: str, args, backbone) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """(h_c - h_r, pair features, trainable mask) with every label as the data's clean reference."""
+def clean_data(name: str, args, backbone) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, np.ndarray]:
+    """(h_c - h_r, the answer block's difference or None, pair features, trainable mask) with every label as
+    the data's clean reference."""
     if name == "demo":
         pairs = load_pairs("demo", demo_size=args.demo_pairs, demo_noise=0.1, demo_seed=0).pairs
         sign = np.where(pairs["flipped"].to_numpy(), -1.0, 1.0)  # undo the demo's own flips
     else:
         pairs = load_pairs(str(args.hh)).pairs
         sign = np.ones(len(pairs))
-    h_c, h_r, _ = chunked_representations(backbone, pairs, 128)
+    answer_d = None
+    if packs_prompt(backbone):
+        tensors, _ = chunked_packed_features(backbone, pairs, args.max_length)
+        h_c, h_r = tensors["chosen"], tensors["rejected"]
+        answer_d = tensors["answer_chosen"] - tensors["answer_rejected"]
+    else:
+        h_c, h_r, _ = chunked_representations(backbone, pairs, args.max_length)
     features = pair_feature_frame(pairs, answer_token_counts(backbone.tokenizer, pairs["chosen"]),
                                   answer_token_counts(backbone.tokenizer, pairs["rejected"]))
     if name == "hh-longer":  # the longer answer (in words) is chosen; equal lengths keep the human label
         sign = np.where(features["log_words_ratio"].to_numpy() < 0, -1.0, 1.0)
     flip = torch.from_numpy(sign).float()[:, None]
     d = (h_c - h_r) * flip
+    answer_d = None if answer_d is None else answer_d * flip
     extra = torch.tensor(features.to_numpy(), dtype=torch.float32) * flip
     trainable = ~(pairs["identical"].to_numpy() | (d.norm(dim=1).numpy() <= 1e-6))
-    return d, extra, trainable
+    return d, answer_d, extra, trainable
 
 
-def one(d: torch.Tensor, extra: torch.Tensor, trainable: np.ndarray, rate: float, seed: int, config: AuditConfig) -> list[dict]:
+def one(d: torch.Tensor, answer_d: torch.Tensor | None, extra: torch.Tensor, trainable: np.ndarray, rate: float,
+        seed: int, config: AuditConfig) -> list[dict]:
     candidates = np.flatnonzero(trainable)
     flipped = np.zeros(len(trainable), dtype=bool)
     flipped[np.random.default_rng(seed).choice(candidates, round(rate * len(candidates)), replace=False)] = True
     sign = torch.from_numpy(np.where(flipped, -1.0, 1.0)).float()[:, None]
     d, extra = d * sign, extra * sign
+    answer_d = None if answer_d is None else answer_d * sign
     log_words_ratio = extra[:, 0].double().numpy()  # the first pair feature
-    _, margins, l2, _ = margin_passes(d, trainable, config, pair_features=extra)
+    _, margins, l2, _ = margin_passes(d, trainable, config, pair_features=extra, answer_d=answer_d)
     table = detection_table(method_scores(margins, log_words_ratio, seed), flipped, trainable)
-    _, h_only, _, _ = margin_passes(d, trainable, config)
-    table["audit, h only"] = detection_table({"s": label_issue_scores(h_only)[0]}, flipped, trainable)["s"]
-    check = self_check(design_matrix(d, extra, trainable), trainable, log_words_ratio, config.folds, config.seeds,
-                       l2, config.self_check_rate, 100 + seed)
+    _, backbone_only, _, _ = margin_passes(d, trainable, config, answer_d=answer_d)
+    table["audit, backbone only"] = detection_table({"s": label_issue_scores(backbone_only)[0]}, flipped, trainable)["s"]
+    check = self_check(design_matrix(d, extra, trainable, answer_d), trainable, log_words_ratio, config.folds,
+                       config.seeds, l2, config.self_check_rate, 100 + seed)
     rows = [{"method": name, **figures} for name, figures in table.items()]
     rows.append({"method": "audit self-check (5% more flips)", **check["methods"]["audit"]})
     return rows
@@ -104,25 +117,28 @@ def main() -> int:
     parser.add_argument("--hh", type=Path, default=HH_DEFAULT, help="the HH-RLHF harmless test file (JSON lines)")
     parser.add_argument("--demo-pairs", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=3, help="flip-injection seeds (medians are reported)")
+    parser.add_argument("--backbone", default=AuditConfig.backbone, help="the audit's backbone (default: the audit's)")
+    parser.add_argument("--max-length", type=int, default=AuditConfig.max_length, help="tokens per sequence (default: the audit's)")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     if not args.hh.is_file():
         sys.exit(f"bench_audit: {args.hh} not found; pass --hh PATH to the HH-RLHF harmless test file")
     config = AuditConfig(dataset="benchmark")
-    backbone = load_backbone("minilm")
+    backbone = load_backbone(args.backbone, dtype=inference_dtype(AuditConfig.dtype, select_device("auto")))
     results = []
     for name in ("hh", "hh-longer", "demo"):
         started = time.time()
-        d, extra, trainable = clean_data(name, args, backbone)
+        d, answer_d, extra, trainable = clean_data(name, args, backbone)
         print(f"{name}: {len(d)} pairs featurised or read from the cache in {time.time() - started:.0f} s",
               file=sys.stderr)
         for seed in range(args.seeds):  # seeds outermost, so every rate's runs alternate with the others'
             for rate in RATES:
-                for row in one(d, extra, trainable, rate, seed, config):
+                for row in one(d, answer_d, extra, trainable, rate, seed, config):
                     results.append({"data": name, "flips": f"{rate:.0%}", "seed": seed, **row})
     frame = pd.DataFrame(results)
     table = frame.groupby(["data", "flips", "method"], sort=False)[["auroc", "precision_at_k"]].median().reset_index()
-    print(f"Medians over {args.seeds} flip seeds; MiniLM features (max length 128), 5 folds x 3 fold seeds.\n")
+    print(f"Medians over {args.seeds} flip seeds; {args.backbone} ({backbone.dtype}, max length {args.max_length}"
+          f"{', packed, with the answer block' if packs_prompt(backbone) else ''}), 5 folds x 3 fold seeds.\n")
     print(markdown_table(table))
 
     failures = []

@@ -125,12 +125,17 @@ def _progress_bar():
         if tenth <= reported.get(phase, -1) and done < total:
             return
         reported[phase] = tenth
-        unit = "step" if phase == "train" else "seq"
+        unit = PROGRESS_UNITS.get(phase, "seq")
         elapsed = now - started[phase]
         rate = f", {done / elapsed:.1f} {unit}/s" if elapsed > 0.5 and done else ""
         print(f"{phase}: {done}/{total} {unit}s ({100 * done // total}%){rate}", file=sys.stderr, flush=True)
 
     return update
+
+
+# What a phase's counts count (the audit's phases count pairs or fits; a run's setup counts sequences).
+PROGRESS_UNITS = {"train": "step", "features": "pair", "judge": "pair", "loading the backbone": "pair",
+                  "out-of-fold fits": "fit", "refit without misranked pairs": "fit"}
 
 
 def _tqdm_progress():
@@ -141,7 +146,7 @@ def _tqdm_progress():
     def update(phase: str, done: int, total: int) -> None:
         if phase == "setup":
             return
-        bar = bars.get(phase) or bars.setdefault(phase, tqdm(total=total, desc=phase, unit="step" if phase == "train" else "seq", leave=True))
+        bar = bars.get(phase) or bars.setdefault(phase, tqdm(total=total, desc=phase, unit=PROGRESS_UNITS.get(phase, "seq"), leave=True))
         bar.n = done
         bar.refresh()
         if done >= total:

@@ -29,7 +29,7 @@ with st.expander("Start an audit", expanded=not list_audits(root)):
     a.selectbox("Backbone", list(dict.fromkeys(["minilm", "smollm2", state["backbone"], state["audit_backbone"]])),
                 key="audit_backbone",
                 help=param_widget("backbone", of=AuditConfig)["help"])
-    b.number_input("Max length (tokens)", step=8, key="max_length", **param_widget("max_length", of=AuditConfig))
+    b.number_input("Max length (tokens)", step=8, key="audit_max_length", **param_widget("max_length", of=AuditConfig))
     c.number_input("Pair limit (0: every pair)", min_value=0, step=500, key="audit_limit",
                    help=param_widget("limit", of=AuditConfig)["help"])
     a, b, c = st.columns(3)
@@ -42,9 +42,9 @@ with st.expander("Start an audit", expanded=not list_audits(root)):
         try:
             n_source = len(read_source(source)[0])
             n_audit = min(n_source, int(state["audit_limit"]) or n_source)
-            seconds, basis = estimate_seconds(n_audit, state["audit_backbone"], int(state["max_length"]),
+            seconds, basis = estimate_seconds(n_audit, state["audit_backbone"], int(state["audit_max_length"]),
                                               [f.meta() for f in list_audits(root) if f.has_meta()])
-            st.caption(f"Estimate: {n_audit:,} pairs × {state['audit_backbone']} at {int(state['max_length'])} tokens "
+            st.caption(f"Estimate: {n_audit:,} pairs × {state['audit_backbone']} at {int(state['audit_max_length'])} tokens "
                        f"≈ {seconds / 60:.1f} min cold ({basis}); seconds when its features are cached.")
         except NormBTError as exc:
             st.error(str(exc))
@@ -53,7 +53,8 @@ with st.expander("Start an audit", expanded=not list_audits(root)):
             st.error("Choose a data source on the Data page first.")
         else:
             try:
-                config = AuditConfig(**{**source_fields(source), "limit": int(state["audit_limit"]) or None},
+                config = AuditConfig(**{**source_fields(source), "limit": int(state["audit_limit"]) or None,
+                                        "max_length": int(state["audit_max_length"])},
                                      backbone=state["audit_backbone"], folds=int(state["audit_folds"]),
                                      seeds=int(state["audit_seeds"]), clean=state["audit_clean"],
                                      judge=state["audit_judge"].strip()).validate()

@@ -52,8 +52,8 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
     skipped_rows.csv (when rows were skipped) and the cleaned copy. Returns the meta."""
     from normbt_viz.data.run_data import sample_table
     from normbt_viz.data.sources import load_pairs, write_like_source
-    from normbt_viz.model.backbones import load_backbone
-    from normbt_viz.model.features import chunked_representations
+    from normbt_viz.model.backbones import inference_dtype, load_backbone, select_device
+    from normbt_viz.model.features import chunked_packed_features, chunked_representations, packs_prompt
 
     config.validate()
     if config.num_threads:
@@ -75,13 +75,20 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
         if table.n_skipped:
             folder.write_skipped(table.skipped)
         report("loading the backbone", 0, len(pairs))
-        backbone = load_backbone(config.backbone, pooling=config.pooling, device=config.device)
+        dtype = inference_dtype(config.dtype, select_device(config.device))
+        backbone = load_backbone(config.backbone, pooling=config.pooling, device=config.device, dtype=dtype)
         report("features", 0, len(pairs))
         feature_started = time.time()
         n_chunks = math.ceil(len(pairs) / config.chunk_size)
-        h_chosen, h_rejected, hits = chunked_representations(
-            backbone, pairs, config.max_length, config.chunk_size, config.batch_size,
-            lambda done, total, _hit: report("features", done, total))
+        on_chunk = lambda done, total, _hit: report("features", done, total)  # noqa: E731
+        answer_block = None
+        if config.answer_block and packs_prompt(backbone):
+            tensors, hits = chunked_packed_features(backbone, pairs, config.max_length, config.chunk_size, on_chunk)
+            h_chosen, h_rejected = tensors["chosen"], tensors["rejected"]
+            answer_block = (tensors["answer_chosen"], tensors["answer_rejected"])
+        else:
+            h_chosen, h_rejected, hits = chunked_representations(
+                backbone, pairs, config.max_length, config.chunk_size, config.batch_size, on_chunk)
         features_s = time.time() - feature_started
         audit_started = time.time()
         extra = None
@@ -93,7 +100,7 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
                                     lambda done, total: report("judge", done, total))
             extra = pd.concat([extra if extra is not None else pd.DataFrame(index=pairs.index),
                                pd.DataFrame({"judge_margin": margins}, index=pairs.index)], axis=1)
-        frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report, extra, config.backbone)
+        frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report, extra, config.backbone, answer_block)
         audit_s = time.time() - audit_started
         folder.write_frame(frame)
         meta = {
@@ -101,7 +108,7 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
             "n_pairs": len(frame), "n_skipped_rows": table.n_skipped, "notes": table.notes,
             "load_report": table.report.to_dict(),
             "config": {**dataclasses.asdict(config), "remove_flags": list(config.remove_flags)},
-            **found, "feature_chunks": n_chunks, "feature_chunks_cached": hits,
+            **found, "feature_chunks": n_chunks, "feature_chunks_cached": hits, "dtype": dtype,
             "flag_counts": {name: int(frame[f"flag_{name}"].sum()) for name in FLAGS},
             "detection": detection_metrics(frame),
             "timings": {"features_s": round(features_s, 2), "audit_s": round(audit_s, 2)},

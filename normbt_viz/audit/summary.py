@@ -48,7 +48,8 @@ def trust_lines(meta: dict) -> list[str]:
 def audit_markdown(frame: pd.DataFrame, meta: dict, top: int = 20) -> str:
     lines = [f"# Audit of {meta['source']}", ""]
     lines.append(f"{len(frame)} pairs audited (format {meta['format']}; {meta['n_skipped_rows']} source row(s) "
-                 f"skipped as invalid). Backbone `{meta['config']['backbone']}`, max length "
+                 f"skipped as invalid). Backbone `{meta['config']['backbone']}`"
+                 f"{' (' + meta['dtype'] + ')' if meta.get('dtype') else ''}, max length "
                  f"{meta['config']['max_length']}, {meta['config']['folds']}-fold out-of-fold margins over "
                  f"{meta['config']['seeds']} seed(s), L2 {meta['l2']:g}.")
     for note in meta.get("notes", []):

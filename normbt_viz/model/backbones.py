@@ -36,6 +36,23 @@ def cache_root() -> Path:
     return Path(os.environ.get("NORMBT_VIZ_CACHE", Path.home() / ".cache" / "normbt_viz"))
 
 
+def inference_dtype(preference: str, device: torch.device) -> str:
+    """The dtype a frozen forward runs in: `preference`, or for "auto" bfloat16 where the device has native bf16
+    kernels (a CUDA GPU that supports it; a CPU with AVX512-BF16 or AMX, through oneDNN) and float32 elsewhere
+    (emulated bf16 on an older CPU is slower than float32). Measured on this project's AVX512-BF16 CPU: SmolLM2
+    featurised 150 HH-RLHF pairs 2.5x faster in bf16, each pair's h_c - h_r at a median cosine of 0.994 to fp32."""
+    if preference != "auto":
+        return preference
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    if device.type == "cpu":
+        try:
+            return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+        except (AttributeError, RuntimeError):
+            return "float32"
+    return "float32"
+
+
 def select_device(preference: str = "auto") -> torch.device:
     """CUDA, then MPS, then CPU for "auto"; an explicit "cpu"/"cuda"/"cuda:1"/"mps" is honoured if present."""
     if preference == "auto":

@@ -288,7 +288,109 @@ def cached_block_inputs(
     return pieces[:n], pieces[n:], False
 
 
+def packs_prompt(backbone: Backbone) -> bool:
+    """Whether the pair-packed path (`model/pair_packing.py`) applies: a causal decoder read at each answer's
+    last token, whose packed h is the h of reading each side alone."""
+    return backbone.is_decoder and backbone.pooling == "last"
+
+
+# Padded tokens per packed forward: 16 rows of 512 on a CPU; the attention mask costs length² booleans a row.
+PACKED_BATCH_TOKENS = 8192
+# The answer block is read this deep into the decoder: on HH-RLHF harmless (SmolLM2, 256 tokens, 10% injected
+# flips, out-of-fold linear BT) the answer's mean state after block 20 of 30 found the flips at AUROC 0.731,
+# after block 15 0.725, the final layer's 0.716, and the last token's final state 0.694. Middle layers of a
+# language model hold more linearly readable content than the last, which is shaped for predicting a token.
+ANSWER_DEPTH = 2 / 3
+
+
+def answer_layer(backbone: Backbone) -> int:
+    """Index into the model's hidden states (0: embeddings, i: after block i) that the answer block reads."""
+    return max(1, round(ANSWER_DEPTH * backbone.num_layers))
+
+
+@torch.no_grad()
+def packed_representations(backbone: Backbone, pairs: pd.DataFrame, max_length: int,
+                           batch_tokens: int = PACKED_BATCH_TOKENS, progress: ProgressFn | None = None
+                           ) -> tuple[dict[str, torch.Tensor], int]:
+    """({"chosen", "rejected": the last token's final state h; "answer_chosen", "answer_rejected": the mean state
+    of the answer's own tokens at `answer_layer`}, pairs truncated) for a causal decoder, both answers of a pair
+    in one row after their shared prompt (`model/pair_packing.py`), rows length-sorted into batches of
+    `batch_tokens`. An answer's own tokens are those after the prefix it shares with the other answer."""
+    from normbt_viz.model.pair_packing import length_sorted_batches, pack_pair, packed_batch
+
+    special_ids = set(backbone.tokenizer.all_special_ids)
+    messages = pairs["prompt_messages"] if "prompt_messages" in pairs else [""] * len(pairs)
+    rows, n_truncated = [], 0
+    for prompt, chosen_text, rejected_text, prompt_messages in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"], messages):
+        row, cut = pack_pair(encode_response(backbone, prompt, chosen_text, prompt_messages).input_ids,
+                             encode_response(backbone, prompt, rejected_text, prompt_messages).input_ids,
+                             max_length, special_ids)
+        rows.append(row)
+        n_truncated += int(cut)
+    n, width = len(rows), backbone.hidden_size
+    out = {name: torch.empty((n, width), dtype=torch.float32)
+           for name in ("chosen", "rejected", "answer_chosen", "answer_rejected")}
+    layer, done = answer_layer(backbone), 0
+    for index in length_sorted_batches(rows, batch_tokens):
+        batch = packed_batch([rows[i] for i in index], backbone.tokenizer.pad_token_id)
+        result = backbone.model(input_ids=batch["input_ids"].to(backbone.device),
+                                attention_mask=batch["attention_mask"].to(backbone.device),
+                                position_ids=batch["position_ids"].to(backbone.device), output_hidden_states=True)
+        final, middle = result.last_hidden_state, result.hidden_states[layer]
+        at = torch.arange(len(index), device=final.device)
+        out["chosen"][index] = final[at, batch["last_chosen"].to(final.device)].float().cpu()
+        out["rejected"][index] = final[at, batch["last_rejected"].to(final.device)].float().cpu()
+        # Each answer's own span, as a [rows, width] 0/1 weight (segment 1 chosen, 2 rejected).
+        for side, code in (("chosen", 1), ("rejected", 2)):
+            weight = (batch["segment"] == code).to(middle.device, torch.float32)
+            mean = (middle.float() * weight[..., None]).sum(1) / weight.sum(1, keepdim=True).clamp_min(1.0)
+            out[f"answer_{side}"][index] = mean.cpu()
+        done += len(index)
+        if progress:
+            progress(done, n)
+    return out, n_truncated
+
+
 ChunkProgressFn = Callable[[int, int, bool | None], None]  # hit None: a batch inside a chunk being computed
+
+
+def _chunked(pairs: pd.DataFrame, chunk_size: int, key: Callable[[pd.DataFrame], str],
+             compute: Callable[[pd.DataFrame, ProgressFn | None], dict[str, torch.Tensor]],
+             progress: ChunkProgressFn | None) -> tuple[dict[str, torch.Tensor], int]:
+    """Per-pair tensors {name: [n, ...]} for any number of pairs, computed in chunks of `chunk_size` pairs that
+    are each cached on disk (at `key(chunk)`) as soon as they are done, in the canonical answer order: names
+    ending in "chosen"/"rejected" are exchanged where `answer_order_swapped`. Returns them and the chunks found."""
+    n, parts, hits = len(pairs), [], 0
+    for start in range(0, n, chunk_size):
+        chunk = pairs.iloc[start : start + chunk_size]
+        path = cache_root() / "features" / f"{key(chunk)}.safetensors"
+        swapped = answer_order_swapped(chunk)
+        hit = path.is_file()
+        if hit:
+            tensors = _exchange_sides(load_file(str(path)), swapped)
+        else:
+            # Progress per batch inside the chunk too: a cold chunk of 2,048 pairs takes minutes on a CPU.
+            within = (lambda done, total, start=start, size=len(chunk): progress(start + done * size // total, n, None)
+                      ) if progress else None
+            tensors = compute(chunk, within)
+            _atomic_save(_exchange_sides(tensors, swapped), path)
+        parts.append(tensors)
+        hits += int(hit)
+        if progress:
+            progress(start + len(chunk), n, hit)
+    if not parts:
+        return {}, 0
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}, hits
+
+
+def _exchange_sides(tensors: dict[str, torch.Tensor], swapped: np.ndarray) -> dict[str, torch.Tensor]:
+    """Swap each chosen/rejected-named pair of tensors' rows where `swapped` (to and from the canonical order)."""
+    out = dict(tensors)
+    for name in tensors:
+        if name.endswith("chosen"):
+            other = name[: -len("chosen")] + "rejected"
+            out[name], out[other] = _swap_rows(tensors[name], tensors[other], swapped)
+    return out
 
 
 def chunked_representations(
@@ -307,25 +409,24 @@ def chunked_representations(
     chunk and only for chunks not yet cached, so memory stays bounded by one chunk's token ids plus the
     pooled features. `progress(pairs_done, total_pairs, from_cache)` is called after every chunk, and with
     from_cache None after every batch of a chunk being computed."""
-    n = len(pairs)
-    h_chosen = torch.empty((n, backbone.hidden_size), dtype=torch.float32)
-    h_rejected = torch.empty((n, backbone.hidden_size), dtype=torch.float32)
-    hits = 0
-    for start in range(0, n, chunk_size):
-        chunk = pairs.iloc[start : start + chunk_size]
-        path = cache_root() / "features" / f"{cache_key(backbone, chunk, max_length, 'pooled')}.safetensors"
-        if path.is_file():
-            stored = load_file(str(path))
-            chunk_c, chunk_r, hit = (*_swap_rows(stored["chosen"], stored["rejected"], answer_order_swapped(chunk)), True)
-        else:
-            # Progress per batch inside the chunk too: a cold chunk of 2,048 pairs takes minutes on a CPU.
-            within = (lambda done, total, start=start, size=len(chunk): progress(start + done * size // total, n, None)
-                      ) if progress else None
-            chunk_c, chunk_r, hit = cached_representations(backbone, chunk, tokenize_pairs(backbone, chunk, max_length),
-                                                           max_length, batch_size, within)
-        h_chosen[start : start + len(chunk)] = chunk_c
-        h_rejected[start : start + len(chunk)] = chunk_r
-        hits += int(hit)
-        if progress:
-            progress(start + len(chunk), n, hit)
-    return h_chosen, h_rejected, hits
+    def compute(chunk, within):
+        tokenized = tokenize_pairs(backbone, chunk, max_length)
+        both = compute_representations(backbone, tokenized.chosen + tokenized.rejected, batch_size, within)
+        return {"chosen": both[: len(chunk)], "rejected": both[len(chunk) :]}
+
+    tensors, hits = _chunked(pairs, chunk_size, lambda chunk: cache_key(backbone, chunk, max_length, "pooled"), compute, progress)
+    if not tensors:
+        empty = torch.empty((0, backbone.hidden_size))
+        return empty, empty.clone(), 0
+    return tensors["chosen"], tensors["rejected"], hits
+
+
+def chunked_packed_features(backbone: Backbone, pairs: pd.DataFrame, max_length: int, chunk_size: int = 2048,
+                            progress: ChunkProgressFn | None = None) -> tuple[dict[str, torch.Tensor], int]:
+    """`packed_representations` for any number of pairs, in chunks cached on disk like `chunked_representations`
+    (a packed chunk is keyed apart from a separately read one, as its truncation differs)."""
+    if not packs_prompt(backbone):
+        raise ValueError(f"{backbone.name}: packed features need a decoder read at its last token")
+    key = lambda chunk: cache_key(backbone, chunk, max_length, f"packed-answer{answer_layer(backbone)}")  # noqa: E731
+    return _chunked(pairs, chunk_size, key, lambda chunk, within: packed_representations(backbone, chunk, max_length, progress=within)[0],
+                    progress)

@@ -46,6 +46,7 @@ DEFAULTS = {
     "audit_seeds": AUDIT.seeds,
     "audit_clean": AUDIT.clean,
     "audit_backbone": AUDIT.backbone,
+    "audit_max_length": AUDIT.max_length,  # its own: the audit reads longer texts than a quick training run
     "audit_limit": 0,  # 0 = every pair (the config's None)
     "audit_judge": AUDIT.judge,
     # views
