@@ -39,8 +39,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere, like the other benchmarks
+    sys.path.insert(0, str(REPO))
+
 from normbt_viz.audit.pair_features import answer_token_counts, pair_feature_frame
-from normbt_viz.audit.scoring import design_matrix, label_issue_scores, margin_passes
+from normbt_viz.audit.scoring import label_issue_scores, margin_passes
 from normbt_viz.audit.selfcheck import detection_table, method_scores, self_check
 from normbt_viz.audit.spec import AuditConfig
 from normbt_viz.data.sources import load_pairs
@@ -93,11 +97,11 @@ def one(d: torch.Tensor, answer_d: torch.Tensor | None, extra: torch.Tensor, tra
     d, extra = d * sign, extra * sign
     answer_d = None if answer_d is None else answer_d * sign
     log_words_ratio = extra[:, 0].double().numpy()  # the first pair feature
-    _, margins, l2, _ = margin_passes(d, trainable, config, pair_features=extra, answer_d=answer_d)
+    _, margins, l2, _, x = margin_passes(d, trainable, config, pair_features=extra, answer_d=answer_d)
     table = detection_table(method_scores(margins, log_words_ratio, seed), flipped, trainable)
-    _, backbone_only, _, _ = margin_passes(d, trainable, config, answer_d=answer_d)
+    _, backbone_only, _, _, _ = margin_passes(d, trainable, config, answer_d=answer_d)
     table["audit, backbone only"] = detection_table({"s": label_issue_scores(backbone_only)[0]}, flipped, trainable)["s"]
-    check = self_check(design_matrix(d, extra, trainable, answer_d), trainable, log_words_ratio, config.folds,
+    check = self_check(x, trainable, log_words_ratio, config.folds,
                        config.seeds, l2, config.self_check_rate, 100 + seed)
     rows = [{"method": name, **figures} for name, figures in table.items()]
     rows.append({"method": "audit self-check (5% more flips)", **check["methods"]["audit"]})

@@ -22,10 +22,12 @@ from normbt_viz.audit.summary import audit_markdown
 from normbt_viz.params import flags_for
 
 
-# Featurisation rates measured cold on this project's 2-core CPU shared with other jobs (load 7-9), pairs per
-# second at max length 128: MiniLM on the 2,308 HH-RLHF harmless test pairs took 510 s; SmolLM2 at 256 tokens read
-# 1,018 real pairs in about 9.5 minutes (1.8 pairs/s, so 3.6 at 128). Time grows about linearly in max length.
-FEATURE_PAIRS_PER_S_AT_128 = {"minilm": 4.5, "smollm2": 3.6}
+# Featurisation rates measured cold on this project's 2-core CPU, pairs per second at max length 128 (time grows
+# about linearly in max length): MiniLM on the 2,308 HH-RLHF harmless test pairs took 510 s (shared with other
+# jobs, load 7-9); SmolLM2 as the audit reads it by default (packed pairs, bf16 on an AVX512-BF16 CPU) featurised
+# the same file at 256 tokens in 466 s on a quiet machine (5.0 pairs/s, so 9.9 at 128). In float32 it is about
+# 2.5x slower.
+FEATURE_PAIRS_PER_S_AT_128 = {"minilm": 4.5, "smollm2": 9.9}
 SCORING_PAIRS_PER_S = 250.0  # L2 choice, folds x seeds, the self-check and the flags: ~9 s for the HH file
 
 
