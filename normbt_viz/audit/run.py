@@ -28,6 +28,7 @@ from normbt_viz.params import flags_for
 # the same file at 256 tokens in 466 s on a quiet machine (5.0 pairs/s, so 9.9 at 128). In float32 it is about
 # 2.5x slower.
 FEATURE_PAIRS_PER_S_AT_128 = {"minilm": 4.5, "smollm2": 9.9}
+BF16_SPEEDUP = 2.5  # SmolLM2's packed read of 150 HH pairs: 79.6 s in float32, 31.4 s in bf16 (this CPU)
 SCORING_PAIRS_PER_S = 250.0  # L2 choice, folds x seeds, the self-check and the flags: ~9 s for the HH file
 
 
@@ -42,7 +43,16 @@ def estimate_seconds(n_pairs: int, backbone: str, max_length: int, measured: lis
             per_pair_token = meta["timings"]["features_s"] / (meta["n_pairs"] * config.get("max_length", 128))
             return n_pairs * (max_length * per_pair_token + 1 / SCORING_PAIRS_PER_S), f"measured by the audit of {meta.get('source', '?')}"
     rate = FEATURE_PAIRS_PER_S_AT_128.get(backbone, FEATURE_PAIRS_PER_S_AT_128["smollm2"]) * 128 / max_length
-    return n_pairs * (1 / rate + 1 / SCORING_PAIRS_PER_S), "measured on a shared 2-core CPU"
+    if backbone != "minilm" and not _native_bf16():  # SmolLM2's rate was measured in bf16
+        rate /= BF16_SPEEDUP
+    return n_pairs * (1 / rate + 1 / SCORING_PAIRS_PER_S), "measured on a 2-core CPU"
+
+
+def _native_bf16() -> bool:
+    """Whether the audit's default dtype (auto) runs the backbone in bf16 on this machine."""
+    from normbt_viz.model.backbones import inference_dtype, select_device
+
+    return inference_dtype(AuditConfig.dtype, select_device("auto")) == "bfloat16"
 
 
 def _peak_rss_mb() -> float:
