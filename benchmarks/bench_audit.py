@@ -44,12 +44,13 @@ if str(REPO) not in sys.path:  # run as a script from anywhere, like the other b
     sys.path.insert(0, str(REPO))
 
 from normbt_viz.audit.pair_features import answer_token_counts, pair_feature_frame
+from normbt_viz.audit.run import audit_features
 from normbt_viz.audit.scoring import label_issue_scores, margin_passes
 from normbt_viz.audit.selfcheck import detection_table, method_scores, self_check
 from normbt_viz.audit.spec import AuditConfig
 from normbt_viz.data.sources import load_pairs
 from normbt_viz.model.backbones import inference_dtype, load_backbone, select_device
-from normbt_viz.model.features import chunked_packed_features, chunked_representations, packs_prompt
+from normbt_viz.model.features import packs_prompt
 
 try:
     import cleanlab  # noqa: F401
@@ -69,13 +70,8 @@ def clean_data(name: str, args, backbone) -> tuple[torch.Tensor, torch.Tensor | 
     else:
         pairs = load_pairs(str(args.hh)).pairs
         sign = np.ones(len(pairs))
-    answer_d = None
-    if packs_prompt(backbone):
-        tensors, _ = chunked_packed_features(backbone, pairs, args.max_length)
-        h_c, h_r = tensors["chosen"], tensors["rejected"]
-        answer_d = tensors["answer_chosen"] - tensors["answer_rejected"]
-    else:
-        h_c, h_r, _ = chunked_representations(backbone, pairs, args.max_length)
+    h_c, h_r, answer, _ = audit_features(backbone, pairs, AuditConfig(dataset=name, max_length=args.max_length))
+    answer_d = None if answer is None else answer[0] - answer[1]
     features = pair_feature_frame(pairs, answer_token_counts(backbone.tokenizer, pairs["chosen"]),
                                   answer_token_counts(backbone.tokenizer, pairs["rejected"]))
     if name == "hh-longer":  # the longer answer (in words) is chosen; equal lengths keep the human label

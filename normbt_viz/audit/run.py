@@ -55,6 +55,20 @@ def _native_bf16() -> bool:
     return inference_dtype(AuditConfig.dtype, select_device("auto")) == "bfloat16"
 
 
+def audit_features(backbone, pairs: pd.DataFrame, config: AuditConfig, progress=None):
+    """(h_chosen, h_rejected, the answer block (chosen, rejected) or None, chunks found in the cache) as the audit
+    reads `pairs` with `config`: a decoder read at its last token packs both answers after their shared prompt
+    and gives the answer block (unless `answer_block` is off); any other backbone reads each side alone."""
+    from normbt_viz.model.features import chunked_packed_features, chunked_representations, packs_prompt
+
+    if config.answer_block and packs_prompt(backbone):
+        tensors, hits = chunked_packed_features(backbone, pairs, config.max_length, config.chunk_size, progress)
+        return tensors["chosen"], tensors["rejected"], (tensors["answer_chosen"], tensors["answer_rejected"]), hits
+    h_chosen, h_rejected, hits = chunked_representations(backbone, pairs, config.max_length, config.chunk_size,
+                                                         config.batch_size, progress)
+    return h_chosen, h_rejected, None, hits
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kilobytes on Linux
 
@@ -65,7 +79,6 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
     from normbt_viz.data.run_data import sample_table
     from normbt_viz.data.sources import load_pairs, write_like_source
     from normbt_viz.model.backbones import inference_dtype, load_backbone, select_device
-    from normbt_viz.model.features import chunked_packed_features, chunked_representations, packs_prompt
 
     config.validate()
     if config.num_threads:
@@ -92,15 +105,8 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
         report("features", 0, len(pairs))
         feature_started = time.time()
         n_chunks = math.ceil(len(pairs) / config.chunk_size)
-        on_chunk = lambda done, total, _hit: report("features", done, total)  # noqa: E731
-        answer_block = None
-        if config.answer_block and packs_prompt(backbone):
-            tensors, hits = chunked_packed_features(backbone, pairs, config.max_length, config.chunk_size, on_chunk)
-            h_chosen, h_rejected = tensors["chosen"], tensors["rejected"]
-            answer_block = (tensors["answer_chosen"], tensors["answer_rejected"])
-        else:
-            h_chosen, h_rejected, hits = chunked_representations(
-                backbone, pairs, config.max_length, config.chunk_size, config.batch_size, on_chunk)
+        h_chosen, h_rejected, answer_block, hits = audit_features(
+            backbone, pairs, config, lambda done, total, _hit: report("features", done, total))
         features_s = time.time() - feature_started
         audit_started = time.time()
         extra = None

@@ -129,7 +129,7 @@ def design_matrix(d: torch.Tensor, pair_features: torch.Tensor | None, trainable
                   answer_d: torch.Tensor | None = None, weight: float = PAIR_FEATURE_WEIGHT) -> torch.Tensor:
     """The out-of-fold model's rows: standardised h_c - h_r, the standardised answer-block difference beside it
     when the backbone gives one (`model.features.packed_representations`), and the standardised antisymmetric
-    pair features (weighted by PAIR_FEATURE_WEIGHT) when there are any."""
+    pair features (times `weight`) when there are any."""
     blocks = [standardise(d, trainable)]
     if answer_d is not None:
         blocks.append(standardise(answer_d.float(), trainable))

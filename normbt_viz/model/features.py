@@ -316,7 +316,7 @@ def packed_representations(backbone: Backbone, pairs: pd.DataFrame, max_length: 
     of the answer's own tokens at `answer_layer`}, pairs truncated) for a causal decoder, both answers of a pair
     in one row after their shared prompt (`model/pair_packing.py`), rows length-sorted into batches of
     `batch_tokens`. An answer's own tokens are those after the prefix it shares with the other answer."""
-    from normbt_viz.model.pair_packing import length_sorted_batches, pack_pair, packed_batch
+    from normbt_viz.model.pair_packing import CHOSEN, REJECTED, length_sorted_batches, pack_pair, packed_batch
 
     special_ids = set(backbone.tokenizer.all_special_ids)
     messages = pairs["prompt_messages"] if "prompt_messages" in pairs else [""] * len(pairs)
@@ -340,8 +340,7 @@ def packed_representations(backbone: Backbone, pairs: pd.DataFrame, max_length: 
         at = torch.arange(len(index), device=final.device)
         out["chosen"][index] = final[at, batch["last_chosen"].to(final.device)].float().cpu()
         out["rejected"][index] = final[at, batch["last_rejected"].to(final.device)].float().cpu()
-        # Each answer's own span, as a [rows, width] 0/1 weight (segment 1 chosen, 2 rejected).
-        for side, code in (("chosen", 1), ("rejected", 2)):
+        for side, code in (("chosen", CHOSEN), ("rejected", REJECTED)):  # each answer's own span, as 0/1 weights
             weight = (batch["segment"] == code).to(middle.device, torch.float32)
             mean = (middle.float() * weight[..., None]).sum(1) / weight.sum(1, keepdim=True).clamp_min(1.0)
             out[f"answer_{side}"][index] = mean.cpu()
