@@ -287,7 +287,9 @@ def finished_audit(tmp_path_factory, feature_cache):
     root = tmp_path_factory.mktemp("audit_runs")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NORMBT_VIZ_CACHE", str(feature_cache))
-        run_audit(AuditConfig(dataset="demo", demo_size=40, demo_noise=0.2, folds=4, seeds=2, max_length=64),
+        # MiniLM: these tests read the page, not the backbone (SmolLM2, the default, is audited in test_browser and
+        # test_audit; here it took 29 s of the suite).
+        run_audit(AuditConfig(dataset="demo", demo_size=40, demo_noise=0.2, folds=4, seeds=2, max_length=64, backbone="minilm"),
                   audits_root(root) / "demo40")
     return root
 

@@ -121,9 +121,16 @@ def test_a_judge_exported_by_this_project_scores_both_answers_beside_h(tmp_path,
     assert run_training(run.spec(), run)["state"] == "done"
     export = str(run.path / "model" / "sequence_classification")
     pairs = load_pairs("demo", demo_size=30, demo_noise=0.0, demo_seed=4).pairs
-    margins = judge_margins(export, pairs, 64, batch_size=8)
-    swapped = judge_margins(export, pairs.rename(columns={"chosen": "rejected", "rejected": "chosen"}), 64, batch_size=8)
-    np.testing.assert_allclose(margins, -swapped, atol=1e-4)  # one reward per answer: the gap is antisymmetric
+    margins, cached = judge_margins(export, pairs, 64, batch_size=8)
+    swapped_pairs = pairs.rename(columns={"chosen": "rejected", "rejected": "chosen"})
+    # The flipped copy is served from the cache (stored in the canonical order), with each gap's sign turned.
+    swapped, swapped_cached = judge_margins(export, swapped_pairs, 64, batch_size=8)
+    assert not cached and swapped_cached
+    np.testing.assert_allclose(margins, -swapped, atol=1e-12)
+    # Scored again for real (another dtype is another cache entry): one reward per answer, the gap is antisymmetric.
+    rescored, rescored_cached = judge_margins(export, swapped_pairs, 64, batch_size=8, dtype="float64")
+    assert not rescored_cached
+    np.testing.assert_allclose(margins, -rescored, atol=1e-4)
     assert np.abs(margins).max() > 0
     features = pair_feature_frame(pairs).assign(judge_margin=margins)
     h_c, h_r = torch.randn(30, 8), torch.randn(30, 8)

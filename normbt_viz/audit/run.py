@@ -113,9 +113,13 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
         if config.pair_features:
             extra = pair_feature_frame(pairs, answer_token_counts(backbone.tokenizer, pairs["chosen"]),
                                        answer_token_counts(backbone.tokenizer, pairs["rejected"]))
+        judge_s = judge_cached = None
         if config.judge:
-            margins = judge_margins(config.judge, pairs, config.max_length, config.batch_size,
-                                    lambda done, total: report("judge", done, total))
+            judge_started = time.time()
+            margins, judge_cached = judge_margins(config.judge, pairs, config.max_length, config.batch_size,
+                                                  lambda done, total: report("judge", done, total),
+                                                  device=str(backbone.device), dtype=dtype)
+            judge_s = time.time() - judge_started
             extra = pd.concat([extra if extra is not None else pd.DataFrame(index=pairs.index),
                                pd.DataFrame({"judge_margin": margins}, index=pairs.index)], axis=1)
         frame, found = audit_pairs(pairs, h_chosen, h_rejected, config, report, extra, config.backbone, answer_block)
@@ -129,7 +133,8 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
             **found, "feature_chunks": n_chunks, "feature_chunks_cached": hits, "dtype": dtype,
             "flag_counts": {name: int(frame[f"flag_{name}"].sum()) for name in FLAGS},
             "detection": detection_metrics(frame),
-            "timings": {"features_s": round(features_s, 2), "audit_s": round(audit_s, 2)},
+            "timings": {"features_s": round(features_s, 2), "audit_s": round(audit_s, 2),
+                        **({"judge_s": round(judge_s, 2), "judge_cached": judge_cached} if config.judge else {})},
         }
         meta["cleaned"] = write_cleaned(table, frame, folder, config, write_like_source)
         meta["peak_rss_mb"] = round(_peak_rss_mb(), 1)

@@ -84,5 +84,11 @@ def audit_markdown(frame: pd.DataFrame, meta: dict, top: int = 20) -> str:
         lines += ["", "## Cleaned copy", "", f"`{cleaned['file']}`: {cleaned['description']}"]
     lines += ["", f"Featurised {len(frame)} pairs in {meta['timings']['features_s']:.1f} s "
               f"({meta['feature_chunks_cached']} of {meta['feature_chunks']} chunk(s) from the cache), audited in "
-              f"{meta['timings']['audit_s']:.1f} s; peak memory {meta['peak_rss_mb']:.0f} MB."]
+              f"{meta['timings']['audit_s']:.1f} s{_judge_time(meta['timings'])}; peak memory {meta['peak_rss_mb']:.0f} MB."]
     return "\n".join(lines) + "\n"
+
+
+def _judge_time(timings: dict) -> str:
+    if "judge_s" not in timings:
+        return ""
+    return f" (the judge's scores {'from the cache' if timings['judge_cached'] else 'computed'} in {timings['judge_s']:.1f} s of it)"

@@ -201,7 +201,9 @@ def answer_order_swapped(pairs: pd.DataFrame) -> np.ndarray:
     return (pairs["chosen"].astype(str) > pairs["rejected"].astype(str)).to_numpy()
 
 
-def _canonical(pairs: pd.DataFrame) -> pd.DataFrame:
+def canonical_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """`pairs` with each pair's answers in the canonical order (see `answer_order_swapped`): a pair and its
+    flipped copy read the same, so caches keyed by it serve both."""
     swapped = answer_order_swapped(pairs)
     if not swapped.any():
         return pairs
@@ -221,7 +223,7 @@ def _swap_rows(first: torch.Tensor, second: torch.Tensor, swapped: np.ndarray) -
 def cache_key(backbone: Backbone, pairs: pd.DataFrame, max_length: int, what: str) -> str:
     description = {
         "backbone": backbone.path,
-        "pairs": content_fingerprint(_canonical(pairs)),
+        "pairs": content_fingerprint(canonical_pairs(pairs)),
         "max_length": max_length,
         "pooling": backbone.pooling,
         "dtype": str(backbone.dtype),
