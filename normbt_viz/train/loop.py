@@ -33,7 +33,7 @@ from normbt_viz.spec import RunSpec, package_versions
 from normbt_viz.train.batching import token_counts
 from normbt_viz.train.checkpoint import Checkpointer
 from normbt_viz.train.evaluation import Evaluator
-from normbt_viz.train.losses import build_loss, weighted_loss
+from normbt_viz.train.losses import PairLoss, build_loss, weighted_loss
 from normbt_viz.train.processes import Processes
 from normbt_viz.train.state import StepPlan, TrainingData, TrainingState, lr_factor
 from normbt_viz.train.trackers import track
@@ -164,7 +164,10 @@ class Trainer:
             return accelerator.unwrap_model(self.model)(indices)
 
     def begin(self) -> None:
-        """Start the loss's state from the first step's batch (NormBT's μ₀), before any weight is computed."""
+        """Start the loss's state from the first step's batch (NormBT's μ₀), before any weight is computed; a
+        loss that reads nothing there (BT) costs no forward."""
+        if type(self.state.loss).begin is PairLoss.begin:  # the base class's begin reads nothing
+            return
         first = self.processes.local([i for m in self.step_indices(0) for i in m])
         with torch.no_grad():
             in_c, in_r, _, _ = self.score(first)
