@@ -140,3 +140,18 @@ def test_a_judge_exported_by_this_project_scores_both_answers_beside_h(tmp_path,
     np.testing.assert_allclose(frame["judge_margin"], margins)
     flagged = frame[frame["flag_label_issue"]]
     assert flagged["reason"].str.contains("the judge alone").all()
+
+
+def test_the_auroc_ceiling_is_what_a_normal_margin_scorer_of_that_accuracy_reaches():
+    """The self-check's ceiling Φ(√2·Φ⁻¹(a)) against a simulated scorer: margins toward each pair's true preference
+    drawn normal with accuracy a, 10% of labels flipped, AUROC of "scored against its label" on the flips."""
+    from normbt_viz.audit.selfcheck import auroc_ceiling
+
+    rng = np.random.default_rng(0)
+    for accuracy, mean in ((0.68, 0.4677), (0.724, 0.5948), (0.9, 1.2816)):
+        margin = rng.normal(mean, 1.0, 200_000)  # Φ(mean) = accuracy
+        flipped = rng.random(len(margin)) < 0.1
+        score = np.where(flipped, margin, -margin)  # a flip's label disagrees with the true preference
+        assert abs(auroc(score, flipped) - auroc_ceiling(accuracy)) < 0.005
+    assert abs(auroc_ceiling(0.68) - 0.746) < 0.001 and abs(auroc_ceiling(0.724) - 0.800) < 0.001
+    assert auroc_ceiling(0.5) == 0.5 and auroc_ceiling(1.0) > 0.999

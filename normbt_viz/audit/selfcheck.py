@@ -11,6 +11,7 @@ better than "flag the pairs whose chosen answer has the length this dataset disf
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -91,7 +92,18 @@ def self_check(x: torch.Tensor, trainable: np.ndarray, log_words_ratio: np.ndarr
     accuracy = float((margins.mean(axis=1)[trainable & ~flipped] > 0).mean())
     purity = rate * accuracy / (rate * accuracy + (1 - rate) * (1 - accuracy)) if accuracy < 1 else 1.0
     return {"rate": rate, "seed": seed, "n_flipped": n_flip, "methods": table, "oof_accuracy": accuracy,
-            "flag_purity_ceiling": purity, "cleanlab_available": "cleanlab" in scores}
+            "flag_purity_ceiling": purity, "auroc_ceiling": auroc_ceiling(accuracy), "cleanlab_available": "cleanlab" in scores}
+
+
+def auroc_ceiling(accuracy: float) -> float:
+    """The flip-finding AUROC of a scorer that ranks a share `accuracy` of clean pairs as labelled, when its
+    margin toward a pair's true preference is normal, m ~ N(μ, σ²) with Φ(μ/σ) = accuracy: a flip scores m and
+    a clean pair −m, so AUROC = P(m₁ + m₂ > 0) = Φ(√2 · Φ⁻¹(accuracy)). The figure says how far better fitting
+    can go on these features: past it, only a scorer that knows the preference better helps. On HH-RLHF harmless
+    the audit's accuracy is 0.68, whose ceiling is 0.75, where the audit stands; 0.80 needs 0.724."""
+    normal = NormalDist()
+    clipped = min(max(accuracy, 1e-9), 1 - 1e-9)
+    return float(normal.cdf(math.sqrt(2.0) * normal.inv_cdf(clipped)))
 
 
 def length_share(oof_margin: np.ndarray, log_words_ratio: np.ndarray, rows: np.ndarray) -> float:

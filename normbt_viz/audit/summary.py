@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from normbt_viz.audit.scoring import category_rates, flag_counts
+from normbt_viz.audit.selfcheck import auroc_ceiling
 from normbt_viz.audit.spec import FLAGS
 
 
@@ -39,7 +40,10 @@ def trust_lines(meta: dict) -> list[str]:
     lines += ["", f"Verdict: {verdict}. AUROC 0.5 is chance, 1.0 finds every flip first.",
               f"Ceiling: the scorer ranks {check['oof_accuracy']:.1%} of the copy's unflipped pairs as labelled out of "
               f"fold, so at a {check['rate']:.0%} flip rate about {check['flag_purity_ceiling']:.1%} of the pairs "
-              f"it scores against their label are flips.",
+              f"it scores against their label are flips, and no better fit on the same features finds the flips much "
+              f"above AUROC {auroc_ceiling(check['oof_accuracy']):.2f} (what a scorer right on {check['oof_accuracy']:.0%} of pairs "
+              f"reaches when its margins are normal); past that only a scorer that knows the preference better, "
+              f"such as a judge, helps.",
               f"Length: this dataset prefers {meta['length_prefers']} answers; a line in the log word ratio explains "
               f"{meta['length_share']:.0%} of the out-of-fold margin's variance. Scorer: {meta['scorer']}."]
     return lines
