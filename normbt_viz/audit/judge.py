@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file, save_file
 
 from normbt_viz.atomic import atomic_write
 from normbt_viz.model.backbones import cache_root
@@ -40,18 +41,12 @@ def judge_margins(model_id: str, pairs: pd.DataFrame, max_length: int, batch_siz
     sign = np.where(swapped, -1.0, 1.0)
     key = hashlib.sha256(json.dumps({"judge": _model_fingerprint(model_id), "pairs": content_fingerprint(canonical_pairs(pairs)),
                                      "max_length": max_length, "dtype": dtype}, sort_keys=True).encode()).hexdigest()[:24]
-    path = cache_root() / "judge" / f"{key}.npy"
+    path = cache_root() / "judge" / f"{key}.safetensors"
     if path.is_file():
-        return np.load(path) * sign, True
+        return load_file(str(path))["margins"].numpy() * sign, True
     margins = _score(model_id, pairs, max_length, batch_size, progress, device, dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: _save(tmp, margins * sign))
+    atomic_write(path, lambda tmp: save_file({"margins": torch.from_numpy(margins * sign)}, str(tmp)))
     return margins, False
-
-
-def _save(path: Path, values: np.ndarray) -> None:
-    with open(path, "wb") as handle:  # np.save would add ".npy" to the temporary file's name
-        np.save(handle, values)
 
 
 def _score(model_id: str, pairs: pd.DataFrame, max_length: int, batch_size: int,
