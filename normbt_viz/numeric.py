@@ -45,3 +45,19 @@ def pearson_r(x, y, min_n: int = 3) -> float | None:
     if x.size < min_n or x.std() == 0 or y.std() == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def length_chunks(lengths: np.ndarray, most_pairs: int, most_tokens: int) -> list[np.ndarray]:
+    """Positions of `lengths` in chunks of similar length for forwards without a graph (the trainer's evaluation,
+    the audit's packed read): shortest first, each chunk as many items as fit in `most_tokens` padded tokens
+    (items × the chunk's longest), at most `most_pairs` and at least one. Every position appears once."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    chunks, start = [], 0
+    while start < len(order):
+        end = start + 1
+        # Sorted ascending, so the chunk's longest is its last pair's length.
+        while end < len(order) and end - start < most_pairs and (end + 1 - start) * max(int(lengths[order[end]]), 1) <= most_tokens:
+            end += 1
+        chunks.append(order[start:end])
+        start = end
+    return chunks

@@ -9,10 +9,11 @@ import torch
 
 from normbt_viz.model.backbones import load_backbone
 from normbt_viz.model.compiled import CompiledForward
+from normbt_viz.numeric import length_chunks
 from normbt_viz.runs.launcher import new_run_dir
 from normbt_viz.runs.rundir import RunDir
 from normbt_viz.spec import RunSpec
-from normbt_viz.train.batching import length_chunks, length_grouped_order, pair_lengths, token_counts
+from normbt_viz.train.batching import length_grouped_order, pair_lengths, token_counts
 from normbt_viz.train.loop import Trainer, run_training
 from normbt_viz.train.state import StepPlan, TrainingData
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from normbt_viz.numeric import length_chunks
+
 PREFIX, CHOSEN, REJECTED, PAD = 0, 1, 2, -1
 
 
@@ -53,11 +55,9 @@ def pack_pair(chosen: list[int], rejected: list[int], max_length: int, special_i
     lead = prefix[:1] if prefix and prefix[0] in special_ids else []
     room = max_length - max(len(own_c), len(own_r))
     truncated = room < len(prefix)
-    if not truncated:
-        pass
-    elif room > len(lead):
+    if truncated and room > len(lead):
         prefix = lead + prefix[len(prefix) - (room - len(lead)):]
-    else:
+    elif truncated:
         prefix = lead
         keep = max_length - len(lead)
         own_c, own_r = own_c[-keep:], own_r[-keep:]
@@ -91,14 +91,4 @@ def packed_batch(rows: list[PackedPair], pad_id: int) -> dict[str, torch.Tensor]
 def length_sorted_batches(rows: list[PackedPair], token_budget: int, most: int = 64) -> list[list[int]]:
     """Row indices grouped by length, each batch holding at most `token_budget` padded tokens (the attention mask
     grows as length², so long rows come in smaller batches) and at most `most` rows."""
-    order = np.argsort([len(row) for row in rows], kind="stable")
-    batches, current = [], []
-    for index in order:
-        width = len(rows[index])  # ascending: the newest row is the batch's longest
-        if current and ((len(current) + 1) * width > token_budget or len(current) == most):
-            batches.append(current)
-            current = []
-        current.append(int(index))
-    if current:
-        batches.append(current)
-    return batches
+    return [chunk.tolist() for chunk in length_chunks(np.array([len(row) for row in rows]), most, token_budget)]

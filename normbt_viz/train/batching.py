@@ -41,22 +41,6 @@ def length_grouped_order(order: np.ndarray, lengths: np.ndarray, batch_size: int
     return np.concatenate(pieces) if pieces else order
 
 
-def length_chunks(lengths: np.ndarray, most_pairs: int, most_tokens: int) -> list[np.ndarray]:
-    """Positions of `lengths` in chunks of similar length for forwards without a graph: shortest first, each chunk
-    as many pairs as fit in `most_tokens` padded tokens (pairs × the chunk's longest), at most `most_pairs` and at
-    least one. Every position appears once."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    chunks, start = [], 0
-    while start < len(order):
-        end = start + 1
-        # Sorted ascending, so the chunk's longest is its last pair's length.
-        while end < len(order) and end - start < most_pairs and (end + 1 - start) * max(int(lengths[order[end]]), 1) <= most_tokens:
-            end += 1
-        chunks.append(order[start:end])
-        start = end
-    return chunks
-
-
 def padded_width(longest: int, multiple: int = 1) -> int:
     """The padded sequence width of a micro-batch whose longest sequence has `longest` tokens."""
     return -(-longest // multiple) * multiple

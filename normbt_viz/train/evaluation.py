@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 
 from normbt_viz.model.distance import pair_distance
-from normbt_viz.numeric import pearson_r
-from normbt_viz.train.batching import length_chunks, pair_lengths
+from normbt_viz.numeric import length_chunks, pearson_r
+from normbt_viz.train.batching import pair_lengths
 from normbt_viz.train.diagnostics import assign_bins, distance_bin_edges, per_pair_full_grad_norms
 from normbt_viz.train.losses import weighted_loss
 
