@@ -118,7 +118,7 @@ def run_audit(config: AuditConfig, out_dir: str | Path, progress: ProgressFn | N
             judge_started = time.time()
             margins, judge_cached = judge_margins(config.judge, pairs, config.max_length, config.batch_size,
                                                   lambda done, total: report("judge", done, total),
-                                                  device=str(backbone.device), dtype=dtype)
+                                                  device=str(backbone.device), dtype=dtype, chunk_size=config.chunk_size)
             judge_s = time.time() - judge_started
             extra = pd.concat([extra if extra is not None else pd.DataFrame(index=pairs.index),
                                pd.DataFrame({"judge_margin": margins}, index=pairs.index)], axis=1)

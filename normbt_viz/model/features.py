@@ -355,9 +355,9 @@ def packed_representations(backbone: Backbone, pairs: pd.DataFrame, max_length: 
 ChunkProgressFn = Callable[[int, int, bool | None], None]  # hit None: a batch inside a chunk being computed
 
 
-def _chunked(pairs: pd.DataFrame, chunk_size: int, key: Callable[[pd.DataFrame], str],
-             compute: Callable[[pd.DataFrame, ProgressFn | None], dict[str, torch.Tensor]],
-             progress: ChunkProgressFn | None) -> tuple[dict[str, torch.Tensor], int]:
+def cached_chunks(pairs: pd.DataFrame, chunk_size: int, key: Callable[[pd.DataFrame], str],
+                  compute: Callable[[pd.DataFrame, ProgressFn | None], dict[str, torch.Tensor]],
+                  progress: ChunkProgressFn | None) -> tuple[dict[str, torch.Tensor], int]:
     """Per-pair tensors {name: [n, ...]} for any number of pairs, computed in chunks of `chunk_size` pairs that
     are each cached on disk (at `key(chunk)`) as soon as they are done, in the canonical answer order: names
     ending in "chosen"/"rejected" are exchanged where `answer_order_swapped`. Returns them and the chunks found."""
@@ -415,7 +415,7 @@ def chunked_representations(
         both = compute_representations(backbone, tokenized.chosen + tokenized.rejected, batch_size, within)
         return {"chosen": both[: len(chunk)], "rejected": both[len(chunk) :]}
 
-    tensors, hits = _chunked(pairs, chunk_size, lambda chunk: cache_key(backbone, chunk, max_length, "pooled"), compute, progress)
+    tensors, hits = cached_chunks(pairs, chunk_size, lambda chunk: cache_key(backbone, chunk, max_length, "pooled"), compute, progress)
     if not tensors:
         empty = torch.empty((0, backbone.hidden_size))
         return empty, empty.clone(), 0
@@ -429,5 +429,5 @@ def chunked_packed_features(backbone: Backbone, pairs: pd.DataFrame, max_length:
     if not packs_prompt(backbone):
         raise ValueError(f"{backbone.name}: packed features need a decoder read at its last token")
     key = lambda chunk: cache_key(backbone, chunk, max_length, f"packed-answer{answer_layer(backbone)}")  # noqa: E731
-    return _chunked(pairs, chunk_size, key, lambda chunk, within: packed_representations(backbone, chunk, max_length, progress=within)[0],
+    return cached_chunks(pairs, chunk_size, key, lambda chunk, within: packed_representations(backbone, chunk, max_length, progress=within)[0],
                     progress)
